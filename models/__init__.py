@@ -1,0 +1,5 @@
+"""dpv.models: scikit-learn compatible estimators (hedonic price, royalty rate, comparables,
+hazards, conformal intervals). No dependency on ``valuation`` or ``calibration``.
+"""
+
+__all__: list[str] = []

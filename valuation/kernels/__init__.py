@@ -1,0 +1,1 @@
+"""Numba kernels: pure functions over arrays. Options live in :mod:`valuation.kernels._jit`."""

@@ -1,0 +1,98 @@
+"""The one place that owns every numba option.
+
+Nothing else in the project writes ``fastmath=``, ``cache=``, ``parallel=`` or imports
+``numba.njit`` directly: kernels are decorated with :func:`jit` (serial) or :func:`jit_parallel`
+and loop with :data:`prange`.
+
+Options
+-------
+* **Cache.** Compiled kernels are cached on disk in a directory versioned by the dpv, numba and
+  Python versions (``$DPV_CACHE_DIR`` or ``~/.cache/dpv``), so an upgrade never loads a stale
+  kernel. ``dpv warmup`` fills it.
+* **Fast-math.** A *safe* flag set: ``nsz`` and ``arcp`` only. No ``nnan``/``ninf`` (NaN checks
+  must keep working), no ``reassoc`` (it lets LLVM reorder sums, so a reduction could depend on
+  the vector width of the machine) and no ``contract`` (FMA on one CPU and not on another).
+  Results must be bit-identical on any thread count and on any x86-64 machine.
+* **Switch.** ``DPV_DISABLE_JIT=1`` runs every kernel as plain Python (for debugging and
+  coverage); ``NUMBA_DISABLE_JIT=1`` does the same through numba itself.
+* **Threads.** ``NUMBA_NUM_THREADS`` is respected; parallel kernels are written so that each
+  iteration owns its outputs and its random stream, never a thread.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from valuation._version import __version__
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+FASTMATH_FLAGS: frozenset[str] = frozenset({"nsz", "arcp"})
+DISABLE_JIT: bool = os.environ.get("DPV_DISABLE_JIT", "") not in ("", "0")
+
+
+def cache_dir() -> Path:
+    """Return the versioned numba cache directory for this engine.
+
+    Returns
+    -------
+    pathlib.Path
+        ``$DPV_CACHE_DIR/numba-<dpv>-<numba>-py<major><minor>`` (default base ``~/.cache/dpv``).
+    """
+    import numba
+
+    base = Path(os.environ.get("DPV_CACHE_DIR", Path.home() / ".cache" / "dpv"))
+    tag = f"numba-{__version__}-{numba.__version__}-py{sys.version_info[0]}{sys.version_info[1]}"
+    return base / tag
+
+
+def _configure_cache() -> None:
+    import numba
+
+    if not os.environ.get("NUMBA_CACHE_DIR"):
+        path = cache_dir()
+        path.mkdir(parents=True, exist_ok=True)
+        numba.config.CACHE_DIR = str(path)  # type: ignore[attr-defined]
+
+
+if not DISABLE_JIT:
+    import numba
+
+    _configure_cache()
+    prange = numba.prange
+
+    def jit(func: F) -> F:
+        """Compile ``func`` as a serial nopython kernel with the project's options."""
+        return numba.njit(cache=True, fastmath=set(FASTMATH_FLAGS), nogil=True)(func)  # type: ignore[no-any-return]
+
+    def jit_parallel(func: F) -> F:
+        """Compile ``func`` as a parallel nopython kernel (``prange`` loops) with the options."""
+        return numba.njit(  # type: ignore[no-any-return]
+            cache=True, fastmath=set(FASTMATH_FLAGS), nogil=True, parallel=True
+        )(func)
+
+    def num_threads() -> int:
+        """Return the number of threads numba will use (``NUMBA_NUM_THREADS``)."""
+        return int(numba.get_num_threads())
+
+else:  # pragma: no cover - exercised with DPV_DISABLE_JIT=1
+    prange = range
+
+    def jit(func: F) -> F:
+        """Return ``func`` unchanged (JIT disabled)."""
+        return func
+
+    def jit_parallel(func: F) -> F:
+        """Return ``func`` unchanged (JIT disabled)."""
+        return func
+
+    def num_threads() -> int:
+        """Return 1: without numba everything runs on one thread."""
+        return 1
+
+
+__all__ = ["DISABLE_JIT", "FASTMATH_FLAGS", "cache_dir", "jit", "jit_parallel", "num_threads", "prange"]

@@ -1,0 +1,134 @@
+"""Counter-based random streams: Philox4x32-10 keyed by (seed, entity, path).
+
+Every random number in dpv is a pure function of ``(seed, entity, path, block)``:
+
+* the 64-bit ``seed`` is the Philox key;
+* the 128-bit counter is ``(entity_lo, entity_hi, path, block)``, where ``entity`` is a 64-bit
+  key of the product or collateral item (:func:`entity_key` of its id), ``path`` the Monte Carlo
+  path or sample index and ``block`` the draw number within that path.
+
+No state is carried between calls, so a result never depends on the thread, the chunk or the
+machine that computed it. The generator is Salmon et al.'s Philox4x32 with 10 rounds
+("Parallel random numbers: as easy as 1, 2, 3", SC 2011); the tests check it against the
+Random123 known-answer vectors.
+
+Normals use the Box-Muller transform on the four 32-bit words of one block (two pairs, four
+normals). Uniforms are ``(u + 0.5) / 2**32`` so they lie strictly inside (0, 1); the normal
+tails are therefore cut at about 6.66 standard deviations, far beyond any quantile we report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import numpy as np
+
+from valuation.kernels._jit import jit
+
+_M0 = np.uint64(0xD2511F53)
+_M1 = np.uint64(0xCD9E8D57)
+_W0 = np.uint64(0x9E3779B9)
+_W1 = np.uint64(0xBB67AE85)
+_MASK32 = np.uint64(0xFFFFFFFF)
+_SHIFT32 = np.uint64(32)
+_TWO_PI = 2.0 * math.pi
+_INV_2_32 = 1.0 / 4294967296.0
+
+
+@jit
+def philox4x32(
+    c0: np.uint64,
+    c1: np.uint64,
+    c2: np.uint64,
+    c3: np.uint64,
+    k0: np.uint64,
+    k1: np.uint64,
+) -> tuple[np.uint64, np.uint64, np.uint64, np.uint64]:
+    """Return the Philox4x32-10 block for counter ``(c0..c3)`` and key ``(k0, k1)``.
+
+    All words are 32-bit values carried in ``uint64`` (numba has no 32x32->64 multiply-high).
+    """
+    for _ in range(10):
+        p0 = _M0 * c0
+        p1 = _M1 * c2
+        hi0 = p0 >> _SHIFT32
+        lo0 = p0 & _MASK32
+        hi1 = p1 >> _SHIFT32
+        lo1 = p1 & _MASK32
+        c0 = hi1 ^ c1 ^ k0
+        c1 = lo1
+        c2 = hi0 ^ c3 ^ k1
+        c3 = lo0
+        k0 = (k0 + _W0) & _MASK32
+        k1 = (k1 + _W1) & _MASK32
+    return c0, c1, c2, c3
+
+
+@jit
+def uniform_from_word(word: np.uint64) -> float:
+    """Map a 32-bit word to a uniform in the open interval (0, 1)."""
+    return (float(word) + 0.5) * _INV_2_32
+
+
+@jit
+def normals4(
+    seed: np.uint64, entity: np.uint64, path: np.uint64, block: np.uint64
+) -> tuple[float, float, float, float]:
+    """Return four independent standard normals for ``(seed, entity, path, block)``.
+
+    Box-Muller on the two word pairs of one Philox block.
+    """
+    w0, w1, w2, w3 = philox4x32(
+        entity & _MASK32,
+        entity >> _SHIFT32,
+        path & _MASK32,
+        block & _MASK32,
+        seed & _MASK32,
+        seed >> _SHIFT32,
+    )
+    r0 = math.sqrt(-2.0 * math.log(uniform_from_word(w0)))
+    a0 = _TWO_PI * uniform_from_word(w1)
+    r1 = math.sqrt(-2.0 * math.log(uniform_from_word(w2)))
+    a1 = _TWO_PI * uniform_from_word(w3)
+    return r0 * math.cos(a0), r0 * math.sin(a0), r1 * math.cos(a1), r1 * math.sin(a1)
+
+
+@jit
+def uniforms4(
+    seed: np.uint64, entity: np.uint64, path: np.uint64, block: np.uint64
+) -> tuple[float, float, float, float]:
+    """Return four independent uniforms in (0, 1) for ``(seed, entity, path, block)``."""
+    w0, w1, w2, w3 = philox4x32(
+        entity & _MASK32,
+        entity >> _SHIFT32,
+        path & _MASK32,
+        block & _MASK32,
+        seed & _MASK32,
+        seed >> _SHIFT32,
+    )
+    return uniform_from_word(w0), uniform_from_word(w1), uniform_from_word(w2), uniform_from_word(w3)
+
+
+def entity_key(identifier: str) -> int:
+    """Return the 64-bit stream key of an entity (a product or collateral id).
+
+    A stable hash (BLAKE2b, 8 bytes) of the UTF-8 id, so the same id draws the same stream
+    in any process, on any machine, whatever its position in a batch.
+
+    Examples
+    --------
+    >>> entity_key("SH-DP-2025-000123") == entity_key("SH-DP-2025-000123")
+    True
+    """
+    return int.from_bytes(hashlib.blake2b(identifier.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+def seed_key(seed: int) -> np.uint64:
+    """Validate a user seed and return it as the 64-bit Philox key."""
+    if not 0 <= int(seed) < 2**64:
+        raise ValueError(f"seed must be in [0, 2**64), got {seed}")
+    return np.uint64(int(seed))
+
+
+__all__ = ["entity_key", "normals4", "philox4x32", "seed_key", "uniform_from_word", "uniforms4"]
