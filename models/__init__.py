@@ -1,5 +1,7 @@
-"""dpv.models: scikit-learn compatible estimators (hedonic price, royalty rate, comparables,
-hazards, conformal intervals). No dependency on ``valuation`` or ``calibration``.
+"""dpv.models: scikit-learn compatible estimators.
+
+Hedonic price, royalty rate, comparables, hazards, conformal intervals.
+No dependency on ``valuation`` or ``calibration``.
 """
 
 __all__: list[str] = []

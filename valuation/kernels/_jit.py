@@ -63,24 +63,26 @@ if not DISABLE_JIT:
     import numba
 
     _configure_cache()
-    prange = numba.prange
+    prange: Any = numba.prange
 
     def jit(func: F) -> F:
         """Compile ``func`` as a serial nopython kernel with the project's options."""
-        return numba.njit(cache=True, fastmath=set(FASTMATH_FLAGS), nogil=True)(func)  # type: ignore[no-any-return]
+        compiled: F = numba.njit(cache=True, fastmath=set(FASTMATH_FLAGS), nogil=True)(func)
+        return compiled
 
     def jit_parallel(func: F) -> F:
         """Compile ``func`` as a parallel nopython kernel (``prange`` loops) with the options."""
-        return numba.njit(  # type: ignore[no-any-return]
+        compiled: F = numba.njit(
             cache=True, fastmath=set(FASTMATH_FLAGS), nogil=True, parallel=True
         )(func)
+        return compiled
 
     def num_threads() -> int:
         """Return the number of threads numba will use (``NUMBA_NUM_THREADS``)."""
         return int(numba.get_num_threads())
 
 else:  # pragma: no cover - exercised with DPV_DISABLE_JIT=1
-    prange = range
+    prange = range  # type: ignore[assignment]
 
     def jit(func: F) -> F:
         """Return ``func`` unchanged (JIT disabled)."""
@@ -95,4 +97,12 @@ else:  # pragma: no cover - exercised with DPV_DISABLE_JIT=1
         return 1
 
 
-__all__ = ["DISABLE_JIT", "FASTMATH_FLAGS", "cache_dir", "jit", "jit_parallel", "num_threads", "prange"]
+__all__ = [
+    "DISABLE_JIT",
+    "FASTMATH_FLAGS",
+    "cache_dir",
+    "jit",
+    "jit_parallel",
+    "num_threads",
+    "prange",
+]

@@ -107,7 +107,12 @@ def uniforms4(
         seed & _MASK32,
         seed >> _SHIFT32,
     )
-    return uniform_from_word(w0), uniform_from_word(w1), uniform_from_word(w2), uniform_from_word(w3)
+    return (
+        uniform_from_word(w0),
+        uniform_from_word(w1),
+        uniform_from_word(w2),
+        uniform_from_word(w3),
+    )
 
 
 def entity_key(identifier: str) -> int:
@@ -121,7 +126,9 @@ def entity_key(identifier: str) -> int:
     >>> entity_key("SH-DP-2025-000123") == entity_key("SH-DP-2025-000123")
     True
     """
-    return int.from_bytes(hashlib.blake2b(identifier.encode("utf-8"), digest_size=8).digest(), "little")
+    return int.from_bytes(
+        hashlib.blake2b(identifier.encode("utf-8"), digest_size=8).digest(), "little"
+    )
 
 
 def seed_key(seed: int) -> np.uint64:
