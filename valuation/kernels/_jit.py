@@ -25,7 +25,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from valuation._version import __version__
 
@@ -67,22 +67,22 @@ if not DISABLE_JIT:
 
     def jit(func: F) -> F:
         """Compile ``func`` as a serial nopython kernel with the project's options."""
-        compiled: F = numba.njit(cache=True, fastmath=set(FASTMATH_FLAGS), nogil=True)(func)
-        return compiled
+        compiled = numba.njit(cache=True, fastmath=set(FASTMATH_FLAGS), nogil=True)(func)
+        return cast(F, compiled)
 
     def jit_parallel(func: F) -> F:
         """Compile ``func`` as a parallel nopython kernel (``prange`` loops) with the options."""
-        compiled: F = numba.njit(
+        compiled = numba.njit(
             cache=True, fastmath=set(FASTMATH_FLAGS), nogil=True, parallel=True
         )(func)
-        return compiled
+        return cast(F, compiled)
 
     def num_threads() -> int:
         """Return the number of threads numba will use (``NUMBA_NUM_THREADS``)."""
         return int(numba.get_num_threads())
 
 else:  # pragma: no cover - exercised with DPV_DISABLE_JIT=1
-    prange = range  # type: ignore[assignment]
+    prange = range
 
     def jit(func: F) -> F:
         """Return ``func`` unchanged (JIT disabled)."""
