@@ -1,18 +1,186 @@
 """Every default parameter of the valuation core, kept as data in one place.
 
-(Filled in by the valuation-core work; the calibration id of the defaults is a hash of them.)
+A product may omit any assumption; what it omits comes from here, and the result says so (the
+``source`` of each key input is ``product``, ``history``, ``default`` or ``calibration``). A
+CalibrationSet replaces these numbers through the same interface: it is a mapping with the same
+keys (:func:`parameters`), so the methods never know which one they were given.
+
+Each number carries a comment on where it comes from. Where no published figure exists for data
+assets, the number is a documented analyst convention and is marked so: calibration replaces it.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from typing import Any
 
-DEFAULTS: dict[str, Any] = {}
+DEFAULTS: dict[str, Any] = {
+    "format_version": 1,
+    # ---- discount-rate build-up: r = risk_free + equity_risk_premium * beta + size + data ----
+    # China 10-year government bond yield, about 1.7-1.9% through 2025 (ChinaBond yield curve).
+    "risk_free_rate": 0.018,
+    # Mature-market ERP plus China country premium: Damodaran's January 2025 table gives
+    # about 4.3% + 1.0%; CAS valuation reports commonly use 6-7%. Convention: 6.5%.
+    "equity_risk_premium": 0.065,
+    # Unlevered-to-relevered sector betas, rounded from Damodaran's China industry betas
+    # (software / internet ~1.2-1.4, drugs ~1.0-1.1, banks/financial services ~0.9-1.0,
+    # education ~1.0, media ~1.0, transport ~0.8, machinery ~0.9). Analyst convention.
+    "sector_beta": {
+        "ai": 1.3,
+        "biopharma": 1.1,
+        "finance": 1.0,
+        "education": 1.0,
+        "culture": 1.0,
+        "transport": 0.8,
+        "manufacturing": 0.9,
+        "other": 1.0,
+    },
+    # Small-company premium: data-IP holders are mostly SMEs (SPEC §1: loans of 5-20 m CNY).
+    # Kroll/Duff & Phelps size premia for the smallest decile run ~3-5%. Convention: 3%.
+    "size_premium": 0.03,
+    # Data-specific premium (CAS 2023 Guiding Opinions art. 23: management, circulation, data
+    # security and regulatory risks). Algorithms carry model risk and the fastest obsolescence.
+    # Analyst convention pending calibration.
+    "data_premium": {"data_collection": 0.04, "data_product": 0.05, "data_algorithm": 0.07},
+    # ---- income method ----
+    # PRC Enterprise Income Tax Law: 25% standard rate, 15% for certified high-tech enterprises.
+    "tax_rate": 0.25,
+    "tax_rate_high_tech": 0.15,
+    # Share of the product's revenue attributable to the data (revenue-share / royalty form).
+    # The 25% rule of thumb of licensing practice; the SPEC example uses 0.25. Convention.
+    "royalty_rate": {"data_collection": 0.30, "data_product": 0.25, "data_algorithm": 0.20},
+    # Revenue growth when the product's history cannot tell: China's digital-economy core
+    # industries grew ~8-10%/yr (CAICT white papers 2023-24); AI faster. Convention.
+    "growth": {
+        "ai": 0.15,
+        "biopharma": 0.08,
+        "finance": 0.06,
+        "education": 0.05,
+        "culture": 0.04,
+        "transport": 0.05,
+        "manufacturing": 0.05,
+        "other": 0.05,
+    },
+    # Annual decay of the attributable share (obsolescence) applied on top of a *default*
+    # growth; history-based or explicit growth already carries the product's own decay.
+    "decay": {"data_collection": 0.10, "data_product": 0.15, "data_algorithm": 0.20},
+    # Remaining economic life (years) before the certificate cap; the certificate lasts 3 years
+    # and renewal is not assumed unless the product says so (SPEC §1).
+    "economic_life_years": {"data_collection": 5.0, "data_product": 4.0, "data_algorithm": 3.0},
+    # Operating margin for the direct and excess-earnings forms when none is given. Convention.
+    "operating_margin": 0.30,
+    # Tax amortisation: PRC EIT Implementation Regulations art. 67, intangibles over >= 10 years.
+    "tax_life_years": 10,
+    # Growth estimated from history is clipped to this band (a three-point history can say
+    # anything; the clip keeps one lucky year from valuing a product at infinity).
+    "history_growth_bounds": [-0.5, 1.0],
+    # A revenue history older than this many years before the valuation date is stale.
+    "stale_revenue_years": 2.0,
+    # ---- cost method ----
+    # Cost index per cost item (annual change of the cost to reproduce it): labour-dominated
+    # items follow urban wages (NBS: average wage growth ~4-6%/yr 2021-24, use 4%); storage and
+    # compute fall (cloud storage list prices ~-10%/yr, use -8%); opportunity and tax costs are
+    # nominal and not indexed.
+    "cost_index": {
+        "planning": 0.04,
+        "collection": 0.04,
+        "storage": -0.08,
+        "processing": 0.02,
+        "development": 0.04,
+        "compliance": 0.04,
+        "security": 0.03,
+        "operations": 0.03,
+        "opportunity": 0.0,
+        "tax": 0.0,
+    },
+    # Return on cost (developer's profit). CAS Expert Guide No. 9 examples and Chinese appraisal
+    # reports use cost-profit rates of roughly 8-15%. Convention: 10%.
+    "return_on_cost": 0.10,
+    # Quality weights of the six CAS dimensions (sum 1). Convention pending calibration.
+    "quality_weights": {
+        "accuracy": 0.25,
+        "consistency": 0.15,
+        "completeness": 0.20,
+        "conformity": 0.10,
+        "timeliness": 0.15,
+        "accessibility": 0.15,
+    },
+    # Quality score assumed when a product states none (and widened uncertainty below).
+    "quality_score_missing": 0.75,
+    # ---- market method ----
+    # Price of a licence relative to an outright transfer of the asset (rights factor), for a
+    # 12-month term. Convention pending the calibrated hedonic model.
+    "rights_factor": {"transfer": 1.0, "exclusive": 0.6, "non_exclusive": 0.25},
+    "reference_term_months": 12,
+    # Elasticities of price: to quality (proportional), to records (economies of scale: the DaDaDa
+    # listings show price rising far less than proportionally with volume), to licence term.
+    "elasticity": {"quality": 1.0, "volume": 0.3, "term": 0.6},
+    # Data-product price index growth per year, for the date adjustment. Convention.
+    "price_index_growth": 0.03,
+    # ---- uncertainty (for the range and the reconciliation weights) ----
+    "uncertainty": {
+        "royalty_rate_rel_given": 0.10,
+        "royalty_rate_rel_default": 0.30,
+        "growth_abs_given": 0.03,
+        "growth_abs_default": 0.06,
+        "growth_abs_history_floor": 0.02,
+        "decay_abs": 0.03,
+        "discount_abs_given": 0.015,
+        "discount_abs_default": 0.025,
+        "cost_index_abs": 0.02,
+        "return_on_cost_abs": 0.03,
+        "quality_abs_given": 0.05,
+        "quality_abs_default": 0.12,
+        # log-price dispersion of one comparable after adjustment when too few comps to measure
+        # (the DaDaDa listings' residual log-price sd is well above 1; explicit, hand-picked
+        # comps are far closer). Convention.
+        "comparable_dispersion_default": 0.5,
+        "comparable_dispersion_floor": 0.1,
+        "elasticity_level": 0.15,
+    },
+    # ---- reconciliation ----
+    "reconciliation": {
+        # warn and escalate when the highest method value exceeds the lowest by this factor
+        "disagreement_ratio": 2.0,
+        # warn when the certificate expires within this many months of the valuation date
+        "expiry_warning_months": 12,
+        # warn when P90 / P10 exceeds this
+        "wide_range_ratio": 3.0,
+        "samples": 2000,
+        "seed": 20240101,
+    },
+}
+
+
+def parameters(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return a deep copy of the defaults, with ``overrides`` merged key by key.
+
+    Parameters
+    ----------
+    overrides
+        A (possibly nested) mapping with a subset of :data:`DEFAULTS`' keys, e.g. from a
+        CalibrationSet. Unknown keys are an error.
+    """
+    merged = copy.deepcopy(DEFAULTS)
+    for key, value in (overrides or {}).items():
+        if key not in merged:
+            raise KeyError(f"unknown parameter {key!r}")
+        if isinstance(merged[key], dict) and isinstance(value, dict):
+            unknown = set(value) - set(merged[key])
+            if unknown:
+                raise KeyError(f"unknown keys under {key!r}: {sorted(unknown)}")
+            merged[key].update(value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def default_calibration_id() -> str:
     """Return the calibration id of the built-in defaults: ``defaults-<sha256[:12]>``."""
     digest = hashlib.sha256(json.dumps(DEFAULTS, sort_keys=True).encode()).hexdigest()
     return f"defaults-{digest[:12]}"
+
+
+__all__ = ["DEFAULTS", "default_calibration_id", "parameters"]
