@@ -1,9 +1,12 @@
 """dpv's valuation engine: the public API.
 
-Value a registered data product by the income, cost and market methods with a reconciled value
-and a range (:func:`value`), and more as later capabilities land.
+Value a registered data product by the income, cost and market methods, with a reconciled
+value, its range and the reasons behind it (:func:`value`, :func:`value_many`).
 """
 
+from valuation._valuate import value, value_many
 from valuation._version import __version__
+from valuation.schema.product import Product
+from valuation.schema.results import ValuationResult
 
-__all__ = ["__version__"]
+__all__ = ["Product", "ValuationResult", "__version__", "value", "value_many"]

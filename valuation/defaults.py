@@ -111,9 +111,9 @@ DEFAULTS: dict[str, Any] = {
     "quality_score_missing": 0.75,
     # ---- market method ----
     # Price of a licence relative to an outright transfer of the asset (rights factor), for a
-    # 12-month term. Convention pending the calibrated hedonic model.
+    # licence as long as the asset's remaining life. Convention pending the calibrated
+    # hedonic model.
     "rights_factor": {"transfer": 1.0, "exclusive": 0.6, "non_exclusive": 0.25},
-    "reference_term_months": 12,
     # Elasticities of price: to quality (proportional), to records (economies of scale: the DaDaDa
     # listings show price rising far less than proportionally with volume), to licence term.
     "elasticity": {"quality": 1.0, "volume": 0.3, "term": 0.6},

@@ -72,9 +72,9 @@ if not DISABLE_JIT:
 
     def jit_parallel(func: F) -> F:
         """Compile ``func`` as a parallel nopython kernel (``prange`` loops) with the options."""
-        compiled = numba.njit(
-            cache=True, fastmath=set(FASTMATH_FLAGS), nogil=True, parallel=True
-        )(func)
+        compiled = numba.njit(cache=True, fastmath=set(FASTMATH_FLAGS), nogil=True, parallel=True)(
+            func
+        )
         return cast(F, compiled)
 
     def num_threads() -> int:

@@ -1,0 +1,591 @@
+"""Batch kernels of the three valuation methods and the reconciliation.
+
+Pure functions over a structure of arrays: one product and a million products run through the
+same code. The Python layer (:mod:`valuation.methods.inputs`) turns validated products into the
+NamedTuples below; nothing here sees a pydantic object, a dict or a string.
+
+Method index order everywhere: 0 income, 1 cost, 2 market (:data:`METHODS`).
+
+Notes
+-----
+Income (all four forecasting modes reduce to one form). With year-0 base ``B``, after-tax
+attributable fraction ``a``, growth ``g``, decay ``d``, discount rate ``k`` and a life of
+``n = m + f`` years (``m`` whole years, ``f`` a fraction), the cash flow of year ``t`` is
+``F_t = B·a·q0^t`` with ``q0 = (1+g)(1-d)``, discounted at ``t - τ`` (``τ = 1/2`` mid-year,
+``0`` end-year). With ``q = q0/(1+k)``::
+
+    V = B·a·[(1+k)^τ · q·(q^m − 1)/(q − 1) + f·q0^(m+1)·(1+k)^-(m + f·(1−τ)... )]
+
+computed with one ``log1p`` per rate and ``expm1`` for the geometric sum, so it is exact near
+``q = 1``. The tax-amortisation benefit multiplies by ``1/(1 − T/L·AF(k, L))``. The tests check
+the closed form against an explicit year-by-year sum and the published identities.
+
+Weights. Each method's log-value standard deviation comes from the delta method: for income
+``σ² = σ_a² + D²(σ_g²/(1+g)² + σ_d²/(1−d)²) + (D−τ)²σ_k²/(1+k)²`` where ``D`` is the
+cash-flow duration in years; for cost from the index, return and quality uncertainty; for market
+from the dispersion of the adjusted comparables over their effective number plus an elasticity
+level term. The concluded value weights the available methods by inverse variance.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from valuation.kernels._jit import jit, jit_parallel, prange
+from valuation.kernels.rng import normals4
+
+METHODS: tuple[str, str, str] = ("income", "cost", "market")
+N_METHODS = 3
+QUANTILES: tuple[float, float, float] = (0.1, 0.5, 0.9)
+_SIGMA_FLOOR = 1e-6
+_SIGMA_CAP = 3.0
+
+
+class IncomeInputs(NamedTuple):
+    """Per-product arrays of the income method (shape ``(n,)`` each)."""
+
+    base: np.ndarray  # year-0 amount: latest annual revenue, or incremental profit
+    rate: np.ndarray  # after-tax share of `base` attributable to the data
+    growth: np.ndarray
+    decay: np.ndarray
+    discount: np.ndarray
+    life: np.ndarray  # remaining economic life in years (fractional)
+    mid_year: np.ndarray  # 1.0 mid-year discounting, 0.0 end-year
+    tab_tax: np.ndarray  # tax rate of the amortisation benefit; 0.0 = no TAB
+    tab_life: np.ndarray  # tax amortisation life in years
+    sd_rate: np.ndarray  # relative (log) sd of `rate`
+    sd_growth: np.ndarray
+    sd_decay: np.ndarray
+    sd_discount: np.ndarray
+
+
+class CostInputs(NamedTuple):
+    """Cost items in CSR layout plus per-product factors."""
+
+    offsets: np.ndarray  # int64 (n+1,): items of product i are offsets[i]:offsets[i+1]
+    amount: np.ndarray  # (m,)
+    age_years: np.ndarray  # (m,) years from incurred to the valuation date (>= 0)
+    index_rate: np.ndarray  # (m,) annual cost index change of the item
+    indexed: np.ndarray  # (n,) 1.0 index items to the valuation date, 0.0 historical cost
+    return_on_cost: np.ndarray  # (n,)
+    quality_factor: np.ndarray  # (n,) K from the quality dimensions (1.0 if not used)
+    remaining_life: np.ndarray  # (n,) years
+    sd_index: np.ndarray  # (n,)
+    sd_return: np.ndarray  # (n,)
+    sd_quality: np.ndarray  # (n,)
+
+
+class MarketInputs(NamedTuple):
+    """Comparables in CSR layout plus per-product elasticities."""
+
+    offsets: np.ndarray  # int64 (n+1,)
+    price: np.ndarray  # (c,)
+    log_fixed: np.ndarray  # (c,) log of rights, term, supply-demand and other factors
+    log_quality_ratio: np.ndarray  # (c,) log(subject quality / comparable quality)
+    log_volume_ratio: np.ndarray  # (c,) log(subject records / comparable records)
+    years_ago: np.ndarray  # (c,) years from the comparable's date to the valuation date
+    e_quality: np.ndarray  # (n,)
+    e_volume: np.ndarray  # (n,)
+    index_growth: np.ndarray  # (n,) price index growth per year
+    sd_default: np.ndarray  # (n,) dispersion of one comparable when too few to measure
+    sd_floor: np.ndarray  # (n,)
+    sd_level: np.ndarray  # (n,) uncertainty of the elasticities, as a log level
+
+
+class BatchOutputs(NamedTuple):
+    """Caller-allocated outputs of :func:`value_batch`."""
+
+    values: np.ndarray  # (n, 3) method values (0.0 where unavailable)
+    sigmas: np.ndarray  # (n, 3) log-value sd of each method (0.0 where unavailable)
+    weights: np.ndarray  # (n, 3) reconciliation weights (sum to 1 over available methods)
+    concluded: np.ndarray  # (n,)
+
+
+@jit
+def income_value(
+    base: float,
+    rate: float,
+    growth: float,
+    decay: float,
+    discount: float,
+    life: float,
+    mid_year: float,
+    tab_tax: float,
+    tab_life: float,
+) -> tuple[float, float]:
+    """Return ``(value, duration)`` of the income method for one product.
+
+    ``duration`` is the present-value weighted mean time index of the cash flows (years), used
+    by the delta-method uncertainty. A non-positive cash flow or life gives ``(0, 0)``.
+    ``life = inf`` is a growing perpetuity (requires ``q < 1``).
+    """
+    c = base * rate
+    if c <= 0.0 or life <= 0.0:
+        return 0.0, 0.0
+    log_q0 = math.log1p(growth) + math.log1p(-decay)
+    log_k = math.log1p(discount)
+    log_q = log_q0 - log_k
+    tau = 0.5 if mid_year > 0.0 else 0.0
+    shift = math.exp(tau * log_k)  # (1+k)^tau
+    if math.isinf(life):
+        if log_q >= 0.0:
+            return math.inf, math.inf
+        q = math.exp(log_q)
+        one_minus_q = -math.expm1(log_q)
+        pv = c * shift * q / one_minus_q
+        duration = 1.0 / one_minus_q
+    else:
+        m = math.floor(life)
+        f = life - m
+        if m == 0.0:
+            s_full = 0.0
+            t_full = 0.0
+        elif abs(log_q) * m < 1e-4:
+            # near q = 1: sum q^t = m + L·m(m+1)/2 + O(L²m³); mean t tilts by L·(m²−1)/12
+            s_full = (
+                math.exp(log_q) * math.expm1(m * log_q) / math.expm1(log_q) if log_q != 0.0 else m
+            )
+            t_full = s_full * ((m + 1.0) * 0.5 + log_q * (m * m - 1.0) / 12.0)
+        else:
+            q = math.exp(log_q)
+            q_m = math.exp(m * log_q)
+            s_full = q * math.expm1(m * log_q) / math.expm1(log_q)
+            one_minus_q = -math.expm1(log_q)
+            t_full = q * (1.0 - (m + 1.0) * q_m + m * q_m * q) / (one_minus_q * one_minus_q)
+        pv_full = c * shift * s_full
+        if f > 0.0:
+            timing = m + (0.5 * f if mid_year > 0.0 else f)
+            pv_part = c * f * math.exp((m + 1.0) * log_q0 - timing * log_k)
+        else:
+            pv_part = 0.0
+        pv = pv_full + pv_part
+        duration = (c * shift * t_full + (m + 1.0) * pv_part) / pv
+    if tab_tax > 0.0:
+        annuity = shift * (-math.expm1(-tab_life * log_k)) / discount
+        pv = pv / (1.0 - tab_tax / tab_life * annuity)
+    return pv, duration
+
+
+@jit
+def income_sigma(
+    growth: float,
+    decay: float,
+    discount: float,
+    mid_year: float,
+    duration: float,
+    sd_rate: float,
+    sd_growth: float,
+    sd_decay: float,
+    sd_discount: float,
+) -> float:
+    """Delta-method log-value sd of the income method."""
+    tau = 0.5 if mid_year > 0.0 else 0.0
+    a = duration * sd_growth / (1.0 + growth)
+    b = duration * sd_decay / (1.0 - decay)
+    c = (duration - tau) * sd_discount / (1.0 + discount)
+    return math.sqrt(sd_rate * sd_rate + a * a + b * b + c * c)
+
+
+@jit
+def cost_value(
+    amount: np.ndarray,
+    age_years: np.ndarray,
+    index_rate: np.ndarray,
+    start: int,
+    stop: int,
+    index_shift: float,
+    indexed: float,
+    return_on_cost: float,
+    quality_factor: float,
+    remaining_life: float,
+) -> tuple[float, float]:
+    """Return ``(value, amount-weighted age)`` of the cost method for one product's items.
+
+    ``V = RC·(1 + r)·K·remaining/(age + remaining)`` with ``RC = Σ amount·(1+i+shift)^age``
+    (or ``Σ amount`` when not indexed).
+    """
+    total = 0.0
+    replacement = 0.0
+    weighted_age = 0.0
+    for j in range(start, stop):
+        a = amount[j]
+        total += a
+        weighted_age += a * age_years[j]
+        if indexed > 0.0:
+            replacement += a * math.exp(age_years[j] * math.log1p(index_rate[j] + index_shift))
+        else:
+            replacement += a
+    if total <= 0.0:
+        return 0.0, 0.0
+    age = weighted_age / total
+    if remaining_life <= 0.0:
+        return 0.0, age
+    life_factor = remaining_life / (age + remaining_life)
+    return replacement * (1.0 + return_on_cost) * quality_factor * life_factor, age
+
+
+@jit
+def cost_sigma(
+    age: float,
+    return_on_cost: float,
+    quality_factor: float,
+    indexed: float,
+    sd_index: float,
+    sd_return: float,
+    sd_quality: float,
+) -> float:
+    """Delta-method log-value sd of the cost method."""
+    a = age * sd_index if indexed > 0.0 else 0.0
+    b = sd_return / (1.0 + return_on_cost)
+    c = sd_quality / quality_factor if quality_factor > 0.0 else _SIGMA_CAP
+    return min(math.sqrt(a * a + b * b + c * c), _SIGMA_CAP)
+
+
+@jit
+def market_value(
+    price: np.ndarray,
+    log_fixed: np.ndarray,
+    log_quality_ratio: np.ndarray,
+    log_volume_ratio: np.ndarray,
+    years_ago: np.ndarray,
+    start: int,
+    stop: int,
+    e_quality: float,
+    e_volume: float,
+    index_growth: float,
+    sd_default: float,
+    sd_floor: float,
+    sd_level: float,
+) -> tuple[float, float]:
+    """Return ``(value, log sd)`` of the market method for one product's comparables.
+
+    Each price is multiplied by ``exp(e_q·log q-ratio + e_v·log volume-ratio + years·log(1+π)
+    + log fixed factors)``; comparables are weighted by ``1/(1 + Σ|log factor|)`` (a comparable
+    that needs less adjustment is more similar) and averaged.
+    """
+    if stop <= start:
+        return 0.0, 0.0
+    log_index = math.log1p(index_growth)
+    sum_w = 0.0
+    sum_w2 = 0.0
+    sum_wp = 0.0
+    sum_wl = 0.0
+    sum_wll = 0.0
+    for j in range(start, stop):
+        fq = e_quality * log_quality_ratio[j]
+        fv = e_volume * log_volume_ratio[j]
+        fd = years_ago[j] * log_index
+        ff = log_fixed[j]
+        log_adjusted = math.log(price[j]) + fq + fv + fd + ff
+        w = 1.0 / (1.0 + abs(fq) + abs(fv) + abs(fd) + abs(ff))
+        sum_w += w
+        sum_w2 += w * w
+        sum_wp += w * math.exp(log_adjusted)
+        sum_wl += w * log_adjusted
+        sum_wll += w * log_adjusted * log_adjusted
+    value = sum_wp / sum_w
+    n_eff = sum_w * sum_w / sum_w2
+    if stop - start >= 3:
+        mean = sum_wl / sum_w
+        var = max(sum_wll / sum_w - mean * mean, 0.0)
+        dispersion = max(math.sqrt(var), sd_floor)
+    else:
+        dispersion = sd_default
+    sigma = math.sqrt(dispersion * dispersion / n_eff + sd_level * sd_level)
+    return value, sigma
+
+
+@jit
+def _weights(
+    has_income: bool,
+    has_cost: bool,
+    has_market: bool,
+    s0: float,
+    s1: float,
+    s2: float,
+    out: np.ndarray,
+) -> None:
+    p0 = 1.0 / max(s0, _SIGMA_FLOOR) ** 2 if has_income else 0.0
+    p1 = 1.0 / max(s1, _SIGMA_FLOOR) ** 2 if has_cost else 0.0
+    p2 = 1.0 / max(s2, _SIGMA_FLOOR) ** 2 if has_market else 0.0
+    total = p0 + p1 + p2
+    if total > 0.0:
+        out[0] = p0 / total
+        out[1] = p1 / total
+        out[2] = p2 / total
+    else:
+        out[0] = 0.0
+        out[1] = 0.0
+        out[2] = 0.0
+
+
+@jit
+def _value_one(
+    i: int,
+    has: np.ndarray,
+    inc: IncomeInputs,
+    cst: CostInputs,
+    mkt: MarketInputs,
+    out: BatchOutputs,
+) -> None:
+    values = out.values
+    sigmas = out.sigmas
+    if has[i, 0]:
+        v, duration = income_value(
+            inc.base[i],
+            inc.rate[i],
+            inc.growth[i],
+            inc.decay[i],
+            inc.discount[i],
+            inc.life[i],
+            inc.mid_year[i],
+            inc.tab_tax[i],
+            inc.tab_life[i],
+        )
+        values[i, 0] = v
+        sigmas[i, 0] = income_sigma(
+            inc.growth[i],
+            inc.decay[i],
+            inc.discount[i],
+            inc.mid_year[i],
+            duration,
+            inc.sd_rate[i],
+            inc.sd_growth[i],
+            inc.sd_decay[i],
+            inc.sd_discount[i],
+        )
+    else:
+        values[i, 0] = 0.0
+        sigmas[i, 0] = 0.0
+    if has[i, 1]:
+        v, age = cost_value(
+            cst.amount,
+            cst.age_years,
+            cst.index_rate,
+            cst.offsets[i],
+            cst.offsets[i + 1],
+            0.0,
+            cst.indexed[i],
+            cst.return_on_cost[i],
+            cst.quality_factor[i],
+            cst.remaining_life[i],
+        )
+        values[i, 1] = v
+        sigmas[i, 1] = cost_sigma(
+            age,
+            cst.return_on_cost[i],
+            cst.quality_factor[i],
+            cst.indexed[i],
+            cst.sd_index[i],
+            cst.sd_return[i],
+            cst.sd_quality[i],
+        )
+    else:
+        values[i, 1] = 0.0
+        sigmas[i, 1] = 0.0
+    if has[i, 2]:
+        v, s = market_value(
+            mkt.price,
+            mkt.log_fixed,
+            mkt.log_quality_ratio,
+            mkt.log_volume_ratio,
+            mkt.years_ago,
+            mkt.offsets[i],
+            mkt.offsets[i + 1],
+            mkt.e_quality[i],
+            mkt.e_volume[i],
+            mkt.index_growth[i],
+            mkt.sd_default[i],
+            mkt.sd_floor[i],
+            mkt.sd_level[i],
+        )
+        values[i, 2] = v
+        sigmas[i, 2] = s
+    else:
+        values[i, 2] = 0.0
+        sigmas[i, 2] = 0.0
+    w = out.weights[i]
+    _weights(has[i, 0], has[i, 1], has[i, 2], sigmas[i, 0], sigmas[i, 1], sigmas[i, 2], w)
+    out.concluded[i] = w[0] * values[i, 0] + w[1] * values[i, 1] + w[2] * values[i, 2]
+
+
+@jit_parallel
+def value_batch(
+    has: np.ndarray, inc: IncomeInputs, cst: CostInputs, mkt: MarketInputs, out: BatchOutputs
+) -> None:
+    """Value every product: method values, their log sds, weights and the concluded value.
+
+    ``has`` is a boolean ``(n, 3)`` array: which methods have their inputs. Outputs are
+    written into ``out`` (caller-allocated, see :func:`allocate_outputs`).
+    """
+    for i in prange(has.shape[0]):
+        _value_one(i, has, inc, cst, mkt, out)
+
+
+@jit
+def _quantile_sorted(x: np.ndarray, q: float) -> float:
+    # numpy's default ("linear") definition on an already sorted array
+    pos = q * (x.shape[0] - 1)
+    lo = int(pos)  # pos >= 0, so truncation is the floor
+    hi = min(lo + 1, x.shape[0] - 1)
+    frac = pos - lo
+    return x[lo] + frac * (x[hi] - x[lo])
+
+
+@jit_parallel
+def range_batch(
+    has: np.ndarray,
+    inc: IncomeInputs,
+    cst: CostInputs,
+    mkt: MarketInputs,
+    point: BatchOutputs,
+    entity: np.ndarray,
+    seed: np.uint64,
+    n_samples: int,
+    quantiles_out: np.ndarray,
+) -> None:
+    """Sample the uncertain inputs and write P10/P50/P90 of each method and of the conclusion.
+
+    ``quantiles_out`` has shape ``(n, 4, 3)``: rows income, cost, market, concluded; columns
+    P10, P50, P90. Sample ``s`` of product ``i`` draws from the Philox stream keyed by
+    ``(seed, entity[i], s)``, so results do not depend on threads or on the batch.
+
+    Each uncertain input is perturbed around its point value so that the point is the median:
+    the royalty/attributable rate and the market level log-normally, growth, decay, discount
+    rate, cost index and return on cost normally (clipped to their domain), the quality
+    factor normally within [0, 1]. Weights stay those of the point valuation.
+    """
+    n = has.shape[0]
+    for i in prange(n):
+        samples = np.empty((4, n_samples))
+        w = point.weights[i]
+        key = np.uint64(entity[i])
+        for s in range(n_samples):
+            z0, z1, z2, z3 = normals4(seed, key, np.uint64(s), np.uint64(0))
+            z4, z5, z6, z7 = normals4(seed, key, np.uint64(s), np.uint64(1))
+            v_inc = 0.0
+            if has[i, 0]:
+                v_inc, _ = income_value(
+                    inc.base[i],
+                    inc.rate[i] * math.exp(inc.sd_rate[i] * z0),
+                    max(inc.growth[i] + inc.sd_growth[i] * z1, -0.95),
+                    min(max(inc.decay[i] + inc.sd_decay[i] * z2, 0.0), 0.95),
+                    max(inc.discount[i] + inc.sd_discount[i] * z3, 0.001),
+                    inc.life[i],
+                    inc.mid_year[i],
+                    inc.tab_tax[i],
+                    inc.tab_life[i],
+                )
+            v_cost = 0.0
+            if has[i, 1]:
+                v_cost, _ = cost_value(
+                    cst.amount,
+                    cst.age_years,
+                    cst.index_rate,
+                    cst.offsets[i],
+                    cst.offsets[i + 1],
+                    cst.sd_index[i] * z4,
+                    cst.indexed[i],
+                    max(cst.return_on_cost[i] + cst.sd_return[i] * z5, 0.0),
+                    min(max(cst.quality_factor[i] + cst.sd_quality[i] * z6, 0.0), 1.0),
+                    cst.remaining_life[i],
+                )
+            v_mkt = 0.0
+            if has[i, 2]:
+                v_mkt = point.values[i, 2] * math.exp(point.sigmas[i, 2] * z7)
+            samples[0, s] = v_inc
+            samples[1, s] = v_cost
+            samples[2, s] = v_mkt
+            samples[3, s] = w[0] * v_inc + w[1] * v_cost + w[2] * v_mkt
+        for r in range(4):
+            row = np.sort(samples[r])
+            for c in range(3):
+                quantiles_out[i, r, c] = _quantile_sorted(row, QUANTILES[c])
+
+
+def allocate_outputs(n: int) -> BatchOutputs:
+    """Allocate the outputs of :func:`value_batch` for ``n`` products."""
+    return BatchOutputs(
+        values=np.zeros((n, N_METHODS)),
+        sigmas=np.zeros((n, N_METHODS)),
+        weights=np.zeros((n, N_METHODS)),
+        concluded=np.zeros(n),
+    )
+
+
+def tiny_batch() -> tuple[np.ndarray, IncomeInputs, CostInputs, MarketInputs]:
+    """Return a one-product batch with every method available (for warm-up and doctests)."""
+    one = np.ones(1)
+    inc = IncomeInputs(
+        base=one * 1000.0,
+        rate=one * 0.2,
+        growth=one * 0.05,
+        decay=one * 0.1,
+        discount=one * 0.15,
+        life=one * 3.5,
+        mid_year=one.copy(),
+        tab_tax=one * 0.25,
+        tab_life=one * 10.0,
+        sd_rate=one * 0.1,
+        sd_growth=one * 0.03,
+        sd_decay=one * 0.03,
+        sd_discount=one * 0.02,
+    )
+    cst = CostInputs(
+        offsets=np.array([0, 2], dtype=np.int64),
+        amount=np.array([300.0, 200.0]),
+        age_years=np.array([1.5, 0.5]),
+        index_rate=np.array([0.04, -0.08]),
+        indexed=one.copy(),
+        return_on_cost=one * 0.1,
+        quality_factor=one * 0.85,
+        remaining_life=one * 3.0,
+        sd_index=one * 0.02,
+        sd_return=one * 0.03,
+        sd_quality=one * 0.05,
+    )
+    mkt = MarketInputs(
+        offsets=np.array([0, 1], dtype=np.int64),
+        price=np.array([700.0]),
+        log_fixed=np.array([0.1]),
+        log_quality_ratio=np.array([0.05]),
+        log_volume_ratio=np.array([-0.2]),
+        years_ago=np.array([0.7]),
+        e_quality=one.copy(),
+        e_volume=one * 0.3,
+        index_growth=one * 0.03,
+        sd_default=one * 0.5,
+        sd_floor=one * 0.1,
+        sd_level=one * 0.15,
+    )
+    return np.ones((1, 3), dtype=np.bool_), inc, cst, mkt
+
+
+def warmup() -> None:
+    """Compile :func:`value_batch` and :func:`range_batch` for the production signatures."""
+    has, inc, cst, mkt = tiny_batch()
+    out = allocate_outputs(1)
+    value_batch(has, inc, cst, mkt, out)
+    q = np.zeros((1, 4, 3))
+    range_batch(has, inc, cst, mkt, out, np.zeros(1, dtype=np.uint64), np.uint64(1), 8, q)
+
+
+__all__ = [
+    "METHODS",
+    "QUANTILES",
+    "BatchOutputs",
+    "CostInputs",
+    "IncomeInputs",
+    "MarketInputs",
+    "allocate_outputs",
+    "cost_value",
+    "income_value",
+    "market_value",
+    "range_batch",
+    "tiny_batch",
+    "value_batch",
+    "warmup",
+]

@@ -1,0 +1,509 @@
+"""From validated products to the kernels' arrays, with the reasons and sources a report needs.
+
+This is the only place where the assumptions a product omits are filled from the parameters
+(defaults or a calibration), and where each input's ``source`` is recorded: ``product`` (given
+in the product), ``history`` (estimated from its revenue history), ``default`` or
+``calibration``. The arithmetic itself lives in :mod:`valuation.kernels.valuation`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from valuation.kernels.rng import entity_key
+from valuation.kernels.valuation import CostInputs, IncomeInputs, MarketInputs
+from valuation.methods.profiles import Profile
+from valuation.schema.product import QUALITY_DIMENSIONS, Product
+
+DAYS_PER_YEAR = 365.25
+
+
+def years_between(start: dt.date, end: dt.date) -> float:
+    """Return ``(end - start)`` in years of 365.25 days."""
+    return (end - start).days / DAYS_PER_YEAR
+
+
+@dataclass
+class ProductContext:
+    """What the report says about one product beside the numbers: inputs, sources, reasons."""
+
+    skipped: dict[str, str] = field(default_factory=dict)
+    inputs: dict[str, dict[str, Any]] = field(
+        default_factory=lambda: {"income": {}, "cost": {}, "market": {}}
+    )
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+
+    def note(self, method: str, name: str, value: Any, source: str) -> None:
+        """Record a key input of ``method`` with where it came from."""
+        self.inputs[method][name] = {"value": value, "source": source}
+
+
+@dataclass
+class Prepared:
+    """The arrays of a batch and the per-product contexts."""
+
+    has: np.ndarray
+    income: IncomeInputs
+    cost: CostInputs
+    market: MarketInputs
+    entity: np.ndarray
+    contexts: list[ProductContext]
+
+
+def _source(given: Any, calibrated: bool) -> str:
+    if given is not None:
+        return "product"
+    return "calibration" if calibrated else "default"
+
+
+def quality_score(product: Product, params: dict[str, Any]) -> tuple[float, bool]:
+    """Return the weighted quality score of ``product`` and whether it was given."""
+    quality = product.attributes.quality
+    if quality is None:
+        return float(params["quality_score_missing"]), False
+    weights = params["quality_weights"]
+    total = sum(weights[d] for d in QUALITY_DIMENSIONS)
+    score = sum(weights[d] * getattr(quality, d) for d in QUALITY_DIMENSIONS) / total
+    return float(score), True
+
+
+def history_growth(
+    product: Product, as_of: dt.date, params: dict[str, Any]
+) -> tuple[float, float] | None:
+    """Estimate annual growth (and its standard error) from the revenue history.
+
+    Log-linear least squares of total revenue on time over the positive periods up to the
+    valuation date; two periods give their ratio. Returns None with fewer than two.
+    """
+    points = sorted(
+        (r.period_end, r.total) for r in product.revenue if r.period_end <= as_of and r.total > 0
+    )
+    if len(points) < 2:
+        return None
+    t = np.array([years_between(points[0][0], p[0]) for p in points])
+    y = np.log(np.array([p[1] for p in points]))
+    lo, hi = params["history_growth_bounds"]
+    floor_sd = params["uncertainty"]["growth_abs_history_floor"]
+    if len(points) == 2:
+        slope = (y[1] - y[0]) / (t[1] - t[0])
+        se = params["uncertainty"]["growth_abs_default"]
+    else:
+        tc = t - t.mean()
+        slope = float(tc @ (y - y.mean()) / (tc @ tc))
+        resid = y - y.mean() - slope * tc
+        se = float(math.sqrt(resid @ resid / (len(points) - 2) / (tc @ tc)))
+    growth = float(np.clip(math.expm1(slope), lo, hi))
+    return growth, max(se * (1.0 + growth), floor_sd)
+
+
+def economic_life(
+    product: Product, as_of: dt.date, params: dict[str, Any], calibrated: bool
+) -> tuple[float, str]:
+    """Return the remaining economic life in years and a sentence on how it was capped."""
+    ia = product.income_assumptions
+    cert = product.certificate
+    life = ia.economic_life_years or params["economic_life_years"][product.category]
+    if cert.status == "revoked":
+        return 0.0, "certificate revoked: the registered right has ended"
+    if ia.assume_renewal:
+        return float(life), "economic life (renewal of the certificate assumed)"
+    remaining = max(years_between(as_of, cert.expires_on), 0.0)
+    if remaining < life:
+        return (
+            remaining,
+            f"capped by the certificate's remaining validity (expires {cert.expires_on})",
+        )
+    return float(life), "economic life (within the certificate's validity)"
+
+
+def discount_rate(product: Product, params: dict[str, Any]) -> tuple[float, dict[str, float]]:
+    """Return the build-up discount rate and its components."""
+    parts = {
+        "risk_free_rate": params["risk_free_rate"],
+        "equity_risk_premium_x_beta": params["equity_risk_premium"]
+        * params["sector_beta"][product.sector],
+        "size_premium": params["size_premium"],
+        "data_premium": params["data_premium"][product.category],
+    }
+    return float(sum(parts.values())), parts
+
+
+def _prepare_income(
+    product: Product,
+    as_of: dt.date,
+    params: dict[str, Any],
+    calibrated: bool,
+    ctx: ProductContext,
+    row: dict[str, float],
+) -> bool:
+    ia = product.income_assumptions
+    unc = params["uncertainty"]
+    high_tech = product.holder is not None and product.holder.high_tech
+    tax = (
+        ia.tax_rate
+        if ia.tax_rate is not None
+        else params["tax_rate_high_tech" if high_tech else "tax_rate"]
+    )
+    life, life_note = economic_life(product, as_of, params, calibrated)
+    if life <= 0.0:
+        ctx.skipped["income"] = f"no remaining economic life: {life_note}"
+        return False
+    revenue = sorted(
+        (r for r in product.revenue if r.period_end <= as_of), key=lambda r: r.period_end
+    )
+    if ia.mode == "incremental":
+        if ia.incremental_profit is None:
+            ctx.skipped["income"] = "incremental mode needs income_assumptions.incremental_profit"
+            return False
+        base = ia.incremental_profit
+        rate = 1.0 - tax
+        sd_rate = unc["royalty_rate_rel_given"]
+        ctx.note("income", "incremental_profit", base, "product")
+    else:
+        if not revenue:
+            ctx.skipped["income"] = "no revenue history up to the valuation date"
+            return False
+        latest = revenue[-1]
+        base = latest.total
+        if base <= 0.0:
+            ctx.skipped["income"] = f"latest revenue (period ending {latest.period_end}) is zero"
+            return False
+        ctx.note("income", "base_revenue", base, "product")
+        ctx.note("income", "base_period_end", latest.period_end.isoformat(), "product")
+        if years_between(latest.period_end, as_of) > params["stale_revenue_years"]:
+            ctx.warnings.append(
+                (
+                    "stale_revenue",
+                    f"latest revenue period ended {latest.period_end}, over "
+                    f"{params['stale_revenue_years']:g} years before the valuation date",
+                )
+            )
+        if ia.mode == "revenue_share":
+            royalty = (
+                ia.royalty_rate
+                if ia.royalty_rate is not None
+                else params["royalty_rate"][product.category]
+            )
+            rate = royalty * (1.0 - tax)
+            sd_rate = unc[
+                "royalty_rate_rel_given"
+                if ia.royalty_rate is not None
+                else "royalty_rate_rel_default"
+            ]
+            ctx.note("income", "royalty_rate", royalty, _source(ia.royalty_rate, calibrated))
+        else:
+            margin = (
+                ia.operating_margin
+                if ia.operating_margin is not None
+                else params["operating_margin"]
+            )
+            rate = margin * (1.0 - tax)
+            sd_rate = unc[
+                "royalty_rate_rel_given"
+                if ia.operating_margin is not None
+                else "royalty_rate_rel_default"
+            ]
+            ctx.note("income", "operating_margin", margin, _source(ia.operating_margin, calibrated))
+            if ia.mode == "excess_earnings":
+                charges = sum(a.amount * a.required_return for a in ia.contributory_assets)
+                ctx.note("income", "contributory_charges", charges, "product")
+                rate -= charges / base
+            if rate <= 0.0:
+                ctx.skipped["income"] = (
+                    "after-tax earnings attributable to the data are not positive "
+                    "(margin too low or contributory charges too high)"
+                )
+                return False
+    ctx.note("income", "mode", ia.mode, "product" if "mode" in ia.model_fields_set else "default")
+    ctx.note("income", "tax_rate", tax, "product" if ia.tax_rate is not None else "default")
+    ctx.note("income", "attributable_share_after_tax", rate, "derived")
+
+    if ia.growth is not None:
+        growth, sd_growth, g_source = ia.growth, unc["growth_abs_given"], "product"
+    else:
+        estimate = history_growth(product, as_of, params) if ia.mode != "incremental" else None
+        if estimate is not None:
+            growth, sd_growth = estimate
+            g_source = "history"
+        else:
+            growth = params["growth"][product.sector]
+            sd_growth = unc["growth_abs_default"]
+            g_source = "calibration" if calibrated else "default"
+    if ia.decay is not None:
+        decay, d_source = ia.decay, "product"
+    elif g_source in ("default", "calibration"):
+        decay, d_source = params["decay"][product.category], g_source
+    else:
+        decay, d_source = 0.0, f"none (growth from {g_source} already carries the decay)"
+    ctx.note("income", "growth", growth, g_source)
+    ctx.note("income", "decay", decay, d_source)
+
+    if ia.discount_rate is not None:
+        k, sd_k = ia.discount_rate, unc["discount_abs_given"]
+        ctx.note("income", "discount_rate", k, "product")
+    else:
+        k, parts = discount_rate(product, params)
+        sd_k = unc["discount_abs_default"]
+        ctx.note("income", "discount_rate", k, "calibration" if calibrated else "default")
+        ctx.note("income", "discount_rate_build_up", parts, "default")
+    ctx.note("income", "life_years", life, life_note)
+    ctx.note("income", "mid_year", ia.mid_year, "product")
+    tab_life = float(ia.tax_life_years or params["tax_life_years"])
+    if ia.tax_amortisation_benefit:
+        ctx.note(
+            "income",
+            "tax_amortisation_life_years",
+            tab_life,
+            _source(ia.tax_life_years, calibrated),
+        )
+    row.update(
+        base=base,
+        rate=rate,
+        growth=growth,
+        decay=decay,
+        discount=k,
+        life=life,
+        mid_year=1.0 if ia.mid_year else 0.0,
+        tab_tax=tax if ia.tax_amortisation_benefit else 0.0,
+        tab_life=tab_life,
+        sd_rate=sd_rate,
+        sd_growth=sd_growth,
+        sd_decay=unc["decay_abs"] if decay > 0.0 or d_source != "product" else 0.0,
+        sd_discount=sd_k,
+    )
+    return True
+
+
+def _prepare_cost(
+    product: Product,
+    as_of: dt.date,
+    params: dict[str, Any],
+    profile: Profile,
+    calibrated: bool,
+    ctx: ProductContext,
+    row: dict[str, float],
+    items: list[tuple[float, float, float]],
+) -> bool:
+    unc = params["uncertainty"]
+    costs = [c for c in product.costs if c.incurred_on <= as_of]
+    if len(costs) < len(product.costs):
+        ctx.warnings.append(
+            ("future_costs_ignored", "cost items incurred after the valuation date are ignored")
+        )
+    if not costs:
+        ctx.skipped["cost"] = "no cost items incurred up to the valuation date"
+        return False
+    total = sum(c.amount for c in costs)
+    if total <= 0.0:
+        ctx.skipped["cost"] = "cost items sum to zero"
+        return False
+    ca = product.cost_assumptions
+    if ca.remaining_life_years is not None:
+        remaining, r_source = ca.remaining_life_years, "product"
+    else:
+        remaining, note = economic_life(product, as_of, params, calibrated)
+        r_source = note
+    if remaining <= 0.0:
+        ctx.skipped["cost"] = f"no remaining life ({r_source})"
+        return False
+    ret = ca.return_on_cost if ca.return_on_cost is not None else params["return_on_cost"]
+    if profile.cost_uses_quality:
+        k_quality, given = quality_score(product, params)
+        sd_q = unc["quality_abs_given" if given else "quality_abs_default"]
+        ctx.note("cost", "quality_factor", k_quality, "product" if given else "default")
+    else:
+        k_quality, sd_q = 1.0, 0.0
+    for c in costs:
+        items.append((c.amount, years_between(c.incurred_on, as_of), params["cost_index"][c.item]))
+    ctx.note("cost", "total_cost", total, "product")
+    ctx.note("cost", "indexed", profile.cost_indexed, profile.name)
+    ctx.note("cost", "return_on_cost", ret, _source(ca.return_on_cost, calibrated))
+    ctx.note("cost", "remaining_life_years", remaining, r_source)
+    row.update(
+        indexed=1.0 if profile.cost_indexed else 0.0,
+        return_on_cost=ret,
+        quality_factor=k_quality,
+        remaining_life=remaining,
+        sd_index=unc["cost_index_abs"],
+        sd_return=unc["return_on_cost_abs"],
+        sd_quality=sd_q,
+    )
+    return True
+
+
+def comparable_factors(
+    product: Product, as_of: dt.date, params: dict[str, Any]
+) -> list[dict[str, float]]:
+    """Return the log adjustment factors of each usable comparable (dated up to ``as_of``).
+
+    Keys: ``price``, ``years_ago``, ``log_quality_ratio``, ``log_volume_ratio``, ``rights``,
+    ``term``, ``supply_demand``, ``other`` (the last four as logs of multiplicative factors).
+    The subject is valued as an outright transfer of the asset; licence prices are converted
+    to that basis by the rights factor and to the reference term by the term elasticity.
+    """
+    subject_quality, _ = quality_score(product, params)
+    subject_records = product.attributes.records or 0
+    rights = params["rights_factor"]
+    e_term = params["elasticity"]["term"]
+    life_months = max(life_years * 12.0, 1.0)
+    rows = []
+    for comp in product.comparables:
+        if comp.date > as_of:
+            continue
+        q = comp.attributes.quality_score
+        r = comp.attributes.records
+        term = 0.0
+        if comp.license != "transfer" and comp.term_months is not None:
+            term = e_term * math.log(life_months / comp.term_months)
+        rows.append(
+            {
+                "price": comp.price,
+                "years_ago": years_between(comp.date, as_of),
+                "log_quality_ratio": math.log(subject_quality / q) if q and q > 0 else 0.0,
+                "log_volume_ratio": math.log(subject_records / r)
+                if r and subject_records > 0
+                else 0.0,
+                "rights": math.log(rights["transfer"] / rights[comp.license]),
+                "term": term,
+                "supply_demand": math.log(comp.adjustments.supply_demand),
+                "other": math.log(comp.adjustments.other),
+            }
+        )
+    return rows
+
+
+def prepare(
+    products: Sequence[Product],
+    as_of: dt.date,
+    params: dict[str, Any],
+    profile: Profile,
+    *,
+    calibrated: bool = False,
+) -> Prepared:
+    """Turn validated products into the kernels' arrays and per-product contexts.
+
+    Parameters
+    ----------
+    products
+        Validated products.
+    as_of
+        The valuation date (one date for the batch).
+    params
+        Parameters with the keys of :data:`valuation.defaults.DEFAULTS`.
+    profile
+        The valuation standard followed.
+    calibrated
+        True when ``params`` come from a CalibrationSet (sources say ``calibration``).
+    """
+    n = len(products)
+    has = np.zeros((n, 3), dtype=np.bool_)
+    income_rows: list[dict[str, float]] = []
+    cost_rows: list[dict[str, float]] = []
+    cost_items: list[tuple[float, float, float]] = []
+    cost_offsets = [0]
+    comps: list[dict[str, float]] = []
+    comp_offsets = [0]
+    contexts = []
+    unc = params["uncertainty"]
+    for i, product in enumerate(products):
+        ctx = ProductContext()
+        contexts.append(ctx)
+        inc_row: dict[str, float] = {}
+        has[i, 0] = _prepare_income(product, as_of, params, calibrated, ctx, inc_row)
+        income_rows.append(inc_row)
+        cost_row: dict[str, float] = {}
+        has[i, 1] = _prepare_cost(
+            product, as_of, params, profile, calibrated, ctx, cost_row, cost_items
+        )
+        cost_rows.append(cost_row)
+        cost_offsets.append(len(cost_items))
+        life, life_note = economic_life(product, as_of, params, calibrated)
+        if life <= 0.0:
+            ctx.skipped["market"] = f"no remaining economic life: {life_note}"
+        else:
+            rows = comparable_factors(product, as_of, params, life)
+            if rows:
+                comps.extend(rows)
+                has[i, 2] = True
+                ctx.note("market", "comparables", len(rows), "product")
+                ctx.note(
+                    "market",
+                    "elasticity",
+                    dict(params["elasticity"]),
+                    "calibration" if calibrated else "default",
+                )
+                ctx.note(
+                    "market",
+                    "price_index_growth",
+                    params["price_index_growth"],
+                    "calibration" if calibrated else "default",
+                )
+                ctx.note("market", "basis", "outright transfer of the asset", "method")
+            elif product.comparables:
+                ctx.skipped["market"] = "every comparable is dated after the valuation date"
+            else:
+                ctx.skipped["market"] = (
+                    "no comparables given (selection from transaction history needs a calibration)"
+                )
+        comp_offsets.append(len(comps))
+
+    def column(rows: list[dict[str, float]], key: str, fill: float = 0.0) -> np.ndarray:
+        return np.array([r.get(key, fill) for r in rows], dtype=np.float64)
+
+    inc_keys = IncomeInputs._fields
+    income = IncomeInputs(
+        *[column(income_rows, k, 1.0 if k in ("tab_life",) else 0.0) for k in inc_keys]
+    )
+    items = np.array(cost_items, dtype=np.float64).reshape(-1, 3)
+    cost = CostInputs(
+        offsets=np.array(cost_offsets, dtype=np.int64),
+        amount=items[:, 0].copy(),
+        age_years=items[:, 1].copy(),
+        index_rate=items[:, 2].copy(),
+        indexed=column(cost_rows, "indexed"),
+        return_on_cost=column(cost_rows, "return_on_cost"),
+        quality_factor=column(cost_rows, "quality_factor", 1.0),
+        remaining_life=column(cost_rows, "remaining_life"),
+        sd_index=column(cost_rows, "sd_index"),
+        sd_return=column(cost_rows, "sd_return"),
+        sd_quality=column(cost_rows, "sd_quality"),
+    )
+    ones = np.ones(n)
+    fixed = np.array([c["rights"] + c["term"] + c["supply_demand"] + c["other"] for c in comps])
+    market = MarketInputs(
+        offsets=np.array(comp_offsets, dtype=np.int64),
+        price=np.array([c["price"] for c in comps], dtype=np.float64),
+        log_fixed=fixed.astype(np.float64).reshape(-1),
+        log_quality_ratio=np.array([c["log_quality_ratio"] for c in comps], dtype=np.float64),
+        log_volume_ratio=np.array([c["log_volume_ratio"] for c in comps], dtype=np.float64),
+        years_ago=np.array([c["years_ago"] for c in comps], dtype=np.float64),
+        e_quality=ones * params["elasticity"]["quality"],
+        e_volume=ones * params["elasticity"]["volume"],
+        index_growth=ones * params["price_index_growth"],
+        sd_default=ones * unc["comparable_dispersion_default"],
+        sd_floor=ones * unc["comparable_dispersion_floor"],
+        sd_level=ones * unc["elasticity_level"],
+    )
+    entity = np.array([entity_key(p.product_id) for p in products], dtype=np.uint64)
+    return Prepared(
+        has=has, income=income, cost=cost, market=market, entity=entity, contexts=contexts
+    )
+
+
+__all__ = [
+    "Prepared",
+    "ProductContext",
+    "comparable_factors",
+    "discount_rate",
+    "economic_life",
+    "history_growth",
+    "prepare",
+    "quality_score",
+    "years_between",
+]

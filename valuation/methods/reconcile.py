@@ -1,0 +1,206 @@
+"""Reconciliation: the concluded value, its weights and range, and the warnings around it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+import numpy as np
+
+from valuation.audit import Audit
+from valuation.kernels.valuation import METHODS
+from valuation.methods.inputs import ProductContext, comparable_factors, economic_life
+from valuation.methods.profiles import INCOME_SHARE_TEXT, Profile
+from valuation.schema.product import Product
+from valuation.schema.results import (
+    ComparableAdjustment,
+    MethodResult,
+    Methods,
+    Note,
+    ValuationResult,
+    ValueRange,
+    Weights,
+)
+
+
+def _months_between(start: dt.date, end: dt.date) -> float:
+    return (end - start).days / (365.25 / 12.0)
+
+
+def certificate_warnings(product: Product, as_of: dt.date, params: dict[str, Any]) -> list[Note]:
+    """Warnings about the certificate: its status and how soon it expires."""
+    cert = product.certificate
+    notes = []
+    if cert.status != "valid":
+        notes.append(
+            Note(
+                code=f"certificate_{cert.status}",
+                message=f"certificate status is {cert.status!r}, not 'valid'",
+            )
+        )
+    months_left = _months_between(as_of, cert.expires_on)
+    limit = params["reconciliation"]["expiry_warning_months"]
+    if months_left <= 0:
+        notes.append(
+            Note(code="certificate_expired", message=f"certificate expired on {cert.expires_on}")
+        )
+    elif months_left < limit:
+        notes.append(
+            Note(
+                code="certificate_expires_soon",
+                message=f"certificate expires on {cert.expires_on}, {months_left:.1f} months "
+                f"after the valuation date (threshold {limit} months)",
+            )
+        )
+    if as_of < cert.registered_on:
+        notes.append(
+            Note(
+                code="valuation_before_registration",
+                message=f"valuation date precedes registration ({cert.registered_on})",
+            )
+        )
+    return notes
+
+
+def _market_table(
+    product: Product, as_of: dt.date, params: dict[str, Any], profile: Profile
+) -> list[ComparableAdjustment]:
+    e = params["elasticity"]
+    log_index = math.log1p(params["price_index_growth"])
+    usable = [c for c in product.comparables if c.date <= as_of]
+    life, _ = economic_life(product, as_of, params, False)
+    table = []
+    for comp, row in zip(usable, comparable_factors(product, as_of, params, life), strict=True):
+        logs = {
+            "quality": e["quality"] * row["log_quality_ratio"],
+            "volume": e["volume"] * row["log_volume_ratio"],
+            "date": row["years_ago"] * log_index,
+            "rights": row["rights"],
+            "term": row["term"],
+            "supply_demand": row["supply_demand"],
+            "other": row["other"],
+        }
+        factors = {
+            label: math.exp(sum(logs[part] for part in parts))
+            for label, parts in profile.market_factors.items()
+        }
+        table.append(
+            ComparableAdjustment(
+                price=comp.price,
+                date=comp.date,
+                license=comp.license,
+                factors=factors,
+                adjusted_price=comp.price * math.exp(sum(logs.values())),
+            )
+        )
+    return table
+
+
+def build_result(
+    product: Product,
+    ctx: ProductContext,
+    *,
+    as_of: dt.date,
+    params: dict[str, Any],
+    profile: Profile,
+    values: np.ndarray,
+    sigmas: np.ndarray,
+    weights: np.ndarray,
+    concluded: float,
+    has: np.ndarray,
+    quantiles: np.ndarray | None,
+    samples: int,
+    audit: Audit,
+) -> ValuationResult:
+    """Assemble the result document of one product from the kernels' outputs."""
+    mode = product.income_assumptions.mode
+    formulas = {
+        "income": profile.income_formula.format(share=INCOME_SHARE_TEXT[mode]),
+        "cost": profile.cost_formula,
+        "market": profile.market_formula,
+    }
+    names = {
+        "income": profile.income_names[mode],
+        "cost": "cost approach",
+        "market": "market approach (explicit comparables)",
+    }
+    results: dict[str, MethodResult] = {}
+    for m, method in enumerate(METHODS):
+        common: dict[str, Any] = {
+            "name": names[method],
+            "formula": formulas[method],
+            "inputs": ctx.inputs[method],
+        }
+        if has[m]:
+            rng = None
+            if quantiles is not None:
+                rng = ValueRange(
+                    p10=float(quantiles[m, 0]), p50=float(quantiles[m, 1]), p90=float(quantiles[m, 2])
+                )
+            extra = (
+                {"comparables": _market_table(product, as_of, params, profile)}
+                if method == "market"
+                else {}
+            )
+            results[method] = MethodResult(
+                value=float(values[m]), sigma_log=float(sigmas[m]), range=rng, **common, **extra
+            )
+        else:
+            results[method] = MethodResult(skipped=ctx.skipped[method], **common)
+
+    notes = [Note(code=c, message=msg) for c, msg in ctx.warnings]
+    notes.extend(certificate_warnings(product, as_of, params))
+    rec = params["reconciliation"]
+    available = [float(values[m]) for m in range(3) if has[m]]
+    concluded_value: float | None = float(concluded)
+    value_range = None
+    if not available:
+        concluded_value = None
+        notes.append(
+            Note(
+                code="no_method_applicable",
+                message="no method has the inputs it needs: "
+                + "; ".join(f"{k}: {v}" for k, v in ctx.skipped.items()),
+            )
+        )
+    else:
+        positive = [v for v in available if v > 0]
+        if len(positive) >= 2 and max(positive) / min(positive) > rec["disagreement_ratio"]:
+            notes.append(
+                Note(
+                    code="methods_disagree",
+                    message=f"method values differ by a factor of {max(positive) / min(positive):.2f}"
+                    f" (> {rec['disagreement_ratio']:g}): escalate to a human valuer",
+                )
+            )
+        if quantiles is not None:
+            value_range = ValueRange(
+                p10=float(quantiles[3, 0]), p50=float(quantiles[3, 1]), p90=float(quantiles[3, 2])
+            )
+            if value_range.p10 > 0 and value_range.p90 / value_range.p10 > rec["wide_range_ratio"]:
+                notes.append(
+                    Note(
+                        code="wide_range",
+                        message=f"P90/P10 = {value_range.p90 / value_range.p10:.2f} "
+                        f"(> {rec['wide_range_ratio']:g}): the value is uncertain",
+                    )
+                )
+    return ValuationResult(
+        product_id=product.product_id,
+        name=product.name,
+        valuation_date=as_of,
+        currency=product.currency,
+        profile=profile.name,
+        profile_title=profile.title,
+        methods=Methods(**results),
+        concluded_value=concluded_value,
+        weights=Weights(**{m: float(weights[i]) for i, m in enumerate(METHODS)}),
+        range=value_range,
+        samples=samples if quantiles is not None else 0,
+        warnings=notes,
+        audit=audit,
+    )
+
+
+__all__ = ["build_result", "certificate_warnings"]
