@@ -338,14 +338,15 @@ def _prepare_cost(
 
 
 def comparable_factors(
-    product: Product, as_of: dt.date, params: dict[str, Any]
+    product: Product, as_of: dt.date, params: dict[str, Any], life_years: float
 ) -> list[dict[str, float]]:
     """Return the log adjustment factors of each usable comparable (dated up to ``as_of``).
 
     Keys: ``price``, ``years_ago``, ``log_quality_ratio``, ``log_volume_ratio``, ``rights``,
     ``term``, ``supply_demand``, ``other`` (the last four as logs of multiplicative factors).
-    The subject is valued as an outright transfer of the asset; licence prices are converted
-    to that basis by the rights factor and to the reference term by the term elasticity.
+    The subject is valued as an outright transfer of the asset for its remaining economic life
+    ``life_years``: a licence price is scaled from its term to that life by the term
+    elasticity, then to an outright transfer by the rights factor.
     """
     subject_quality, _ = quality_score(product, params)
     subject_records = product.attributes.records or 0
