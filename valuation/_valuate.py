@@ -89,7 +89,15 @@ def value_many(
     if n_samples:
         quantiles = np.zeros((len(parsed), 4, 3))
         range_batch(
-            batch.has, batch.income, batch.cost, batch.market, out, batch.entity, key, n_samples, quantiles
+            batch.has,
+            batch.income,
+            batch.cost,
+            batch.market,
+            out,
+            batch.entity,
+            key,
+            n_samples,
+            quantiles,
         )
     results = []
     for i, product in enumerate(parsed):

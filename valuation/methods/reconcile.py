@@ -136,15 +136,19 @@ def build_result(
             rng = None
             if quantiles is not None:
                 rng = ValueRange(
-                    p10=float(quantiles[m, 0]), p50=float(quantiles[m, 1]), p90=float(quantiles[m, 2])
+                    p10=float(quantiles[m, 0]),
+                    p50=float(quantiles[m, 1]),
+                    p90=float(quantiles[m, 2]),
                 )
-            extra = (
-                {"comparables": _market_table(product, as_of, params, profile)}
-                if method == "market"
-                else {}
+            comparables = (
+                _market_table(product, as_of, params, profile) if method == "market" else None
             )
             results[method] = MethodResult(
-                value=float(values[m]), sigma_log=float(sigmas[m]), range=rng, **common, **extra
+                value=float(values[m]),
+                sigma_log=float(sigmas[m]),
+                range=rng,
+                comparables=comparables,
+                **common,
             )
         else:
             results[method] = MethodResult(skipped=ctx.skipped[method], **common)
@@ -166,11 +170,12 @@ def build_result(
         )
     else:
         positive = [v for v in available if v > 0]
-        if len(positive) >= 2 and max(positive) / min(positive) > rec["disagreement_ratio"]:
+        spread = max(positive) / min(positive) if len(positive) >= 2 else 1.0
+        if spread > rec["disagreement_ratio"]:
             notes.append(
                 Note(
                     code="methods_disagree",
-                    message=f"method values differ by a factor of {max(positive) / min(positive):.2f}"
+                    message=f"method values differ by a factor of {spread:.2f}"
                     f" (> {rec['disagreement_ratio']:g}): escalate to a human valuer",
                 )
             )

@@ -1,0 +1,106 @@
+"""``dpv value``: value one product and print a table or the JSON result."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import typer
+
+from valuation.cli import app
+from valuation.methods.profiles import DEFAULT_PROFILE, PROFILES
+from valuation.schema.results import ValuationResult
+
+
+def _money(x: float | None) -> str:
+    return "—" if x is None else f"{x:,.0f}"
+
+
+def render_table(result: ValuationResult) -> None:
+    """Print a readable summary of a valuation on the terminal."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    title = f"{result.product_id}  {result.name or ''}".strip()
+    table = Table(title=f"{title}\n{result.profile_title}, as of {result.valuation_date}")
+    for column in ("method", f"value ({result.currency})", "weight", "P10", "P90", "note"):
+        table.add_column(column, justify="right" if column not in ("method", "note") else "left")
+    for method in ("income", "cost", "market"):
+        m = getattr(result.methods, method)
+        weight = getattr(result.weights, method)
+        table.add_row(
+            method,
+            _money(m.value),
+            f"{weight:.2f}" if m.value is not None else "—",
+            _money(m.range.p10 if m.range else None),
+            _money(m.range.p90 if m.range else None),
+            m.name if m.skipped is None else f"skipped: {m.skipped}",
+        )
+    rng = result.range
+    table.add_row(
+        "concluded",
+        _money(result.concluded_value),
+        "1.00" if result.concluded_value is not None else "—",
+        _money(rng.p10 if rng else None),
+        _money(rng.p90 if rng else None),
+        f"P50 {_money(rng.p50)}" if rng else "",
+        style="bold",
+    )
+    console.print(table)
+    for note in result.warnings:
+        console.print(f"[yellow]warning[/yellow] {note.code}: {note.message}", highlight=False)
+    audit = result.audit
+    console.print(
+        f"audit: input sha256 {audit.input_sha256[:16]}…, engine {audit.engine_version}, "
+        f"seed {audit.seed}, calibration {audit.calibration_id}",
+        style="dim",
+        highlight=False,
+    )
+
+
+@app.command("value")
+def value_command(
+    product: Annotated[str, typer.Argument(help="Product JSON file, or - for standard input.")],
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Valuation date YYYY-MM-DD (default: today)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full result as JSON.")] = False,
+    profile: Annotated[
+        str,
+        typer.Option(help=f"Valuation standard: {', '.join(PROFILES)}."),
+    ] = DEFAULT_PROFILE,
+    seed: Annotated[int | None, typer.Option(help="Seed of the range sampling.")] = None,
+    samples: Annotated[
+        int | None, typer.Option(help="Range samples (0 = no range; default 2000).")
+    ] = None,
+) -> None:
+    """Value one registered data product by the income, cost and market methods.
+
+    Prints each method's value (or why it was skipped), the concluded value with its weights
+    and P10/P50/P90 range, warnings and the audit block. Exit code 2 on bad input.
+    """
+    from valuation import value_many
+    from valuation.exceptions import DpvInputError
+    from valuation.schema._base import parse_model, read_json
+    from valuation.schema.product import Product
+
+    doc, _, source = read_json(product)
+    parsed = parse_model(Product, doc, source=source)
+    date: dt.date | None = None
+    if as_of is not None:
+        try:
+            date = dt.date.fromisoformat(as_of)
+        except ValueError:
+            raise DpvInputError(
+                f"not an ISO date (YYYY-MM-DD): {as_of!r}", field="--as-of"
+            ) from None
+    try:
+        result = value_many([parsed], as_of=date, profile=profile, seed=seed, samples=samples)[0]
+    except DpvInputError as exc:
+        raise DpvInputError(exc.problem, source=source, field=exc.field) from None
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+    else:
+        render_table(result)
