@@ -204,27 +204,25 @@ def cost_value(
 ) -> tuple[float, float]:
     """Return ``(value, amount-weighted age)`` of the cost method for one product's items.
 
-    ``V = RC·(1 + r)·K·remaining/(age + remaining)`` with ``RC = Σ amount·(1+i+shift)^age``
-    (or ``Σ amount`` when not indexed).
+    ``V = (1 + r)·K·Σ_i RC_i·R/(age_i + R)`` with ``RC_i = amount_i·(1 + index_i + shift)^age_i``
+    (or ``amount_i`` when not indexed) and ``R`` the remaining life: each item keeps the share
+    ``R/(age_i + R)`` of its usefulness (straight-line remaining-life obsolescence, item by
+    item, so the value rises with every item's amount).
     """
     total = 0.0
-    replacement = 0.0
+    value = 0.0
     weighted_age = 0.0
     for j in range(start, stop):
         a = amount[j]
+        age = age_years[j]
         total += a
-        weighted_age += a * age_years[j]
+        weighted_age += a * age
         if indexed > 0.0:
-            replacement += a * math.exp(age_years[j] * math.log1p(index_rate[j] + index_shift))
-        else:
-            replacement += a
-    if total <= 0.0:
-        return 0.0, 0.0
-    age = weighted_age / total
-    if remaining_life <= 0.0:
-        return 0.0, age
-    life_factor = remaining_life / (age + remaining_life)
-    return replacement * (1.0 + return_on_cost) * quality_factor * life_factor, age
+            a = a * math.exp(age * math.log1p(index_rate[j] + index_shift))
+        value += a * remaining_life / (age + remaining_life)
+    if total <= 0.0 or remaining_life <= 0.0:
+        return 0.0, 0.0 if total <= 0.0 else weighted_age / total
+    return value * (1.0 + return_on_cost) * quality_factor, weighted_age / total
 
 
 @jit

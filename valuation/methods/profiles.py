@@ -64,8 +64,8 @@ PROFILES: MappingProxyType[str, Profile] = MappingProxyType(
             ),
             income_formula=_INCOME_FORMULA,
             cost_formula=(
-                "V = RC × (1 + r) × K, RC = Σ cost_i·(1+index_i)^age_i, "
-                "K = K_quality × remaining/(age + remaining)"
+                "V = Σ_i RC_i × (1 + r) × K_i, RC_i = cost_i·(1+index_i)^age_i, "
+                "K_i = K_quality × remaining/(age_i + remaining)"
             ),
             cost_indexed=True,
             cost_uses_quality=True,
@@ -93,8 +93,8 @@ PROFILES: MappingProxyType[str, Profile] = MappingProxyType(
             ),
             income_formula=_INCOME_FORMULA,
             cost_formula=(
-                "V = TC × (1 + R) × U, TC = Σ cost_i as incurred, "
-                "U = K_quality × remaining/(age + remaining)"
+                "V = Σ_i TC_i × (1 + R) × U_i, TC_i = cost_i as incurred, "
+                "U_i = K_quality × remaining/(age_i + remaining)"
             ),
             cost_indexed=False,
             cost_uses_quality=True,
@@ -122,8 +122,8 @@ PROFILES: MappingProxyType[str, Profile] = MappingProxyType(
             ),
             income_formula=_INCOME_FORMULA,
             cost_formula=(
-                "V = RC × (1 + r) × (1 − obsolescence), RC = Σ cost_i·(1+index_i)^age_i, "
-                "obsolescence = age/(age + remaining)"
+                "V = Σ_i RC_i × (1 + r) × (1 − obsolescence_i), RC_i = cost_i·(1+index_i)^age_i, "
+                "obsolescence_i = age_i/(age_i + remaining)"
             ),
             cost_indexed=True,
             cost_uses_quality=False,

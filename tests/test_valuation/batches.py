@@ -1,0 +1,68 @@
+"""Seeded random batches of kernel inputs, varied enough to reach every branch."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from valuation.kernels.valuation import CostInputs, IncomeInputs, MarketInputs
+
+
+def random_batch(n: int, seed: int) -> tuple[np.ndarray, IncomeInputs, CostInputs, MarketInputs]:
+    rng = np.random.default_rng(seed)
+    has = rng.random((n, 3)) < 0.85
+    life = np.where(rng.random(n) < 0.15, rng.integers(1, 8, n).astype(float), rng.uniform(0.1, 9.5, n))
+    life[rng.random(n) < 0.05] = 0.0
+    growth = rng.uniform(-0.3, 0.5, n)
+    growth[rng.random(n) < 0.05] = 0.12  # q = 1 exactly when discount is also 0.12 and decay 0
+    decay = np.where(rng.random(n) < 0.3, 0.0, rng.uniform(0.0, 0.4, n))
+    discount = np.where(growth == 0.12, 0.12, rng.uniform(0.05, 0.35, n))
+    decay[growth == 0.12] = 0.0
+    inc = IncomeInputs(
+        base=rng.lognormal(14, 1.5, n),
+        rate=rng.uniform(-0.05, 0.5, n),
+        growth=growth,
+        decay=decay,
+        discount=discount,
+        life=life,
+        mid_year=(rng.random(n) < 0.6).astype(float),
+        tab_tax=np.where(rng.random(n) < 0.3, rng.choice([0.15, 0.25], n), 0.0),
+        tab_life=rng.integers(5, 16, n).astype(float),
+        sd_rate=rng.uniform(0.05, 0.4, n),
+        sd_growth=rng.uniform(0.01, 0.08, n),
+        sd_decay=rng.uniform(0.0, 0.05, n),
+        sd_discount=rng.uniform(0.01, 0.03, n),
+    )
+    n_items = rng.integers(0, 7, n)
+    m = int(n_items.sum())
+    cst = CostInputs(
+        offsets=np.concatenate([[0], np.cumsum(n_items)]).astype(np.int64),
+        amount=np.where(rng.random(m) < 0.05, 0.0, rng.lognormal(13, 1.2, m)),
+        age_years=rng.uniform(0, 6, m),
+        index_rate=rng.choice([-0.08, 0.0, 0.02, 0.04], m),
+        indexed=(rng.random(n) < 0.7).astype(float),
+        return_on_cost=rng.uniform(0, 0.3, n),
+        quality_factor=rng.uniform(0.3, 1.0, n),
+        remaining_life=np.where(rng.random(n) < 0.05, 0.0, rng.uniform(0.2, 8, n)),
+        sd_index=rng.uniform(0, 0.03, n),
+        sd_return=rng.uniform(0, 0.05, n),
+        sd_quality=rng.uniform(0, 0.15, n),
+    )
+    n_comps = rng.integers(0, 7, n)
+    c = int(n_comps.sum())
+    mkt = MarketInputs(
+        offsets=np.concatenate([[0], np.cumsum(n_comps)]).astype(np.int64),
+        price=rng.lognormal(14, 1.5, c),
+        log_fixed=rng.normal(0.5, 0.6, c),
+        log_quality_ratio=rng.normal(0, 0.2, c),
+        log_volume_ratio=np.where(rng.random(c) < 0.3, 0.0, rng.normal(0, 1.0, c)),
+        years_ago=rng.uniform(0, 3, c),
+        e_quality=rng.uniform(0.5, 1.5, n),
+        e_volume=rng.uniform(0.1, 0.5, n),
+        index_growth=rng.uniform(-0.02, 0.06, n),
+        sd_default=np.full(n, 0.5),
+        sd_floor=np.full(n, 0.1),
+        sd_level=np.full(n, 0.15),
+    )
+    has[:, 1] &= n_items > 0
+    has[:, 2] &= n_comps > 0
+    return has, inc, cst, mkt

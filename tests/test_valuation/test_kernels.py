@@ -1,0 +1,75 @@
+"""The batch kernels against their plain-loop twins, product by product."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from tests.test_valuation.batches import random_batch
+from tests.test_valuation.naive import income_naive, value_naive
+from valuation.kernels.valuation import allocate_outputs, income_value, range_batch, value_batch
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_value_batch_equals_naive_twin(seed: int) -> None:
+    has, inc, cst, mkt = random_batch(400, seed)
+    out = allocate_outputs(400)
+    value_batch(has, inc, cst, mkt, out)
+    checked = 0
+    for i in range(400):
+        values, sigmas, weights, concluded = value_naive(i, has, inc, cst, mkt)
+        np.testing.assert_allclose(out.values[i], values, rtol=1e-10, atol=1e-6)
+        np.testing.assert_allclose(out.sigmas[i], sigmas, rtol=1e-8, atol=1e-12)
+        np.testing.assert_allclose(out.weights[i], weights, rtol=1e-8, atol=1e-12)
+        assert out.concluded[i] == pytest.approx(concluded, rel=1e-9, abs=1e-6)
+        checked += any(has[i])
+    assert checked > 300
+
+
+def test_income_near_q_equal_one_is_continuous() -> None:
+    # growth == discount and no decay: q = 1 exactly, and just either side of it
+    exact, _ = income_value(100.0, 1.0, 0.1, 0.0, 0.1, 7.0, 0.0, 0.0, 1.0)
+    assert exact == pytest.approx(700.0, rel=1e-12)
+    for eps in (1e-15, 1e-12, 1e-9, 1e-7):
+        near, _ = income_value(100.0, 1.0, 0.1 + eps, 0.0, 0.1, 7.0, 0.0, 0.0, 1.0)
+        twin, _ = income_naive(100.0, 1.0, 0.1 + eps, 0.0, 0.1, 7.0, 0.0, 0.0, 1.0)
+        assert near == pytest.approx(twin, rel=1e-10)
+
+
+def test_perpetuity_needs_q_below_one() -> None:
+    v, _ = income_value(100.0, 1.0, 0.2, 0.0, 0.1, math.inf, 0.0, 0.0, 1.0)
+    assert math.isinf(v)
+
+
+def test_range_is_reproducible_and_independent_of_batch_position() -> None:
+    has, inc, cst, mkt = random_batch(50, 7)
+    out = allocate_outputs(50)
+    value_batch(has, inc, cst, mkt, out)
+    entity = np.arange(1000, 1050, dtype=np.uint64)
+    q1 = np.zeros((50, 4, 3))
+    q2 = np.zeros((50, 4, 3))
+    range_batch(has, inc, cst, mkt, out, entity, np.uint64(42), 300, q1)
+    range_batch(has, inc, cst, mkt, out, entity, np.uint64(42), 300, q2)
+    assert np.array_equal(q1, q2)
+    # the same product alone in a batch of its own draws the same stream
+    i = 17
+    one = allocate_outputs(1)
+    sub = lambda arrays, k: type(arrays)(  # noqa: E731
+        *[a[k : k + 1] if a.shape[0] == 50 else a for a in arrays]
+    )
+    inc1, mkt1 = sub(inc, i), sub(mkt, i)
+    cst1 = cst._replace(
+        offsets=cst.offsets[i : i + 2] - 0,
+        **{f: getattr(cst, f)[i : i + 1] for f in cst._fields if getattr(cst, f).shape[0] == 50},
+    )
+    mkt1 = mkt1._replace(offsets=mkt.offsets[i : i + 2])
+    value_batch(has[i : i + 1], inc1, cst1, mkt1, one)
+    q_one = np.zeros((1, 4, 3))
+    range_batch(has[i : i + 1], inc1, cst1, mkt1, one, entity[i : i + 1], np.uint64(42), 300, q_one)
+    assert np.array_equal(q_one[0], q1[i])
+    # a different seed gives a different range
+    q3 = np.zeros((50, 4, 3))
+    range_batch(has, inc, cst, mkt, out, entity, np.uint64(43), 300, q3)
+    assert not np.array_equal(q1, q3)
