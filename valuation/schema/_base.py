@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,10 +37,6 @@ def _loc_to_field(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _reject_constants(token: str) -> float:
-    raise ValueError(f"{token} is not a number JSON allows")
-
-
 def read_json(source: str | Path) -> tuple[Any, bytes, str]:
     """Read a JSON document from a file path or ``"-"`` (standard input).
 
@@ -53,7 +48,8 @@ def read_json(source: str | Path) -> tuple[Any, bytes, str]:
     Raises
     ------
     DpvInputError
-        The file is missing or not valid JSON (``NaN`` and ``Infinity`` are not JSON).
+        The file is missing or not valid JSON. ``NaN`` and ``Infinity`` tokens are decoded
+        here and rejected by validation, which names their field.
     """
     name = "<stdin>" if str(source) == STDIN else str(source)
     if str(source) == STDIN:
@@ -66,7 +62,9 @@ def read_json(source: str | Path) -> tuple[Any, bytes, str]:
             raise DpvInputError(MSG_NOT_A_FILE, source=name)
         raw = path.read_bytes()
     try:
-        doc = json.loads(raw.decode("utf-8"), parse_constant=_reject_constants)
+        # NaN and Infinity are decoded (Python's json accepts them) so that validation can
+        # reject them with the name of the field they stand in.
+        doc = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
         raise DpvInputError(MSG_MALFORMED_JSON.format(detail=exc), source=name) from None
     return doc, raw, name
@@ -104,8 +102,3 @@ def parse_model(model: type[M], data: Any, *, source: str | None = None) -> M:
 def canonical_json(data: Any) -> bytes:
     """Serialise ``data`` canonically (sorted keys, no spaces, UTF-8) for hashing."""
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def finite(value: float) -> bool:
-    """Return True when ``value`` is a finite float."""
-    return math.isfinite(value)

@@ -1,0 +1,5 @@
+"""``python -m valuation`` runs the ``dpv`` command line."""
+
+from valuation.cli import entry
+
+entry()
