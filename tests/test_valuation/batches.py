@@ -10,7 +10,9 @@ from valuation.kernels.valuation import CostInputs, IncomeInputs, MarketInputs
 def random_batch(n: int, seed: int) -> tuple[np.ndarray, IncomeInputs, CostInputs, MarketInputs]:
     rng = np.random.default_rng(seed)
     has = rng.random((n, 3)) < 0.85
-    life = np.where(rng.random(n) < 0.15, rng.integers(1, 8, n).astype(float), rng.uniform(0.1, 9.5, n))
+    life = np.where(
+        rng.random(n) < 0.15, rng.integers(1, 8, n).astype(float), rng.uniform(0.1, 9.5, n)
+    )
     life[rng.random(n) < 0.05] = 0.0
     growth = rng.uniform(-0.3, 0.5, n)
     growth[rng.random(n) < 0.05] = 0.12  # q = 1 exactly when discount is also 0.12 and decay 0
