@@ -56,11 +56,11 @@ def test_range_is_reproducible_and_independent_of_batch_position() -> None:
     # the same product alone in a batch of its own draws the same stream
     i = 17
     one = allocate_outputs(1)
-    sub = (
-        lambda arrays, k: type(arrays)(  # noqa: E731
-            *[a[k : k + 1] if a.shape[0] == 50 else a for a in arrays]
-        )
-    )
+
+    def sub(arrays, k):
+        # per-product arrays are cut to product k; item arrays stay whole (offsets index them)
+        return type(arrays)(*[a[k : k + 1] if a.shape[0] == 50 else a for a in arrays])
+
     inc1, mkt1 = sub(inc, i), sub(mkt, i)
     cst1 = cst._replace(
         offsets=cst.offsets[i : i + 2] - 0,
