@@ -108,3 +108,14 @@ def test_valuing_does_not_change_the_product() -> None:
     before = product.model_dump_json()
     value(product, as_of=AS_OF)
     assert product.model_dump_json() == before
+
+
+def test_batch_results_equal_single_results() -> None:
+    from valuation import value_many
+    from valuation.examples import EXAMPLES, load_example
+
+    products = [load_example(name) for name in EXAMPLES]
+    together = value_many(products, as_of=AS_OF, samples=500, seed=3)
+    for product, batch_result in zip(products, together, strict=True):
+        alone = value(product, as_of=AS_OF, samples=500, seed=3)
+        assert alone.model_dump_json() == batch_result.model_dump_json()

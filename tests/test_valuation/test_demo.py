@@ -1,0 +1,23 @@
+"""``dpv demo`` values every bundled example and writes its results atomically."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from valuation.cli import main
+from valuation.examples import EXAMPLES
+
+
+def test_demo_writes_every_example(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out)]) == 0
+    written = sorted(p.name for p in out.iterdir())
+    assert written == sorted([*(f"valuation-{n}.json" for n in EXAMPLES), "summary.json"])
+    summary = json.loads((out / "summary.json").read_text())
+    assert all(row["concluded_value"] > 0 for row in summary)
+    assert "concluded" in capsys.readouterr().out
+    # no staging folder is left behind
+    assert [p.name for p in tmp_path.iterdir()] == ["demo"]
