@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint typecheck bench warmup clean
+.PHONY: demo test test-fast lint typecheck bench warmup notebooks clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ warmup: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_valuation.py
+
+# Re-execute every notebook in place, so that the committed outputs are current.
+notebooks: $(STAMP)
+	$(BIN)/python -c "import sys, nbformat, nbclient; [nbformat.write(nbclient.NotebookClient(nb := nbformat.read(p, as_version=4), timeout=600, kernel_name='python3').execute() or nb, p) for p in sys.argv[1:]]" notebooks/*.ipynb
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache

@@ -221,7 +221,8 @@ def _prepare_income(
                 )
                 return False
     ctx.note("income", "mode", ia.mode, "product" if "mode" in ia.model_fields_set else "default")
-    ctx.note("income", "tax_rate", tax, "product" if ia.tax_rate is not None else "default")
+    tax_source = "default (high-tech enterprise rate)" if high_tech else "default"
+    ctx.note("income", "tax_rate", tax, "product" if ia.tax_rate is not None else tax_source)
     ctx.note("income", "attributable_share_after_tax", rate, "derived")
 
     if ia.growth is not None:
