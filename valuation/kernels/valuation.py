@@ -14,9 +14,10 @@ attributable fraction ``a``, growth ``g``, decay ``d``, discount rate ``k`` and 
 ``F_t = B·a·q0^t`` with ``q0 = (1+g)(1-d)``, discounted at ``t - τ`` (``τ = 1/2`` mid-year,
 ``0`` end-year). With ``q = q0/(1+k)``::
 
-    V = B·a·[(1+k)^τ · q·(q^m − 1)/(q − 1) + f·q0^(m+1)·(1+k)^-(m + f·(1−τ)... )]
+    V = B·a·[(1+k)^τ · q·(q^m − 1)/(q − 1) + f·q0^(m+1) / (1+k)^(m + f·(1 − τ))]
 
-computed with one ``log1p`` per rate and ``expm1`` for the geometric sum, so it is exact near
+(the partial final year earns ``f`` of a year's cash flow, discounted at its middle ``m + f/2``
+or its end ``m + f``), computed with one ``log1p`` per rate and ``expm1`` for the geometric sum, so it is exact near
 ``q = 1``. The tax-amortisation benefit multiplies by ``1/(1 − T/L·AF(k, L))``. The tests check
 the closed form against an explicit year-by-year sum and the published identities.
 
