@@ -17,9 +17,10 @@ attributable fraction ``a``, growth ``g``, decay ``d``, discount rate ``k`` and 
     V = B·a·[(1+k)^τ · q·(q^m − 1)/(q − 1) + f·q0^(m+1) / (1+k)^(m + f·(1 − τ))]
 
 (the partial final year earns ``f`` of a year's cash flow, discounted at its middle ``m + f/2``
-or its end ``m + f``), computed with one ``log1p`` per rate and ``expm1`` for the geometric sum, so it is exact near
-``q = 1``. The tax-amortisation benefit multiplies by ``1/(1 − T/L·AF(k, L))``. The tests check
-the closed form against an explicit year-by-year sum and the published identities.
+or its end ``m + f``), computed with one ``log1p`` per rate and ``expm1`` for the geometric
+sum, so it is exact near ``q = 1``. The tax-amortisation benefit multiplies by
+``1/(1 − T/L·AF(k, L))``. The tests check the closed form against an explicit year-by-year sum
+and the published identities.
 
 Weights. Each method's log-value standard deviation comes from the delta method: for income
 ``σ² = σ_a² + D²(σ_g²/(1+g)² + σ_d²/(1−d)²) + (D−τ)²σ_k²/(1+k)²`` where ``D`` is the
