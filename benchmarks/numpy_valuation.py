@@ -108,18 +108,20 @@ def cost_numpy(cst: CostInputs) -> tuple[np.ndarray, np.ndarray]:
     starts = offsets[:-1][offsets[1:] > offsets[:-1]]
     item_product = segment_ids(offsets)
     amount = cst.amount
+    age_years = cst.age_years
     indexed = cst.indexed > 0.0
-    growth = np.exp(cst.age_years * np.log1p(cst.index_rate))
+    remaining = cst.remaining_life[item_product]
+    growth = np.exp(age_years * np.log1p(cst.index_rate))
     replaced = np.where(indexed[item_product], amount * growth, amount)
+    kept = replaced * remaining / (age_years + remaining)
 
     total = segment_sum(amount, offsets, starts)
-    weighted_age = segment_sum(amount * cst.age_years, offsets, starts)
-    replacement = segment_sum(replaced, offsets, starts)
+    weighted_age = segment_sum(amount * age_years, offsets, starts)
+    kept_value = segment_sum(kept, offsets, starts)
 
     with np.errstate(divide="ignore", invalid="ignore"):
         age = np.where(total > 0.0, weighted_age / total, 0.0)
-        life_factor = cst.remaining_life / (age + cst.remaining_life)
-        value = replacement * (1.0 + cst.return_on_cost) * cst.quality_factor * life_factor
+        value = kept_value * (1.0 + cst.return_on_cost) * cst.quality_factor
         value = np.where((total > 0.0) & (cst.remaining_life > 0.0), value, 0.0)
         a = np.where(indexed, age * cst.sd_index, 0.0)
         b = cst.sd_return / (1.0 + cst.return_on_cost)
@@ -155,9 +157,7 @@ def market_numpy(mkt: MarketInputs) -> tuple[np.ndarray, np.ndarray]:
         n_eff = sum_w * sum_w / sum_w2
         mean = sum_wl / sum_w
         var = np.maximum(sum_wll / sum_w - mean * mean, 0.0)
-        dispersion = np.where(
-            count >= 3, np.maximum(np.sqrt(var), mkt.sd_floor), mkt.sd_default
-        )
+        dispersion = np.where(count >= 3, np.maximum(np.sqrt(var), mkt.sd_floor), mkt.sd_default)
         sigma = np.sqrt(dispersion * dispersion / n_eff + mkt.sd_level * mkt.sd_level)
     some = count > 0
     return np.where(some, value, 0.0), np.where(some, sigma, 0.0)
