@@ -53,7 +53,7 @@ def random_batch(n: int, seed: int) -> tuple[np.ndarray, IncomeInputs, CostInput
     c = int(n_comps.sum())
     mkt = MarketInputs(
         offsets=np.concatenate([[0], np.cumsum(n_comps)]).astype(np.int64),
-        price=rng.lognormal(14, 1.5, c),
+        log_price=rng.normal(14, 1.5, c),
         log_fixed=rng.normal(0.5, 0.6, c),
         log_quality_ratio=rng.normal(0, 0.2, c),
         log_volume_ratio=np.where(rng.random(c) < 0.3, 0.0, rng.normal(0, 1.0, c)),

@@ -130,7 +130,7 @@ def value_naive(i, has, inc, cst, mkt):
         sl = slice(mkt.offsets[i], mkt.offsets[i + 1])
         comps = list(
             zip(
-                mkt.price[sl],
+                np.exp(mkt.log_price[sl]),
                 mkt.log_fixed[sl],
                 mkt.log_quality_ratio[sl],
                 mkt.log_volume_ratio[sl],

@@ -84,7 +84,7 @@ class MarketInputs(NamedTuple):
     """Comparables in CSR layout plus per-product elasticities."""
 
     offsets: np.ndarray  # int64 (n+1,)
-    price: np.ndarray  # (c,)
+    log_price: np.ndarray  # (c,) log of each comparable's price (taken once, vectorised)
     log_fixed: np.ndarray  # (c,) log of rights, term, supply-demand and other factors
     log_quality_ratio: np.ndarray  # (c,) log(subject quality / comparable quality)
     log_volume_ratio: np.ndarray  # (c,) log(subject records / comparable records)
@@ -127,39 +127,40 @@ def income_value(
     c = base * rate
     if c <= 0.0 or life <= 0.0:
         return 0.0, 0.0
-    log_q0 = math.log1p(growth) + math.log1p(-decay)
+    log_q0 = math.log((1.0 + growth) * (1.0 - decay))
     log_k = math.log1p(discount)
     log_q = log_q0 - log_k
-    tau = 0.5 if mid_year > 0.0 else 0.0
-    shift = math.exp(tau * log_k)  # (1+k)^tau
+    mid = mid_year > 0.0
+    shift = math.sqrt(1.0 + discount) if mid else 1.0  # (1+k)^tau, tau = 1/2 mid-year
     if math.isinf(life):
         if log_q >= 0.0:
             return math.inf, math.inf
-        q = math.exp(log_q)
-        one_minus_q = -math.expm1(log_q)
-        pv = c * shift * q / one_minus_q
-        duration = 1.0 / one_minus_q
+        em1 = math.expm1(log_q)  # q - 1
+        pv = c * shift * (1.0 + em1) / -em1
+        duration = -1.0 / em1
     else:
         m = math.floor(life)
         f = life - m
         if m == 0.0:
             s_full = 0.0
             t_full = 0.0
-        elif abs(log_q) * m < 1e-4:
-            # near q = 1: sum q^t = m + L·m(m+1)/2 + O(L²m³); mean t tilts by L·(m²−1)/12
-            s_full = (
-                math.exp(log_q) * math.expm1(m * log_q) / math.expm1(log_q) if log_q != 0.0 else m
-            )
-            t_full = s_full * ((m + 1.0) * 0.5 + log_q * (m * m - 1.0) / 12.0)
+        elif log_q == 0.0:
+            s_full = m
+            t_full = m * (m + 1.0) * 0.5
         else:
-            q = math.exp(log_q)
-            q_m = math.exp(m * log_q)
-            s_full = q * math.expm1(m * log_q) / math.expm1(log_q)
-            one_minus_q = -math.expm1(log_q)
-            t_full = q * (1.0 - (m + 1.0) * q_m + m * q_m * q) / (one_minus_q * one_minus_q)
+            em1 = math.expm1(log_q)  # q - 1, exact near q = 1
+            em1_m = math.expm1(m * log_q)  # q^m - 1
+            q = 1.0 + em1
+            s_full = q * em1_m / em1  # sum_{t=1}^m q^t
+            if abs(log_q) * m < 1e-4:
+                # mean time of the tilted uniform on 1..m: (m+1)/2 + L·(m²−1)/12 + O(L²m³)
+                t_full = s_full * ((m + 1.0) * 0.5 + log_q * (m * m - 1.0) / 12.0)
+            else:
+                # sum t·q^t = q·(m·q^m·(q−1) − (q^m − 1))/(q − 1)², written without cancellation
+                t_full = q * (m * (1.0 + em1_m) * em1 - em1_m) / (em1 * em1)
         pv_full = c * shift * s_full
         if f > 0.0:
-            timing = m + (0.5 * f if mid_year > 0.0 else f)
+            timing = m + (0.5 * f if mid else f)
             pv_part = c * f * math.exp((m + 1.0) * log_q0 - timing * log_k)
         else:
             pv_part = 0.0
@@ -246,7 +247,7 @@ def cost_sigma(
 
 @jit
 def market_value(
-    price: np.ndarray,
+    log_price: np.ndarray,
     log_fixed: np.ndarray,
     log_quality_ratio: np.ndarray,
     log_volume_ratio: np.ndarray,
@@ -279,7 +280,7 @@ def market_value(
         fv = e_volume * log_volume_ratio[j]
         fd = years_ago[j] * log_index
         ff = log_fixed[j]
-        log_adjusted = math.log(price[j]) + fq + fv + fd + ff
+        log_adjusted = log_price[j] + fq + fv + fd + ff
         w = 1.0 / (1.0 + abs(fq) + abs(fv) + abs(fd) + abs(ff))
         sum_w += w
         sum_w2 += w * w
@@ -300,116 +301,15 @@ def market_value(
 
 @jit
 def _weights(
-    has_income: bool,
-    has_cost: bool,
-    has_market: bool,
-    s0: float,
-    s1: float,
-    s2: float,
-    out: np.ndarray,
-) -> None:
+    has_income: bool, has_cost: bool, has_market: bool, s0: float, s1: float, s2: float
+) -> tuple[float, float, float]:
     p0 = 1.0 / max(s0, _SIGMA_FLOOR) ** 2 if has_income else 0.0
     p1 = 1.0 / max(s1, _SIGMA_FLOOR) ** 2 if has_cost else 0.0
     p2 = 1.0 / max(s2, _SIGMA_FLOOR) ** 2 if has_market else 0.0
     total = p0 + p1 + p2
     if total > 0.0:
-        out[0] = p0 / total
-        out[1] = p1 / total
-        out[2] = p2 / total
-    else:
-        out[0] = 0.0
-        out[1] = 0.0
-        out[2] = 0.0
-
-
-@jit
-def _value_one(
-    i: int,
-    has: np.ndarray,
-    inc: IncomeInputs,
-    cst: CostInputs,
-    mkt: MarketInputs,
-    out: BatchOutputs,
-) -> None:
-    values = out.values
-    sigmas = out.sigmas
-    if has[i, 0]:
-        v, duration = income_value(
-            inc.base[i],
-            inc.rate[i],
-            inc.growth[i],
-            inc.decay[i],
-            inc.discount[i],
-            inc.life[i],
-            inc.mid_year[i],
-            inc.tab_tax[i],
-            inc.tab_life[i],
-        )
-        values[i, 0] = v
-        sigmas[i, 0] = income_sigma(
-            inc.growth[i],
-            inc.decay[i],
-            inc.discount[i],
-            inc.mid_year[i],
-            duration,
-            inc.sd_rate[i],
-            inc.sd_growth[i],
-            inc.sd_decay[i],
-            inc.sd_discount[i],
-        )
-    else:
-        values[i, 0] = 0.0
-        sigmas[i, 0] = 0.0
-    if has[i, 1]:
-        v, age = cost_value(
-            cst.amount,
-            cst.age_years,
-            cst.index_rate,
-            cst.offsets[i],
-            cst.offsets[i + 1],
-            0.0,
-            cst.indexed[i],
-            cst.return_on_cost[i],
-            cst.quality_factor[i],
-            cst.remaining_life[i],
-        )
-        values[i, 1] = v
-        sigmas[i, 1] = cost_sigma(
-            age,
-            cst.return_on_cost[i],
-            cst.quality_factor[i],
-            cst.indexed[i],
-            cst.sd_index[i],
-            cst.sd_return[i],
-            cst.sd_quality[i],
-        )
-    else:
-        values[i, 1] = 0.0
-        sigmas[i, 1] = 0.0
-    if has[i, 2]:
-        v, s = market_value(
-            mkt.price,
-            mkt.log_fixed,
-            mkt.log_quality_ratio,
-            mkt.log_volume_ratio,
-            mkt.years_ago,
-            mkt.offsets[i],
-            mkt.offsets[i + 1],
-            mkt.e_quality[i],
-            mkt.e_volume[i],
-            mkt.index_growth[i],
-            mkt.sd_default[i],
-            mkt.sd_floor[i],
-            mkt.sd_level[i],
-        )
-        values[i, 2] = v
-        sigmas[i, 2] = s
-    else:
-        values[i, 2] = 0.0
-        sigmas[i, 2] = 0.0
-    w = out.weights[i]
-    _weights(has[i, 0], has[i, 1], has[i, 2], sigmas[i, 0], sigmas[i, 1], sigmas[i, 2], w)
-    out.concluded[i] = w[0] * values[i, 0] + w[1] * values[i, 1] + w[2] * values[i, 2]
+        return p0 / total, p1 / total, p2 / total
+    return 0.0, 0.0, 0.0
 
 
 @jit_parallel
@@ -421,8 +321,129 @@ def value_batch(
     ``has`` is a boolean ``(n, 3)`` array: which methods have their inputs. Outputs are
     written into ``out`` (caller-allocated, see :func:`allocate_outputs`).
     """
+    # Every array is taken out of its tuple once, by plain assignment: handing the tuples to a
+    # per-product function costs a reference-count round trip per array per product, which
+    # dominated the run time (and tuple *unpacking* before a prange loop loses writes in
+    # numba 0.68, issues #5872 and #7135).
+    base = inc.base
+    rate = inc.rate
+    growth = inc.growth
+    decay = inc.decay
+    discount = inc.discount
+    life = inc.life
+    mid_year = inc.mid_year
+    tab_tax = inc.tab_tax
+    tab_life = inc.tab_life
+    sd_rate = inc.sd_rate
+    sd_growth = inc.sd_growth
+    sd_decay = inc.sd_decay
+    sd_discount = inc.sd_discount
+    c_offsets = cst.offsets
+    amount = cst.amount
+    age_years = cst.age_years
+    index_rate = cst.index_rate
+    indexed = cst.indexed
+    return_on_cost = cst.return_on_cost
+    quality_factor = cst.quality_factor
+    remaining_life = cst.remaining_life
+    sd_index = cst.sd_index
+    sd_return = cst.sd_return
+    sd_quality = cst.sd_quality
+    m_offsets = mkt.offsets
+    log_price = mkt.log_price
+    log_fixed = mkt.log_fixed
+    log_quality_ratio = mkt.log_quality_ratio
+    log_volume_ratio = mkt.log_volume_ratio
+    years_ago = mkt.years_ago
+    e_quality = mkt.e_quality
+    e_volume = mkt.e_volume
+    index_growth = mkt.index_growth
+    sd_default = mkt.sd_default
+    sd_floor = mkt.sd_floor
+    sd_level = mkt.sd_level
+    values = out.values
+    sigmas = out.sigmas
+    weights = out.weights
+    concluded = out.concluded
     for i in prange(has.shape[0]):
-        _value_one(i, has, inc, cst, mkt, out)
+        v0 = 0.0
+        s0 = 0.0
+        if has[i, 0]:
+            v0, duration = income_value(
+                base[i],
+                rate[i],
+                growth[i],
+                decay[i],
+                discount[i],
+                life[i],
+                mid_year[i],
+                tab_tax[i],
+                tab_life[i],
+            )
+            s0 = income_sigma(
+                growth[i],
+                decay[i],
+                discount[i],
+                mid_year[i],
+                duration,
+                sd_rate[i],
+                sd_growth[i],
+                sd_decay[i],
+                sd_discount[i],
+            )
+        v1 = 0.0
+        s1 = 0.0
+        if has[i, 1]:
+            v1, age = cost_value(
+                amount,
+                age_years,
+                index_rate,
+                c_offsets[i],
+                c_offsets[i + 1],
+                0.0,
+                indexed[i],
+                return_on_cost[i],
+                quality_factor[i],
+                remaining_life[i],
+            )
+            s1 = cost_sigma(
+                age,
+                return_on_cost[i],
+                quality_factor[i],
+                indexed[i],
+                sd_index[i],
+                sd_return[i],
+                sd_quality[i],
+            )
+        v2 = 0.0
+        s2 = 0.0
+        if has[i, 2]:
+            v2, s2 = market_value(
+                log_price,
+                log_fixed,
+                log_quality_ratio,
+                log_volume_ratio,
+                years_ago,
+                m_offsets[i],
+                m_offsets[i + 1],
+                e_quality[i],
+                e_volume[i],
+                index_growth[i],
+                sd_default[i],
+                sd_floor[i],
+                sd_level[i],
+            )
+        w0, w1, w2 = _weights(has[i, 0], has[i, 1], has[i, 2], s0, s1, s2)
+        values[i, 0] = v0
+        values[i, 1] = v1
+        values[i, 2] = v2
+        sigmas[i, 0] = s0
+        sigmas[i, 1] = s1
+        sigmas[i, 2] = s2
+        weights[i, 0] = w0
+        weights[i, 1] = w1
+        weights[i, 2] = w2
+        concluded[i] = w0 * v0 + w1 * v1 + w2 * v2
 
 
 @jit
@@ -458,10 +479,39 @@ def range_batch(
     rate, cost index and return on cost normally (clipped to their domain), the quality
     factor normally within [0, 1]. Weights stay those of the point valuation.
     """
-    n = has.shape[0]
-    for i in prange(n):
+    # arrays out of their tuples once, before the parallel loop (see value_batch)
+    base = inc.base
+    rate = inc.rate
+    growth = inc.growth
+    decay = inc.decay
+    discount = inc.discount
+    life = inc.life
+    mid_year = inc.mid_year
+    tab_tax = inc.tab_tax
+    tab_life = inc.tab_life
+    sd_rate = inc.sd_rate
+    sd_growth = inc.sd_growth
+    sd_decay = inc.sd_decay
+    sd_discount = inc.sd_discount
+    c_offsets = cst.offsets
+    amount = cst.amount
+    age_years = cst.age_years
+    index_rate = cst.index_rate
+    indexed = cst.indexed
+    return_on_cost = cst.return_on_cost
+    quality_factor = cst.quality_factor
+    remaining_life = cst.remaining_life
+    sd_index = cst.sd_index
+    sd_return = cst.sd_return
+    sd_quality = cst.sd_quality
+    point_values = point.values
+    point_sigmas = point.sigmas
+    point_weights = point.weights
+    for i in prange(has.shape[0]):
         samples = np.empty((4, n_samples))
-        w = point.weights[i]
+        w0 = point_weights[i, 0]
+        w1 = point_weights[i, 1]
+        w2 = point_weights[i, 2]
         key = np.uint64(entity[i])
         for s in range(n_samples):
             z0, z1, z2, z3 = normals4(seed, key, np.uint64(s), np.uint64(0))
@@ -469,37 +519,37 @@ def range_batch(
             v_inc = 0.0
             if has[i, 0]:
                 v_inc, _ = income_value(
-                    inc.base[i],
-                    inc.rate[i] * math.exp(inc.sd_rate[i] * z0),
-                    max(inc.growth[i] + inc.sd_growth[i] * z1, -0.95),
-                    min(max(inc.decay[i] + inc.sd_decay[i] * z2, 0.0), 0.95),
-                    max(inc.discount[i] + inc.sd_discount[i] * z3, 0.001),
-                    inc.life[i],
-                    inc.mid_year[i],
-                    inc.tab_tax[i],
-                    inc.tab_life[i],
+                    base[i],
+                    rate[i] * math.exp(sd_rate[i] * z0),
+                    max(growth[i] + sd_growth[i] * z1, -0.95),
+                    min(max(decay[i] + sd_decay[i] * z2, 0.0), 0.95),
+                    max(discount[i] + sd_discount[i] * z3, 0.001),
+                    life[i],
+                    mid_year[i],
+                    tab_tax[i],
+                    tab_life[i],
                 )
             v_cost = 0.0
             if has[i, 1]:
                 v_cost, _ = cost_value(
-                    cst.amount,
-                    cst.age_years,
-                    cst.index_rate,
-                    cst.offsets[i],
-                    cst.offsets[i + 1],
-                    cst.sd_index[i] * z4,
-                    cst.indexed[i],
-                    max(cst.return_on_cost[i] + cst.sd_return[i] * z5, 0.0),
-                    min(max(cst.quality_factor[i] + cst.sd_quality[i] * z6, 0.0), 1.0),
-                    cst.remaining_life[i],
+                    amount,
+                    age_years,
+                    index_rate,
+                    c_offsets[i],
+                    c_offsets[i + 1],
+                    sd_index[i] * z4,
+                    indexed[i],
+                    max(return_on_cost[i] + sd_return[i] * z5, 0.0),
+                    min(max(quality_factor[i] + sd_quality[i] * z6, 0.0), 1.0),
+                    remaining_life[i],
                 )
             v_mkt = 0.0
             if has[i, 2]:
-                v_mkt = point.values[i, 2] * math.exp(point.sigmas[i, 2] * z7)
+                v_mkt = point_values[i, 2] * math.exp(point_sigmas[i, 2] * z7)
             samples[0, s] = v_inc
             samples[1, s] = v_cost
             samples[2, s] = v_mkt
-            samples[3, s] = w[0] * v_inc + w[1] * v_cost + w[2] * v_mkt
+            samples[3, s] = w0 * v_inc + w1 * v_cost + w2 * v_mkt
         for r in range(4):
             row = np.sort(samples[r])
             for c in range(3):
@@ -549,7 +599,7 @@ def tiny_batch() -> tuple[np.ndarray, IncomeInputs, CostInputs, MarketInputs]:
     )
     mkt = MarketInputs(
         offsets=np.array([0, 1], dtype=np.int64),
-        price=np.array([700.0]),
+        log_price=np.log(np.array([700.0])),
         log_fixed=np.array([0.1]),
         log_quality_ratio=np.array([0.05]),
         log_volume_ratio=np.array([-0.2]),

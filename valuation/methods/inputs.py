@@ -480,7 +480,7 @@ def prepare(
     fixed = np.array([c["rights"] + c["term"] + c["supply_demand"] + c["other"] for c in comps])
     market = MarketInputs(
         offsets=np.array(comp_offsets, dtype=np.int64),
-        price=np.array([c["price"] for c in comps], dtype=np.float64),
+        log_price=np.log(np.array([c["price"] for c in comps], dtype=np.float64)),
         log_fixed=fixed.astype(np.float64).reshape(-1),
         log_quality_ratio=np.array([c["log_quality_ratio"] for c in comps], dtype=np.float64),
         log_volume_ratio=np.array([c["log_volume_ratio"] for c in comps], dtype=np.float64),
