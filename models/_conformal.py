@@ -1,4 +1,4 @@
-"""Split-conformal calibration of prediction intervals (conformalised quantile regression).
+r"""Split-conformal calibration of prediction intervals (conformalised quantile regression).
 
 Plain functions over arrays; :class:`models.HedonicPriceModel` orchestrates them. Written here
 on purpose (no MAPIE): the whole method is a few lines.
@@ -6,15 +6,15 @@ on purpose (no MAPIE): the whole method is a few lines.
 Notes
 -----
 Conformalised quantile regression (Romano, Patterson and Candès, 2019): given lower and upper
-quantile predictions :math:`\\hat q_{lo}, \\hat q_{hi}` fitted on a training split, the
+quantile predictions :math:`\hat q_{lo}, \hat q_{hi}` fitted on a training split, the
 conformity score of a held-out calibration point is
 
-.. math:: E_i = \\max(\\hat q_{lo}(x_i) - y_i,\\; y_i - \\hat q_{hi}(x_i)).
+.. math:: E_i = \max(\hat q_{lo}(x_i) - y_i,\; y_i - \hat q_{hi}(x_i)).
 
-With :math:`n` calibration scores and nominal coverage :math:`1-\\alpha`, the correction
-:math:`Q` is the :math:`\\lceil (n+1)(1-\\alpha) \\rceil`-th smallest score, and
-:math:`[\\hat q_{lo}(x) - Q, \\hat q_{hi}(x) + Q]` covers a new exchangeable point with
-probability at least :math:`1-\\alpha` (and less than :math:`1-\\alpha + 1/(n+1)` when the
+With :math:`n` calibration scores and nominal coverage :math:`1-\alpha`, the correction
+:math:`Q` is the :math:`\lceil (n+1)(1-\alpha) \rceil`-th smallest score, and
+:math:`[\hat q_{lo}(x) - Q, \hat q_{hi}(x) + Q]` covers a new exchangeable point with
+probability at least :math:`1-\alpha` (and less than :math:`1-\alpha + 1/(n+1)` when the
 scores have no ties). The guarantee holds for *any* base interval, so one set of calibration
 scores serves every nominal coverage; the base quantiles only decide how tight the band is.
 """
@@ -54,9 +54,9 @@ def cqr_conformity_scores(y: ArrayLike, lower: ArrayLike, upper: ArrayLike) -> N
 
 
 def conformal_quantile(scores: ArrayLike, coverage: float) -> float:
-    """Return the split-conformal correction for nominal ``coverage``.
+    r"""Return the split-conformal correction for nominal ``coverage``.
 
-    The :math:`\\lceil (n+1)\\,\\mathrm{coverage} \\rceil`-th smallest score; ``inf`` when there
+    The :math:`\lceil (n+1)\,\mathrm{coverage} \rceil`-th smallest score; ``inf`` when there
     are too few scores for that rank (the only honest band is then unbounded).
 
     Examples

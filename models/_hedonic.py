@@ -68,7 +68,7 @@ def adjustment_factors(
     comparables: ArrayLike,
     columns: Sequence[int] | None = None,
 ) -> NDArray[np.float64]:
-    """Return hedonic adjustment factors of comparables towards a subject, one per attribute.
+    r"""Return hedonic adjustment factors of comparables towards a subject, one per attribute.
 
     Parameters
     ----------
@@ -89,10 +89,10 @@ def adjustment_factors(
 
     Notes
     -----
-    With :math:`f` the log-price model and :math:`x^{(j \\leftarrow s)}` the comparable's row
+    With :math:`f` the log-price model and :math:`x^{(j \leftarrow s)}` the comparable's row
     with attribute :math:`j` set to the subject's value,
 
-    .. math:: a_{ij} = \\exp\\big(f(x_i^{(j \\leftarrow s)}) - f(x_i)\\big).
+    .. math:: a_{ij} = \exp\big(f(x_i^{(j \leftarrow s)}) - f(x_i)\big).
 
     A factor is 1 where the attribute already matches. Factors are one attribute at a time:
     their product is not the full-move ratio when the model has interactions.
@@ -116,7 +116,7 @@ def adjustment_factors(
 def pinball_objective(
     alpha: float,
 ) -> Callable[[NDArray[np.float64], Any], tuple[NDArray[np.float64], NDArray[np.float64]]]:
-    """Return a LightGBM custom objective for the ``alpha`` quantile (pinball loss).
+    r"""Return a LightGBM custom objective for the ``alpha`` quantile (pinball loss).
 
     LightGBM refuses monotone constraints with its built-in ``quantile`` objective, because
     that objective re-sets leaf values to residual quantiles after each tree and so could break
@@ -278,7 +278,7 @@ class HedonicPriceModel(RegressorMixin, BaseEstimator):
         # a custom objective has no boost-from-average: start from the sample quantile and
         # keep that offset beside the booster (it is not part of LightGBM's model text)
         offset = float(np.quantile(y, alpha))
-        params = self._lgb_params(pinball_objective(alpha), seed)  # type: ignore[arg-type]
+        params = self._lgb_params(pinball_objective(alpha), seed)
         return self._train(params, X, y, init_score=offset), offset
 
     def fit(self, X: ArrayLike, y: ArrayLike) -> HedonicPriceModel:
@@ -338,9 +338,7 @@ class HedonicPriceModel(RegressorMixin, BaseEstimator):
 
     def _check_X(self, X: ArrayLike) -> NDArray[np.float64]:
         check_is_fitted(self)
-        return validate_data(  # type: ignore[no-any-return]
-            self, X, reset=False, ensure_all_finite="allow-nan", dtype=np.float64
-        )
+        return validate_data(self, X, reset=False, ensure_all_finite="allow-nan", dtype=np.float64)
 
     def predict(self, X: ArrayLike) -> NDArray[np.float64]:
         """Return the predicted log price (conditional mean of log price)."""
@@ -445,4 +443,3 @@ class HedonicPriceModel(RegressorMixin, BaseEstimator):
         model.lower_booster_ = lgb.Booster(model_str=require(data, "lower_model", _NAME))
         model.upper_booster_ = lgb.Booster(model_str=require(data, "upper_model", _NAME))
         return model
-

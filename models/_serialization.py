@@ -30,9 +30,7 @@ def check_header(data: Mapping[str, Any], estimator: str, format_version: int) -
     version = data.get("format_version")
     if version != format_version:
         raise SerializationError(
-            MSG_FORMAT_VERSION.format(
-                estimator=estimator, found=version, supported=format_version
-            )
+            MSG_FORMAT_VERSION.format(estimator=estimator, found=version, supported=format_version)
         )
 
 
