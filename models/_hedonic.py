@@ -172,12 +172,15 @@ class HedonicPriceModel(RegressorMixin, BaseEstimator):
     Attributes
     ----------
     point_booster_ : lightgbm.Booster
-        Mean of log price, fitted on all rows.
+        Mean of log price, fitted on all rows (what :meth:`predict` returns).
+    centre_booster_ : lightgbm.Booster
+        Mean of log price fitted on the training split only: the centre the band is built
+        around (the calibration rows must stay unseen by everything that shapes the band).
     lower_booster_, upper_booster_ : lightgbm.Booster
-        Lower and upper quantiles of log price, fitted on the training split (pinball loss,
-        see :func:`pinball_objective`), each relative to its offset.
+        Lower and upper quantiles of the residual from the centre, fitted on the training
+        split (pinball loss, see :func:`pinball_objective`), each relative to its offset.
     lower_offset_, upper_offset_ : float
-        Sample quantiles the two quantile boosters start from.
+        Sample quantiles of the training residuals the two quantile boosters start from.
     conformity_scores_ : ndarray
         Sorted CQR scores of the calibration split (log units).
     monotone_constraints_ : list of int
@@ -273,13 +276,16 @@ class HedonicPriceModel(RegressorMixin, BaseEstimator):
         return lgb.train(params, dataset, num_boost_round=self.n_estimators)
 
     def _train_quantile(
-        self, alpha: float, seed: int, X: NDArray[Any], y: NDArray[Any]
+        self, alpha: float, seed: int, X: NDArray[Any], residual: NDArray[Any]
     ) -> tuple[Any, float]:
-        # a custom objective has no boost-from-average: start from the sample quantile and
-        # keep that offset beside the booster (it is not part of LightGBM's model text)
-        offset = float(np.quantile(y, alpha))
+        # The quantile boosters model the residual from the centre model: the pinball
+        # gradient has unit hessian and moves leaves slowly, so starting from the centre
+        # leaves them only the spread to learn. A custom objective has no boost-from-average:
+        # start from the sample quantile and keep that offset beside the booster (it is not
+        # part of LightGBM's model text).
+        offset = float(np.quantile(residual, alpha))
         params = self._lgb_params(pinball_objective(alpha), seed)
-        return self._train(params, X, y, init_score=offset), offset
+        return self._train(params, X, residual, init_score=offset), offset
 
     def fit(self, X: ArrayLike, y: ArrayLike) -> HedonicPriceModel:
         """Fit the point model, the two quantile models and the conformal correction.
@@ -320,20 +326,25 @@ class HedonicPriceModel(RegressorMixin, BaseEstimator):
 
         alpha = (1.0 - coverage) / 2.0
         self.point_booster_ = self._train(self._lgb_params("regression", seed), X_arr, y_arr)
+        self.centre_booster_ = self._train(
+            self._lgb_params("regression", seed), X_arr[train], y_arr[train]
+        )
+        residual = y_arr[train] - self.centre_booster_.predict(X_arr[train])
         self.lower_booster_, self.lower_offset_ = self._train_quantile(
-            alpha, seed, X_arr[train], y_arr[train]
+            alpha, seed, X_arr[train], residual
         )
         self.upper_booster_, self.upper_offset_ = self._train_quantile(
-            1.0 - alpha, seed, X_arr[train], y_arr[train]
+            1.0 - alpha, seed, X_arr[train], residual
         )
         lower, upper = self._base_band(X_arr[cal])
         self.conformity_scores_ = np.sort(cqr_conformity_scores(y_arr[cal], lower, upper))
         return self
 
     def _base_band(self, X: NDArray[np.float64]) -> tuple[NDArray[Any], NDArray[Any]]:
+        centre = self.centre_booster_.predict(X)
         return (
-            self.lower_booster_.predict(X) + self.lower_offset_,
-            self.upper_booster_.predict(X) + self.upper_offset_,
+            centre + self.lower_booster_.predict(X) + self.lower_offset_,
+            centre + self.upper_booster_.predict(X) + self.upper_offset_,
         )
 
     def _check_X(self, X: ArrayLike) -> NDArray[np.float64]:
@@ -412,6 +423,7 @@ class HedonicPriceModel(RegressorMixin, BaseEstimator):
                 "monotone_constraints": list(self.monotone_constraints_),
                 "conformity_scores": [float(s) for s in self.conformity_scores_],
                 "point_model": self.point_booster_.model_to_string(),
+                "centre_model": self.centre_booster_.model_to_string(),
                 "lower_offset": float(self.lower_offset_),
                 "upper_offset": float(self.upper_offset_),
                 "lower_model": self.lower_booster_.model_to_string(),
@@ -440,6 +452,7 @@ class HedonicPriceModel(RegressorMixin, BaseEstimator):
         model.lower_offset_ = float(require(data, "lower_offset", _NAME))
         model.upper_offset_ = float(require(data, "upper_offset", _NAME))
         model.point_booster_ = lgb.Booster(model_str=require(data, "point_model", _NAME))
+        model.centre_booster_ = lgb.Booster(model_str=require(data, "centre_model", _NAME))
         model.lower_booster_ = lgb.Booster(model_str=require(data, "lower_model", _NAME))
         model.upper_booster_ = lgb.Booster(model_str=require(data, "upper_model", _NAME))
         return model
