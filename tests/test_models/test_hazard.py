@@ -147,5 +147,5 @@ def test_json_round_trip_gives_identical_predictions():
     model = PoissonHazardRegressor(alpha=0.5).fit(X, y, exposure=np.full(200, 2.0))
     restored = PoissonHazardRegressor.from_dict(json.loads(json.dumps(model.to_dict())))
     np.testing.assert_array_equal(restored.predict(X), model.predict(X))
-    for a, b in zip(restored.rate_interval(X), model.rate_interval(X)):
+    for a, b in zip(restored.rate_interval(X), model.rate_interval(X), strict=True):
         np.testing.assert_array_equal(a, b)

@@ -31,7 +31,7 @@ def fitted() -> tuple[HedonicPriceModel, np.ndarray, np.ndarray]:
 
 
 def test_conformal_band_covers_nominal_share_out_of_sample(fitted):
-    model, X, _ = fitted
+    model, _, _ = fitted
     X_test, y_test = simulate(5_000, np.random.default_rng(1))
     lo, hi = model.predict_interval(X_test)
     covered = float(np.mean((lo <= y_test) & (y_test <= hi)))
@@ -116,9 +116,8 @@ def test_json_round_trip_gives_identical_predictions(fitted):
     restored = HedonicPriceModel.from_dict(json.loads(text))
     np.testing.assert_array_equal(restored.predict(X[:300]), model.predict(X[:300]))
     for level in (0.5, 0.8, 0.95):
-        for a, b in zip(
-            restored.predict_interval(X[:300], level), model.predict_interval(X[:300], level)
-        ):
+        restored_band = restored.predict_interval(X[:300], level)
+        for a, b in zip(restored_band, model.predict_interval(X[:300], level), strict=True):
             np.testing.assert_array_equal(a, b)
     assert restored.get_params() == model.get_params()
     assert json.loads(text)["format_version"] == 1

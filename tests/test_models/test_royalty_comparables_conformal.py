@@ -88,7 +88,7 @@ def test_comparable_weights_and_similarities():
     np.testing.assert_allclose(result.weights.sum(axis=1), 1.0)
     assert np.all(np.diff(result.weights[0]) <= 0)  # nearer comparables weigh more
     # without X, each reference row's comparables exclude itself
-    distances, indices = selector.kneighbors(n_neighbors=2)
+    _, indices = selector.kneighbors(n_neighbors=2)
     assert not np.any(indices == np.arange(4)[:, None])
 
 
