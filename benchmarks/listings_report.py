@@ -30,7 +30,7 @@ def report(evaluation: ListingsEvaluation, seconds: float) -> str:
         f"{evaluation.n_placeholders} placeholders scored only ({seconds:.1f} s)",
         f"  R² log price {evaluation.r2:.3f}   R² within price mode "
         f"{evaluation.r2_within_mode:.3f}   MdAPE {evaluation.mdape:.1%}",
-        f"  {'band (nominal ' + format(evaluation.coverage_nominal, '.0%') + ')':<34}"
+        f"  {'band (nominal ' + format(evaluation.coverage_nominal, '.0%') + ')':<40}"
         f" {'n':>5} {'coverage':>9} {'inside':>9} {'width':>9}",
         _row("hedonic CQR, without placeholders", evaluation.model_without),
         _row("hedonic CQR, with placeholders", evaluation.model_with),

@@ -140,7 +140,7 @@ def pinball_objective(
 
 
 class HedonicPriceModel(RegressorMixin, BaseEstimator):
-    """Hedonic price model: LightGBM on log price, monotone constraints, conformal bands.
+    r"""Hedonic price model: LightGBM on log price, monotone constraints, conformal bands.
 
     Parameters
     ----------
@@ -164,6 +164,11 @@ class HedonicPriceModel(RegressorMixin, BaseEstimator):
         Minimum rows per leaf.
     reg_lambda : float, default=1.0
         L2 penalty on leaf values.
+    residual_folds : int, default=3
+        Folds of the training split used to cross-fit the residuals the quantile models learn
+        from (out-of-fold residuals show the spread a new listing will see; in-sample
+        residuals of a boosted model are too small, worst where the noise is large). 0 or 1
+        uses in-sample residuals.
     random_state : int, RandomState or None, default=None
         Seeds the calibration split and LightGBM.
     n_jobs : int, default=1
@@ -192,9 +197,19 @@ class HedonicPriceModel(RegressorMixin, BaseEstimator):
     -----
     ``y`` is the **log** price. :meth:`predict` returns the conditional mean of log price (the
     log of the median price when log errors are symmetric); :meth:`predict_price` returns its
-    exponential. Bands are conformalised quantile regression (:mod:`models._conformal`): the
-    quantile models are fitted on ``1 - calibration_fraction`` of the rows and calibrated on
-    the rest, so a nominal 80% band covers at least 80% of new exchangeable listings.
+    exponential. Bands are conformalised quantile regression (:mod:`models._conformal`):
+
+    1. the rows are split at random into a training part and a calibration part
+       (``calibration_fraction``);
+    2. on the training part, a centre model (mean log price) and two quantile models of its
+       cross-fitted residuals give the base band
+       :math:`[c(x) + q_{lo}(x),\ c(x) + q_{hi}(x)]`, adaptive to heteroscedastic noise;
+    3. on the calibration part, the CQR scores give one constant correction per nominal
+       level, so a nominal 80% band covers at least 80% of new *exchangeable* listings.
+
+    The monotone constraints bind the centre and both quantile models, and the correction is
+    a constant, so the band edges are monotone too. Coverage is marginal, not conditional,
+    and needs exchangeability: listings of an exchange the model never saw can break it.
 
     Examples
     --------
@@ -220,6 +235,7 @@ class HedonicPriceModel(RegressorMixin, BaseEstimator):
         num_leaves: int = 15,
         min_child_samples: int = 10,
         reg_lambda: float = 1.0,
+        residual_folds: int = 3,
         random_state: int | np.random.RandomState | None = None,
         n_jobs: int = 1,
     ) -> None:
@@ -231,6 +247,7 @@ class HedonicPriceModel(RegressorMixin, BaseEstimator):
         self.num_leaves = num_leaves
         self.min_child_samples = min_child_samples
         self.reg_lambda = reg_lambda
+        self.residual_folds = residual_folds
         self.random_state = random_state
         self.n_jobs = n_jobs
 
@@ -329,7 +346,7 @@ class HedonicPriceModel(RegressorMixin, BaseEstimator):
         self.centre_booster_ = self._train(
             self._lgb_params("regression", seed), X_arr[train], y_arr[train]
         )
-        residual = y_arr[train] - self.centre_booster_.predict(X_arr[train])
+        residual = self._residuals(X_arr[train], y_arr[train], seed, rng)
         self.lower_booster_, self.lower_offset_ = self._train_quantile(
             alpha, seed, X_arr[train], residual
         )
@@ -339,6 +356,24 @@ class HedonicPriceModel(RegressorMixin, BaseEstimator):
         lower, upper = self._base_band(X_arr[cal])
         self.conformity_scores_ = np.sort(cqr_conformity_scores(y_arr[cal], lower, upper))
         return self
+
+    def _residuals(
+        self,
+        X: NDArray[np.float64],
+        y: NDArray[np.float64],
+        seed: int,
+        rng: np.random.RandomState,
+    ) -> NDArray[np.float64]:
+        folds = int(self.residual_folds)
+        if folds < 2 or y.shape[0] < 2 * folds:
+            return y - self.centre_booster_.predict(X)
+        fold_of = rng.permutation(y.shape[0]) % folds
+        residual = np.empty_like(y)
+        for fold in range(folds):
+            held_out = fold_of == fold
+            booster = self._train(self._lgb_params("regression", seed), X[~held_out], y[~held_out])
+            residual[held_out] = y[held_out] - booster.predict(X[held_out])
+        return residual
 
     def _base_band(self, X: NDArray[np.float64]) -> tuple[NDArray[Any], NDArray[Any]]:
         centre = self.centre_booster_.predict(X)
