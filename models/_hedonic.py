@@ -146,8 +146,11 @@ class HedonicPriceModel(RegressorMixin, BaseEstimator):
     ----------
     monotone_increasing : sequence of int or str, default=()
         Features along which the predicted price may not fall (quality, records, exclusivity):
-        column indices, or names when X has column names. The same constraints bind the
-        point model and both band edges.
+        column indices, or names (of ``feature_names``, or of X's columns when X is a data
+        frame). The same constraints bind the point model and both band edges.
+    feature_names : sequence of str or None, default=None
+        Names of the columns of a plain array X, so that ``monotone_increasing`` can name
+        them. (Not passed to LightGBM, which refuses names with JSON punctuation.)
     coverage : float, default=0.8
         Nominal coverage the quantile models are fitted for (quantiles
         ``(1 - coverage) / 2`` and ``(1 + coverage) / 2``); the default of
@@ -228,6 +231,7 @@ class HedonicPriceModel(RegressorMixin, BaseEstimator):
         self,
         *,
         monotone_increasing: Sequence[int | str] = (),
+        feature_names: Sequence[str] | None = None,
         coverage: float = 0.8,
         calibration_fraction: float = 0.25,
         n_estimators: int = 200,
@@ -240,6 +244,7 @@ class HedonicPriceModel(RegressorMixin, BaseEstimator):
         n_jobs: int = 1,
     ) -> None:
         self.monotone_increasing = monotone_increasing
+        self.feature_names = feature_names
         self.coverage = coverage
         self.calibration_fraction = calibration_fraction
         self.n_estimators = n_estimators
@@ -255,6 +260,17 @@ class HedonicPriceModel(RegressorMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True  # LightGBM routes missing values; 0-as-unknown -> NaN
         return tags
+
+    def _column_names(self, n_features: int) -> list[str] | None:
+        from_data = getattr(self, "feature_names_in_", None)
+        if self.feature_names is None:
+            return None if from_data is None else [str(n) for n in from_data]
+        names = [str(n) for n in self.feature_names]
+        if len(names) != n_features:
+            raise DataError(f"feature_names has {len(names)} names but X has {n_features} columns")
+        if from_data is not None and names != [str(n) for n in from_data]:
+            raise DataError("feature_names differ from the column names of X")
+        return names
 
     def _lgb_params(self, objective: Any, seed: int, **extra: Any) -> dict[str, Any]:
         return {
@@ -331,9 +347,7 @@ class HedonicPriceModel(RegressorMixin, BaseEstimator):
                 f"calibration_fraction must lie in (0, 1), got {self.calibration_fraction!r}"
             )
         self.monotone_constraints_ = monotone_constraint_vector(
-            self.monotone_increasing,
-            X_arr.shape[1],
-            getattr(self, "feature_names_in_", None),
+            self.monotone_increasing, X_arr.shape[1], self._column_names(X_arr.shape[1])
         )
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
@@ -443,6 +457,8 @@ class HedonicPriceModel(RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         params = self.get_params()
         params["monotone_increasing"] = list(self.monotone_increasing)
+        if self.feature_names is not None:
+            params["feature_names"] = [str(n) for n in self.feature_names]
         if not isinstance(self.random_state, int | type(None)):
             params["random_state"] = None  # a RandomState object has no JSON form
         data = header(_NAME, _FORMAT_VERSION)
@@ -475,6 +491,8 @@ class HedonicPriceModel(RegressorMixin, BaseEstimator):
         check_header(data, _NAME, _FORMAT_VERSION)
         params = dict(require(data, "params", _NAME))
         params["monotone_increasing"] = tuple(params.get("monotone_increasing", ()))
+        if params.get("feature_names") is not None:
+            params["feature_names"] = tuple(params["feature_names"])
         model = cls(**params)
         model.n_features_in_ = int(require(data, "n_features_in", _NAME))
         names = data.get("feature_names_in")

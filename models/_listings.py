@@ -418,7 +418,8 @@ def evaluate_listings(
         if not np.any(test) or np.count_nonzero(train) < 2:
             continue
         model = HedonicPriceModel(
-            monotone_increasing=features.monotone_increasing,
+            monotone_increasing=MONOTONE_FEATURES,
+            feature_names=features.names,
             coverage=coverage,
             random_state=random_state,
             **params,

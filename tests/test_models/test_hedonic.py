@@ -99,15 +99,47 @@ def test_monotone_constraint_by_feature_name():
         monotone_constraint_vector([5], 3, None)
 
 
+def test_constraints_by_name_equal_constraints_by_index():
+    X, y = simulate(300, np.random.default_rng(9))
+    names = ("quality", "records", "season", "noise")
+    by_name = HedonicPriceModel(
+        monotone_increasing=("quality", "records"),
+        feature_names=names,
+        n_estimators=30,
+        random_state=3,
+    ).fit(X, y)
+    by_index = HedonicPriceModel(monotone_increasing=(0, 1), n_estimators=30, random_state=3).fit(
+        X, y
+    )
+    assert by_name.monotone_constraints_ == [1, 1, 0, 0]
+    np.testing.assert_array_equal(by_name.predict(X), by_index.predict(X))
+    restored = HedonicPriceModel.from_dict(json.loads(json.dumps(by_name.to_dict())))
+    assert restored.get_params() == by_name.get_params()
+    with pytest.raises(DataError, match="feature_names has 3 names but X has 4 columns"):
+        HedonicPriceModel(feature_names=names[:3]).fit(X, y)
+
+
 def test_training_twice_gives_identical_model_strings():
     X, y = simulate(600, np.random.default_rng(5))
-    first = HedonicPriceModel(monotone_increasing=(0,), random_state=11).fit(X, y).to_dict()
-    second = HedonicPriceModel(monotone_increasing=(0,), random_state=11).fit(X, y).to_dict()
+    params = {"monotone_increasing": (0,), "n_estimators": 60}
+    first = HedonicPriceModel(**params, random_state=11).fit(X, y).to_dict()
+    second = HedonicPriceModel(**params, random_state=11).fit(X, y).to_dict()
     for key in ("point_model", "centre_model", "lower_model", "upper_model"):
         assert first[key] == second[key]
     assert first == second
-    other = HedonicPriceModel(monotone_increasing=(0,), random_state=12).fit(X, y).to_dict()
+    other = HedonicPriceModel(**params, random_state=12).fit(X, y).to_dict()
     assert other["conformity_scores"] != first["conformity_scores"]
+
+
+def test_trees_do_not_depend_on_the_thread_count():
+    X, y = simulate(1500, np.random.default_rng(10))
+    one = HedonicPriceModel(n_estimators=60, random_state=4, n_jobs=1).fit(X, y).to_dict()
+    two = HedonicPriceModel(n_estimators=60, random_state=4, n_jobs=2).fit(X, y).to_dict()
+    for key in ("point_model", "centre_model", "lower_model", "upper_model"):
+        # the model text records its parameters; only that line may differ
+        differing = set(one[key].splitlines()) ^ set(two[key].splitlines())
+        assert differing == {"[num_threads: 1]", "[num_threads: 2]"}
+    assert one["conformity_scores"] == two["conformity_scores"]
 
 
 def test_json_round_trip_gives_identical_predictions(fitted):
