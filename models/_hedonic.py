@@ -18,10 +18,18 @@ from models._conformal import (
     cqr_conformity_scores,
 )
 from models._serialization import check_header, header, require
-from models.exceptions import MSG_UNKNOWN_FEATURE, DataError
+from models.exceptions import MSG_UNKNOWN_FEATURE, DataError, SerializationError
 
 _FORMAT_VERSION = 1
 _NAME = "HedonicPriceModel"
+MSG_LIGHTGBM_MAJOR = (
+    "HedonicPriceModel was saved with LightGBM {saved}; this is LightGBM {running} "
+    "(the major version is part of the model text format)"
+)
+
+
+def _major(version: str) -> str:
+    return version.split(".", 1)[0]
 
 
 def monotone_constraint_vector(
@@ -461,9 +469,12 @@ class HedonicPriceModel(RegressorMixin, BaseEstimator):
             params["feature_names"] = [str(n) for n in self.feature_names]
         if not isinstance(self.random_state, int | type(None)):
             params["random_state"] = None  # a RandomState object has no JSON form
+        import lightgbm as lgb
+
         data = header(_NAME, _FORMAT_VERSION)
         data.update(
             {
+                "lightgbm_version": lgb.__version__,
                 "params": params,
                 "n_features_in": int(self.n_features_in_),
                 "feature_names_in": (
@@ -489,6 +500,11 @@ class HedonicPriceModel(RegressorMixin, BaseEstimator):
         import lightgbm as lgb
 
         check_header(data, _NAME, _FORMAT_VERSION)
+        saved = str(require(data, "lightgbm_version", _NAME))
+        if _major(saved) != _major(lgb.__version__):
+            raise SerializationError(
+                MSG_LIGHTGBM_MAJOR.format(saved=saved, running=lgb.__version__)
+            )
         params = dict(require(data, "params", _NAME))
         params["monotone_increasing"] = tuple(params.get("monotone_increasing", ()))
         if params.get("feature_names") is not None:

@@ -38,6 +38,11 @@ UPDATE_INTERVAL_DAYS: Mapping[str, float] = {
 }
 
 _REQUIRED_COLUMNS = ("platform", "price", "price_mode", "category_aws", "size", "volume")
+_FLOAT_COLUMNS = frozenset(
+    {"price", "records", "size_bytes", "fields", "coverage_regions", "description_chars"}
+)
+#: Currency codes of the source meaning Chinese yuan; any other currency is refused.
+YUAN_CODES: tuple[str, ...] = ("RMB", "CNY", "")
 
 #: Features along which the asking price may not fall: data volume (bytes, records).
 MONOTONE_FEATURES: tuple[str, ...] = ("log_size_bytes", "log_records")
@@ -158,7 +163,10 @@ def load_listings(paths: Path | str | Sequence[Path | str]) -> ExchangeListings:
         raise DataError(f"{paths}: no listing CSV files")
     columns: dict[str, list[Any]] = {name: [] for name in ExchangeListings.__dataclass_fields__}
     for path in files:
-        for row in _read_rows(path):
+        for line, row in enumerate(_read_rows(path), start=2):
+            currency = row.get("currency", "").strip().upper()
+            if currency not in YUAN_CODES:
+                raise DataError(f"{path}: line {line}: currency {currency!r} is not yuan")
             columns["exchange"].append(row["platform"].strip())
             columns["title"].append(row.get("title", "").strip())
             columns["category"].append(row.get("category", "").strip())
@@ -182,11 +190,6 @@ def load_listings(paths: Path | str | Sequence[Path | str]) -> ExchangeListings:
     }
     arrays["has_sample"] = arrays["has_sample"].astype(bool)
     return ExchangeListings(**arrays)
-
-
-_FLOAT_COLUMNS = frozenset(
-    {"price", "records", "size_bytes", "fields", "coverage_regions", "description_chars"}
-)
 
 
 @dataclass(frozen=True)
@@ -442,6 +445,8 @@ def evaluate_listings(
 
     scored_all = ~np.isnan(prediction)
     scored_fit = scored_all & fit_row
+    if np.count_nonzero(scored_fit) < 2:
+        raise DataError("fewer than 2 priced, non-placeholder listings could be scored")
     y_fit = log_price[scored_fit]
     residual = y_fit - prediction[scored_fit]
     r2 = 1.0 - float(np.sum(residual**2)) / float(np.sum((y_fit - y_fit.mean()) ** 2))

@@ -165,6 +165,8 @@ def test_serialised_form_of_other_version_or_kind_is_refused(fitted):
         HedonicPriceModel.from_dict({**data, "format_version": 99})
     with pytest.raises(SerializationError, match="expected 'HedonicPriceModel'"):
         HedonicPriceModel.from_dict({**data, "estimator": "RoyaltyRateModel"})
+    with pytest.raises(SerializationError, match=r"saved with LightGBM 3\.3\.5"):
+        HedonicPriceModel.from_dict({**data, "lightgbm_version": "3.3.5"})
     incomplete = {k: v for k, v in data.items() if k != "upper_model"}
     with pytest.raises(SerializationError, match="'upper_model'"):
         HedonicPriceModel.from_dict(incomplete)

@@ -71,6 +71,16 @@ def test_missing_columns_are_named(tmp_path):
         load_listings(bad)
 
 
+def test_prices_in_another_currency_are_refused(tmp_path):
+    source = (DATA / "guangzhou.csv").read_text(encoding="utf-8").splitlines()
+    header = source[0].split(",")
+    assert "currency" in header
+    other = tmp_path / "usd.csv"
+    other.write_text("\n".join([source[0], source[1].replace(",RMB,", ",USD,")]), "utf-8")
+    with pytest.raises(DataError, match="line 2: currency 'USD' is not yuan"):
+        load_listings(other)
+
+
 @pytest.fixture(scope="module")
 def kfold(listings):
     return evaluate_listings(listings, scheme="K-fold", coverage=COVERAGE, random_state=0)
