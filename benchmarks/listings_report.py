@@ -12,7 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from models._listings import BandMetrics, ListingsEvaluation, evaluate_listings, load_listings
+from models import evaluate_listings, load_listings
+from models._listings import BandMetrics, ListingsEvaluation
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "exchange-listings"
 

@@ -19,6 +19,7 @@ from models._hazard import (
     poisson_rate_interval,
 )
 from models._hedonic import HedonicPriceModel, adjustment_factors
+from models._listings import evaluate_listings, is_placeholder_price, load_listings
 from models._royalty import RoyaltyRateModel
 
 __all__ = [
@@ -31,7 +32,10 @@ __all__ = [
     "adjustment_factors",
     "conformal_quantile",
     "cqr_conformity_scores",
+    "evaluate_listings",
     "interval_coverage",
+    "is_placeholder_price",
+    "load_listings",
     "person_period",
     "piecewise_constant_hazard",
     "poisson_rate_interval",
