@@ -1,7 +1,43 @@
 """dpv.models: scikit-learn compatible estimators.
 
-Hedonic price, royalty rate, comparables, hazards, conformal intervals.
-No dependency on ``valuation`` or ``calibration``.
+Hedonic price, royalty rate, comparables, hazards, conformal intervals, and the loader of the
+real exchange listings. No dependency on ``valuation`` or ``calibration``.
 """
 
-__all__: list[str] = []
+from models._comparables import Comparables, ComparablesSelector
+from models._conformal import (
+    conformal_quantile,
+    cqr_conformity_scores,
+    interval_coverage,
+    strictly_inside_share,
+)
+from models._hazard import (
+    HazardTable,
+    PoissonHazardRegressor,
+    person_period,
+    piecewise_constant_hazard,
+    poisson_rate_interval,
+)
+from models._hedonic import HedonicPriceModel, adjustment_factors
+from models._listings import evaluate_listings, is_placeholder_price, load_listings
+from models._royalty import RoyaltyRateModel
+
+__all__ = [
+    "Comparables",
+    "ComparablesSelector",
+    "HazardTable",
+    "HedonicPriceModel",
+    "PoissonHazardRegressor",
+    "RoyaltyRateModel",
+    "adjustment_factors",
+    "conformal_quantile",
+    "cqr_conformity_scores",
+    "evaluate_listings",
+    "interval_coverage",
+    "is_placeholder_price",
+    "load_listings",
+    "person_period",
+    "piecewise_constant_hazard",
+    "poisson_rate_interval",
+    "strictly_inside_share",
+]
