@@ -5,9 +5,11 @@ method by method over whole arrays (per product, or per cost item / comparable w
 segment sums), with no Python loop over products. Products without a method's inputs are
 computed anyway and masked at the end, the way vectorised code usually does it.
 
-Operation order follows the kernel (left-to-right sums and products), so the two agree to a
-few ulps; the only differences are the libm (NumPy's SIMD ``exp``/``log`` against the scalar
-ones numba calls) and the fast-math flags of the kernel.
+Operation order and formulas follow the kernel (left-to-right sums and products, the same
+cancellation-free duration), so the two agree to a few ulps; the only differences are the libm
+(NumPy's SIMD ``exp``/``log`` against the scalar ones numba calls) and the fast-math flags of
+the kernel. Like the kernel, it takes ``MarketInputs.log_price``: the ``log`` of the comparable
+prices belongs to the input preparation, not to the valuation.
 """
 
 from __future__ import annotations
@@ -15,14 +17,17 @@ from __future__ import annotations
 import numpy as np
 
 from valuation.kernels.valuation import (
-    _SIGMA_CAP,
-    _SIGMA_FLOOR,
     BatchOutputs,
     CostInputs,
     IncomeInputs,
     MarketInputs,
     allocate_outputs,
 )
+
+# These mirror the private constants of valuation/kernels/valuation.py (SIGMA_FLOOR,
+# SIGMA_CAP); the benchmark's 1e-9 agreement check fails if they drift apart.
+SIGMA_FLOOR = 1e-6  # smallest log sd a method is weighted with
+SIGMA_CAP = 3.0  # largest cost-method log sd
 
 
 def segment_ids(offsets: np.ndarray) -> np.ndarray:
@@ -52,27 +57,27 @@ def income_numpy(inc: IncomeInputs) -> tuple[np.ndarray, np.ndarray]:
     valid = (c > 0.0) & (life > 0.0)
     perpetual = np.isinf(life)
     mid = inc.mid_year > 0.0
-    log_q0 = np.log1p(inc.growth) + np.log1p(-inc.decay)
+    log_q0 = np.log((1.0 + inc.growth) * (1.0 - inc.decay))
     log_k = np.log1p(inc.discount)
     log_q = log_q0 - log_k
     tau = np.where(mid, 0.5, 0.0)
-    shift = np.exp(tau * log_k)
+    shift = np.where(mid, np.sqrt(1.0 + inc.discount), 1.0)  # (1+k)^tau
     cs = c * shift
 
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         life_f = np.where(perpetual | ~valid, 0.0, life)
         m = np.floor(life_f)
         f = life_f - m
-        q = np.exp(log_q)
-        m_log_q = m * log_q
-        q_m = np.exp(m_log_q)
-        em1 = np.expm1(log_q)
+        em1 = np.expm1(log_q)  # q - 1, exact near q = 1
+        em1_m = np.expm1(m * log_q)  # q^m - 1
+        q = 1.0 + em1
         one_minus_q = -em1
-        s_full = q * np.expm1(m_log_q) / em1
+        s_full = q * em1_m / em1
         near = np.abs(log_q) * m < 1e-4
-        s_full = np.where(near & (log_q == 0.0), m, s_full)
+        s_full = np.where(log_q == 0.0, m, s_full)
         t_near = s_full * ((m + 1.0) * 0.5 + log_q * (m * m - 1.0) / 12.0)
-        t_far = q * (1.0 - (m + 1.0) * q_m + m * q_m * q) / (one_minus_q * one_minus_q)
+        # sum t·q^t = q·(m·q^m·(q−1) − (q^m − 1))/(q − 1)², without cancellation (as the kernel)
+        t_far = q * (m * (1.0 + em1_m) * em1 - em1_m) / (em1 * em1)
         t_full = np.where(near, t_near, t_far)
         whole = m > 0.0
         s_full = np.where(whole, s_full, 0.0)
@@ -125,8 +130,8 @@ def cost_numpy(cst: CostInputs) -> tuple[np.ndarray, np.ndarray]:
         value = np.where((total > 0.0) & (cst.remaining_life > 0.0), value, 0.0)
         a = np.where(indexed, age * cst.sd_index, 0.0)
         b = cst.sd_return / (1.0 + cst.return_on_cost)
-        c = np.where(cst.quality_factor > 0.0, cst.sd_quality / cst.quality_factor, _SIGMA_CAP)
-    sigma = np.minimum(np.sqrt(a * a + b * b + c * c), _SIGMA_CAP)
+        c = np.where(cst.quality_factor > 0.0, cst.sd_quality / cst.quality_factor, SIGMA_CAP)
+    sigma = np.minimum(np.sqrt(a * a + b * b + c * c), SIGMA_CAP)
     return value, sigma
 
 
@@ -142,7 +147,7 @@ def market_numpy(mkt: MarketInputs) -> tuple[np.ndarray, np.ndarray]:
     fv = mkt.e_volume[comp_product] * mkt.log_volume_ratio
     fd = mkt.years_ago * log_index[comp_product]
     ff = mkt.log_fixed
-    log_adjusted = np.log(mkt.price) + fq + fv + fd + ff
+    log_adjusted = mkt.log_price + fq + fv + fd + ff
     w = 1.0 / (1.0 + np.abs(fq) + np.abs(fv) + np.abs(fd) + np.abs(ff))
     w_log = w * log_adjusted
 
@@ -177,7 +182,7 @@ def value_batch_numpy(
     for j, (value, sigma) in enumerate(methods):
         out.values[:, j] = np.where(has[:, j], value, 0.0)
         out.sigmas[:, j] = np.where(has[:, j], sigma, 0.0)
-    floored = np.maximum(out.sigmas, _SIGMA_FLOOR)
+    floored = np.maximum(out.sigmas, SIGMA_FLOOR)
     precision = np.where(has, 1.0 / (floored * floored), 0.0)
     total = precision[:, 0] + precision[:, 1] + precision[:, 2]
     with np.errstate(divide="ignore", invalid="ignore"):
