@@ -1,0 +1,367 @@
+"""Monte Carlo loan-to-value stress kernels (SPEC §6): pure functions over arrays.
+
+The model's per-step constants come from :func:`valuation.risk.model.build_model`; the column
+and scalar indices are the constants of :mod:`valuation.risk.model`. Outputs go into
+caller-allocated per-path arrays, so memory is O(paths) (plus the optional pooled value per
+step that feeds the fan-chart quantiles; see :func:`stress_paths`).
+
+Random stream layout
+--------------------
+Every draw is a Philox block keyed by ``(seed, entity, path, block)``; a path never depends on
+its thread or chunk, so results are bit-identical on any thread count and for any split of the
+paths. For step ``k = 1, 2, ...``:
+
+* diffusion: entity = the item, sector or borrower; block ``(k − 1) // 4``, normal number
+  ``(k − 1) % 4`` of that block (one block serves four steps);
+* events of item ``i``: entity = the item, block ``EVENT_BLOCK + (k − 1) // 2`` serves two
+  steps: words ``2j`` and ``2j + 1`` (``j = (k − 1) % 2``) decide the jump count (inverse
+  Poisson CDF) and revocation; the jump-size normal comes from block ``JUMP_BLOCK + k``
+  and is drawn only when a jump occurs (the layout does not move when it is not drawn);
+* certificate expiry of item ``i``: entity = the item, block ``EXPIRY_BLOCK``, word 0.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from valuation.kernels._jit import jit, jit_parallel, prange
+from valuation.kernels.rng import normals4, uniforms4
+
+# Column / scalar indices: must equal those in valuation.risk.model (a test checks).
+LOG_V0 = 0
+LOG_DRIFT_STEP = 1
+SIGMA_SQRT_DT = 2
+JUMP_P0 = 3
+JUMP_LAMBDA_DT = 4
+JUMP_MEAN = 5
+JUMP_VOL = 6
+REVOKE_P = 7
+REVOKE_KEEP = 8
+EXPIRY_STEP = 9
+RENEW_P = 10
+LAPSE_KEEP = 11
+POOL_WEIGHT = 12
+
+AMOUNT = 0
+MARGIN_CALL_LTV = 1
+DEFAULT_THRESHOLD = 2
+WRONG_WAY = 3
+WRONG_WAY_COMPLEMENT = 4
+LIQUIDATION_KEEP = 5
+SQRT_RHO = 6
+SQRT_ONE_MINUS_RHO = 7
+
+EVENT_BLOCK = 1 << 28
+JUMP_BLOCK = 1 << 29
+EXPIRY_BLOCK = 1 << 30
+CHUNK = 256
+MAX_JUMPS_PER_STEP = 64
+
+FLAG_REVOKED = 1
+FLAG_EXPIRY_REACHED = 2
+FLAG_LAPSED = 4
+
+_TWO_PI = 2.0 * math.pi
+
+
+@jit
+def poisson_count(u: float, p0: float, lam: float) -> int:
+    """Return the Poisson(``lam``) count whose CDF first exceeds ``u`` (``p0 = e^{-lam}``)."""
+    k = 0
+    prob = p0
+    cdf = p0
+    while u > cdf and k < MAX_JUMPS_PER_STEP:
+        k += 1
+        prob *= lam / k
+        cdf += prob
+    return k
+
+
+@jit_parallel
+def stress_paths(
+    items: np.ndarray,
+    sector_index: np.ndarray,
+    item_keys: np.ndarray,
+    sector_keys: np.ndarray,
+    stream_keys: np.ndarray,
+    profile: np.ndarray,
+    scalars: np.ndarray,
+    n_liquidation_steps: int,
+    path_start: int,
+    out_min_ratio: np.ndarray,
+    out_default_step: np.ndarray,
+    out_ead: np.ndarray,
+    out_loss: np.ndarray,
+    out_flags: np.ndarray,
+    out_terminal: np.ndarray,
+    out_pool: np.ndarray,
+) -> None:
+    """Simulate the full stress model path by path and write per-path statistics.
+
+    Parameters
+    ----------
+    items, sector_index, item_keys, sector_keys, stream_keys, profile, scalars
+        The arrays of a :class:`valuation.risk.model.StressModel`.
+    n_liquidation_steps
+        Steps from default to the sale of the collateral.
+    path_start
+        Global index of the first path (so that a run can be split into parts).
+    out_min_ratio
+        ``(paths,)``: ``min_k V_k / profile_k`` over ``k = 0..n_steps`` (pooled value).
+    out_default_step
+        ``(paths,)`` int64: the step of default within the tenor, −1 for none.
+    out_ead, out_loss
+        ``(paths,)``: exposure at default and loss (0 without default).
+    out_flags
+        ``(paths, n_items)`` uint8: bit 1 revoked, 2 expiry reached, 4 lapsed (within tenor).
+    out_terminal
+        ``(paths, n_items)``: each item's value at the end of the tenor.
+    out_pool
+        ``(n_steps + 1, paths)`` float32 pooled value per step, or ``(0, paths)`` to skip.
+
+    Notes
+    -----
+    Per step ``k`` and item ``i``, with ``W = √ρ Z_sector + √(1−ρ) ε_i``:
+    ``log X_i += log_drift·dt + σ√dt·W + Σ jumps``; events multiply a separate factor
+    ``m_i`` (revocation ``× (1 − loss)`` once; at expiry ``× (1 − lapse_loss)`` unless
+    renewed), ``V_i = m_i·exp(log X_i)``. Default at the first ``k ≤ n_steps`` with
+    ``w F_k + √(1−w²) η_k < threshold``; the pool is sold ``n_liquidation_steps`` later at
+    ``(1 − discount)·V``, ``loss = max(EAD − proceeds, 0)``. Paths without default stop at
+    the tenor, defaulted ones run on to the sale.
+
+    The pooled value per step (float32, 4 bytes × paths × steps) is kept only because exact
+    per-step quantiles need it; everything else streams. Pass a ``(0, paths)`` array to make
+    the kernel O(paths).
+    """
+    n_paths = out_min_ratio.shape[0]
+    n_items = items.shape[0]
+    n_sectors = sector_keys.shape[0]
+    n_steps = profile.shape[0] - 1
+    seed = stream_keys[0]
+    borrower_key = stream_keys[1]
+    amount = scalars[AMOUNT]
+    threshold = scalars[DEFAULT_THRESHOLD]
+    wrong_way = scalars[WRONG_WAY]
+    wrong_way_c = scalars[WRONG_WAY_COMPLEMENT]
+    liquidation_keep = scalars[LIQUIDATION_KEEP]
+    sqrt_rho = scalars[SQRT_RHO]
+    sqrt_1m_rho = scalars[SQRT_ONE_MINUS_RHO]
+    store_pool = out_pool.shape[0] > 0
+    # Draws that cannot change the result are skipped; their counters stay reserved.
+    draw_sector = sqrt_rho > 0.0
+    draw_borrower = threshold > -math.inf
+    n_chunks = (n_paths + CHUNK - 1) // CHUNK
+    for chunk in prange(n_chunks):
+        item_normals = np.empty((n_items, 4))
+        sector_normals = np.zeros((n_sectors, 4))
+        borrower_normals = np.zeros(4)
+        event_uniforms = np.empty((n_items, 4))
+        log_x = np.empty(n_items)
+        mult = np.empty(n_items)
+        revoked = np.empty(n_items, dtype=np.bool_)
+        for p in range(chunk * CHUNK, min(n_paths, (chunk + 1) * CHUNK)):
+            path = np.uint64(path_start + p)
+            pool = 0.0
+            for i in range(n_items):
+                log_x[i] = items[i, LOG_V0]
+                mult[i] = 1.0
+                revoked[i] = False
+                out_flags[p, i] = 0
+                pool += math.exp(log_x[i])
+            min_ratio = pool / profile[0]
+            if store_pool:
+                out_pool[0, p] = np.float32(pool)
+            default_step = -1
+            ead = 0.0
+            loss = 0.0
+            last_step = n_steps
+            k = 1
+            while k <= last_step:
+                lane = (k - 1) % 4
+                if lane == 0:
+                    block = np.uint64((k - 1) // 4)
+                    for s in range(n_sectors if draw_sector else 0):
+                        z0, z1, z2, z3 = normals4(seed, sector_keys[s], path, block)
+                        sector_normals[s, 0] = z0
+                        sector_normals[s, 1] = z1
+                        sector_normals[s, 2] = z2
+                        sector_normals[s, 3] = z3
+                    for i in range(n_items):
+                        z0, z1, z2, z3 = normals4(seed, item_keys[i], path, block)
+                        item_normals[i, 0] = z0
+                        item_normals[i, 1] = z1
+                        item_normals[i, 2] = z2
+                        item_normals[i, 3] = z3
+                    if draw_borrower:
+                        z0, z1, z2, z3 = normals4(seed, borrower_key, path, block)
+                        borrower_normals[0] = z0
+                        borrower_normals[1] = z1
+                        borrower_normals[2] = z2
+                        borrower_normals[3] = z3
+                pair = (k - 1) % 2
+                if pair == 0:
+                    event_block = np.uint64(EVENT_BLOCK + (k - 1) // 2)
+                    for i in range(n_items):
+                        u0, u1, u2, u3 = uniforms4(seed, item_keys[i], path, event_block)
+                        event_uniforms[i, 0] = u0
+                        event_uniforms[i, 1] = u1
+                        event_uniforms[i, 2] = u2
+                        event_uniforms[i, 3] = u3
+                pool = 0.0
+                factor = 0.0
+                for i in range(n_items):
+                    shock = (
+                        sqrt_rho * sector_normals[sector_index[i], lane]
+                        + sqrt_1m_rho * item_normals[i, lane]
+                    )
+                    factor += items[i, POOL_WEIGHT] * shock
+                    log_x[i] += items[i, LOG_DRIFT_STEP] + items[i, SIGMA_SQRT_DT] * shock
+                    u_jump = event_uniforms[i, 2 * pair]
+                    u_revoke = event_uniforms[i, 2 * pair + 1]
+                    if u_jump > items[i, JUMP_P0]:
+                        n_jumps = poisson_count(u_jump, items[i, JUMP_P0], items[i, JUMP_LAMBDA_DT])
+                        u_a, u_b, _, _ = uniforms4(
+                            seed, item_keys[i], path, np.uint64(JUMP_BLOCK + k)
+                        )
+                        size = math.sqrt(-2.0 * math.log(u_a)) * math.cos(_TWO_PI * u_b)
+                        log_x[i] += n_jumps * items[i, JUMP_MEAN] + (
+                            items[i, JUMP_VOL] * math.sqrt(n_jumps) * size
+                        )
+                    if not revoked[i] and u_revoke < items[i, REVOKE_P]:
+                        revoked[i] = True
+                        mult[i] *= items[i, REVOKE_KEEP]
+                        if k <= n_steps:
+                            out_flags[p, i] |= FLAG_REVOKED
+                    if k == items[i, EXPIRY_STEP] and not revoked[i]:
+                        u_renew = uniforms4(seed, item_keys[i], path, np.uint64(EXPIRY_BLOCK))[0]
+                        if k <= n_steps:
+                            out_flags[p, i] |= FLAG_EXPIRY_REACHED
+                        if u_renew >= items[i, RENEW_P]:
+                            mult[i] *= items[i, LAPSE_KEEP]
+                            if k <= n_steps:
+                                out_flags[p, i] |= FLAG_LAPSED
+                    pool += mult[i] * math.exp(log_x[i])
+                if k <= n_steps:
+                    ratio = pool / profile[k]
+                    if ratio < min_ratio:
+                        min_ratio = ratio
+                    if store_pool:
+                        out_pool[k, p] = np.float32(pool)
+                    if default_step < 0:
+                        latent = wrong_way * factor + wrong_way_c * borrower_normals[lane]
+                        if latent < threshold:
+                            default_step = k
+                            ead = amount * profile[k]
+                            last_step = max(n_steps, k + n_liquidation_steps)
+                    if k == n_steps:
+                        for i in range(n_items):
+                            out_terminal[p, i] = mult[i] * math.exp(log_x[i])
+                if default_step >= 0 and k == default_step + n_liquidation_steps:
+                    loss = max(ead - liquidation_keep * pool, 0.0)
+                k += 1
+            out_min_ratio[p] = min_ratio
+            out_default_step[p] = default_step
+            out_ead[p] = ead
+            out_loss[p] = loss
+
+
+@jit_parallel
+def gbm_min_ratio(
+    log_v0: np.ndarray,
+    log_drift_step: np.ndarray,
+    sigma_sqrt_dt: np.ndarray,
+    item_keys: np.ndarray,
+    seed: np.uint64,
+    profile: np.ndarray,
+    path_start: int,
+    out_min_ratio: np.ndarray,
+) -> None:
+    """Bare GBM reference: independent items, pooled value, running min of value / profile.
+
+    The same generator and the same chunked loop as :func:`stress_paths` without jumps,
+    events, correlation or default: the practical speed limit of the random stream (used by
+    the benchmark).
+    """
+    n_paths = out_min_ratio.shape[0]
+    n_items = log_v0.shape[0]
+    n_steps = profile.shape[0] - 1
+    n_chunks = (n_paths + CHUNK - 1) // CHUNK
+    for chunk in prange(n_chunks):
+        log_x = np.empty(n_items)
+        item_normals = np.empty((n_items, 4))
+        for p in range(chunk * CHUNK, min(n_paths, (chunk + 1) * CHUNK)):
+            path = np.uint64(path_start + p)
+            pool = 0.0
+            for i in range(n_items):
+                log_x[i] = log_v0[i]
+                pool += math.exp(log_x[i])
+            min_ratio = pool / profile[0]
+            for k in range(1, n_steps + 1):
+                lane = (k - 1) % 4
+                if lane == 0:
+                    block = np.uint64((k - 1) // 4)
+                    for i in range(n_items):
+                        z0, z1, z2, z3 = normals4(seed, item_keys[i], path, block)
+                        item_normals[i, 0] = z0
+                        item_normals[i, 1] = z1
+                        item_normals[i, 2] = z2
+                        item_normals[i, 3] = z3
+                pool = 0.0
+                for i in range(n_items):
+                    log_x[i] += log_drift_step[i] + sigma_sqrt_dt[i] * item_normals[i, lane]
+                    pool += math.exp(log_x[i])
+                ratio = pool / profile[k]
+                if ratio < min_ratio:
+                    min_ratio = ratio
+            out_min_ratio[p] = min_ratio
+
+
+def warmup() -> None:
+    """Compile every kernel of this module on tiny inputs (``dpv warmup``)."""
+    n_items, n_paths, n_steps = 2, 3, 5
+    items = np.zeros((n_items, 13))
+    items[:, JUMP_P0] = 0.9
+    items[:, JUMP_LAMBDA_DT] = 0.1
+    items[:, EXPIRY_STEP] = 2.0
+    items[:, REVOKE_KEEP] = 1.0
+    items[:, LAPSE_KEEP] = 1.0
+    keys = np.arange(1, n_items + 1, dtype=np.uint64)
+    profile = np.ones(n_steps + 1)
+    scalars = np.zeros(8)
+    scalars[DEFAULT_THRESHOLD] = -1.0
+    scalars[WRONG_WAY_COMPLEMENT] = 1.0
+    scalars[SQRT_ONE_MINUS_RHO] = 1.0
+    for pool_steps in (n_steps + 1, 0):
+        stress_paths(
+            items,
+            np.zeros(n_items, dtype=np.int64),
+            keys,
+            keys[:1].copy(),
+            np.array([1, 2], dtype=np.uint64),
+            profile,
+            scalars,
+            1,
+            0,
+            np.empty(n_paths),
+            np.empty(n_paths, dtype=np.int64),
+            np.empty(n_paths),
+            np.empty(n_paths),
+            np.empty((n_paths, n_items), dtype=np.uint8),
+            np.empty((n_paths, n_items)),
+            np.empty((pool_steps, n_paths), dtype=np.float32),
+        )
+    gbm_min_ratio(
+        np.zeros(n_items),
+        np.zeros(n_items),
+        np.zeros(n_items),
+        keys,
+        np.uint64(1),
+        profile,
+        0,
+        np.empty(n_paths),
+    )
+
+
+__all__ = ["FLAG_EXPIRY_REACHED", "FLAG_LAPSED", "FLAG_REVOKED", "gbm_min_ratio", "stress_paths"]
