@@ -74,9 +74,7 @@ def test_terminal_log_value_matches_merton(drift, vol, lam, jump_mean, jump_vol)
 
 def test_revocation_share_and_loss():
     hazard, loss = 0.4, 0.6
-    req = request(
-        {"revocation_hazard": hazard, "revocation_loss": loss}, loan={"tenor_months": 18}
-    )
+    req = request({"revocation_hazard": hazard, "revocation_loss": loss}, loan={"tenor_months": 18})
     model = build_model(req)
     n = req.simulation.paths
     stats = simulate(model, n, store_pool=False)
