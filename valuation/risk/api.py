@@ -120,7 +120,7 @@ def breach_probability(thresholds: NDArray[np.float64], amount: float) -> float:
 
 
 def max_loan(thresholds: NDArray[np.float64], target: float) -> float | None:
-    """The largest loan whose breach probability is at or below ``target``, exact on the paths.
+    """Return the largest loan whose breach probability is at most ``target``, exact on paths.
 
     With ``T_(1) ≤ … ≤ T_(n)`` the sorted thresholds and ``c`` the largest count with
     ``c / n ≤ target``, the loan ``T_(c+1)`` breaches on at most ``c`` paths and any larger

@@ -122,7 +122,9 @@ class StressRequest(Frozen):
     borrower: Borrower = Borrower()
     policy: Policy = Policy()
     simulation: Simulation = Simulation()
-    scenarios: Annotated[list[Identifier | Scenario], Field(max_length=32)] = ["base"]
+    scenarios: Annotated[
+        list[Identifier | Scenario], Field(max_length=32, default_factory=lambda: ["base"])
+    ]
 
     @model_validator(mode="after")
     def _check(self) -> StressRequest:
@@ -154,7 +156,9 @@ class ScenarioResult(Frozen):
     lgd: float
     loss_var: float
     loss_es: float
-    max_loan: float
+    max_loan: float | None = Field(
+        description="largest loan with breach probability <= target; null if any loan qualifies"
+    )
     revocation_probability: float
     lapse_probability: float
 
