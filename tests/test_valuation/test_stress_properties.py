@@ -64,10 +64,13 @@ def test_breach_rises_with_loan(vol: float, drift: float, low: float, step: floa
     amount=st.floats(20.0, 69.0),
 )
 def test_breach_rises_with_volatility(vol: float, bump: float, drift: float, amount: float):
-    # Same seed: the two runs share their random numbers, so the difference is not noise.
-    low = breach_probability(_thresholds(vol, drift), amount)
-    high = breach_probability(_thresholds(vol + bump, drift), amount)
-    assert high >= low
+    # Same seed: the two runs share their random numbers, so the paired difference has a small
+    # standard error. Breach is monotone in volatility in distribution, not path by path, so a
+    # handful of paths may go the other way: allow three paired standard errors.
+    low = (_thresholds(vol, drift) < amount).astype(float)
+    high = (_thresholds(vol + bump, drift) < amount).astype(float)
+    diff = high - low
+    assert diff.mean() >= -3.0 * diff.std() / math.sqrt(diff.size)
 
 
 @FAST

@@ -9,14 +9,15 @@ Random stream layout
 --------------------
 Every draw is a Philox block keyed by ``(seed, entity, path, block)``; a path never depends on
 its thread or chunk, so results are bit-identical on any thread count and for any split of the
-paths. For step ``k = 1, 2, ...``:
+paths. Normals are the inverse normal CDF of each 32-bit word (:func:`fast_normals4`: four
+normals per block). For step ``k = 1, 2, ...``:
 
 * diffusion: entity = the item, sector or borrower; block ``(k − 1) // 4``, normal number
   ``(k − 1) % 4`` of that block (one block serves four steps);
 * events of item ``i``: entity = the item, block ``EVENT_BLOCK + (k − 1) // 2`` serves two
   steps: words ``2j`` and ``2j + 1`` (``j = (k − 1) % 2``) decide the jump count (inverse
   Poisson CDF) and revocation; the jump-size normal comes from block ``JUMP_BLOCK + k``
-  and is drawn only when a jump occurs (the layout does not move when it is not drawn);
+  (word 0) and is drawn only when a jump occurs (the layout does not move when it is not drawn);
 * certificate expiry of item ``i``: entity = the item, block ``EXPIRY_BLOCK``, word 0.
 """
 
@@ -27,7 +28,7 @@ import math
 import numpy as np
 
 from valuation.kernels._jit import jit, jit_parallel, prange
-from valuation.kernels.rng import normals4, uniforms4
+from valuation.kernels.rng import philox4x32, uniform_from_word, uniforms4
 
 # Column / scalar indices: must equal those in valuation.risk.model (a test checks).
 LOG_V0 = 0
@@ -63,7 +64,67 @@ FLAG_REVOKED = 1
 FLAG_EXPIRY_REACHED = 2
 FLAG_LAPSED = 4
 
-_TWO_PI = 2.0 * math.pi
+_MASK32 = np.uint64(0xFFFFFFFF)
+_SHIFT32 = np.uint64(32)
+
+# Acklam's rational approximation of the normal quantile (relative error < 1.15e-9).
+_A0, _A1, _A2 = -3.969683028665376e01, 2.209460984245205e02, -2.759285104469687e02
+_A3, _A4, _A5 = 1.383577518672690e02, -3.066479806614716e01, 2.506628277459239e00
+_B0, _B1, _B2 = -5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02
+_B3, _B4 = 6.680131188771972e01, -1.328068155288572e01
+_C0, _C1, _C2 = -7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e00
+_C3, _C4, _C5 = -2.549732539343734e00, 4.374664141464968e00, 2.938163982698783e00
+_D0, _D1, _D2 = 7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00
+_D3 = 3.754408661907416e00
+_P_LOW = 0.02425
+
+
+@jit
+def inverse_normal(u: float) -> float:
+    """Return the standard normal quantile of ``u`` in (0, 1) (Acklam's approximation).
+
+    Rational approximations in the centre and in the tails; relative error below 1.15e-9,
+    far below any Monte Carlo error here, and about four times cheaper than Box-Muller's
+    log, square root, sine and cosine.
+    """
+    if u < _P_LOW or u > 1.0 - _P_LOW:
+        q = math.sqrt(-2.0 * math.log(u if u < 0.5 else 1.0 - u))
+        z = (((((_C0 * q + _C1) * q + _C2) * q + _C3) * q + _C4) * q + _C5) / (
+            (((_D0 * q + _D1) * q + _D2) * q + _D3) * q + 1.0
+        )
+        return z if u < 0.5 else -z
+    q = u - 0.5
+    r = q * q
+    return (
+        (((((_A0 * r + _A1) * r + _A2) * r + _A3) * r + _A4) * r + _A5)
+        * q
+        / (((((_B0 * r + _B1) * r + _B2) * r + _B3) * r + _B4) * r + 1.0)
+    )
+
+
+@jit
+def fast_normals4(
+    seed: np.uint64, entity: np.uint64, path: np.uint64, block: np.uint64
+) -> tuple[float, float, float, float]:
+    """Return four standard normals for ``(seed, entity, path, block)``: one per Philox word.
+
+    The same Philox4x32-10 block as :func:`valuation.kernels.rng.uniforms4`, each 32-bit
+    uniform mapped through :func:`inverse_normal` (tails cut at about ±6.3 σ).
+    """
+    w0, w1, w2, w3 = philox4x32(
+        entity & _MASK32,
+        entity >> _SHIFT32,
+        path & _MASK32,
+        block & _MASK32,
+        seed & _MASK32,
+        seed >> _SHIFT32,
+    )
+    return (
+        inverse_normal(uniform_from_word(w0)),
+        inverse_normal(uniform_from_word(w1)),
+        inverse_normal(uniform_from_word(w2)),
+        inverse_normal(uniform_from_word(w3)),
+    )
 
 
 @jit
@@ -183,19 +244,19 @@ def stress_paths(
                 if lane == 0:
                     block = np.uint64((k - 1) // 4)
                     for s in range(n_sectors if draw_sector else 0):
-                        z0, z1, z2, z3 = normals4(seed, sector_keys[s], path, block)
+                        z0, z1, z2, z3 = fast_normals4(seed, sector_keys[s], path, block)
                         sector_normals[s, 0] = z0
                         sector_normals[s, 1] = z1
                         sector_normals[s, 2] = z2
                         sector_normals[s, 3] = z3
                     for i in range(n_items):
-                        z0, z1, z2, z3 = normals4(seed, item_keys[i], path, block)
+                        z0, z1, z2, z3 = fast_normals4(seed, item_keys[i], path, block)
                         item_normals[i, 0] = z0
                         item_normals[i, 1] = z1
                         item_normals[i, 2] = z2
                         item_normals[i, 3] = z3
                     if draw_borrower:
-                        z0, z1, z2, z3 = normals4(seed, borrower_key, path, block)
+                        z0, z1, z2, z3 = fast_normals4(seed, borrower_key, path, block)
                         borrower_normals[0] = z0
                         borrower_normals[1] = z1
                         borrower_normals[2] = z2
@@ -222,10 +283,7 @@ def stress_paths(
                     u_revoke = event_uniforms[i, 2 * pair + 1]
                     if u_jump > items[i, JUMP_P0]:
                         n_jumps = poisson_count(u_jump, items[i, JUMP_P0], items[i, JUMP_LAMBDA_DT])
-                        u_a, u_b, _, _ = uniforms4(
-                            seed, item_keys[i], path, np.uint64(JUMP_BLOCK + k)
-                        )
-                        size = math.sqrt(-2.0 * math.log(u_a)) * math.cos(_TWO_PI * u_b)
+                        size = fast_normals4(seed, item_keys[i], path, np.uint64(JUMP_BLOCK + k))[0]
                         log_x[i] += n_jumps * items[i, JUMP_MEAN] + (
                             items[i, JUMP_VOL] * math.sqrt(n_jumps) * size
                         )
@@ -303,7 +361,7 @@ def gbm_min_ratio(
                 if lane == 0:
                     block = np.uint64((k - 1) // 4)
                     for i in range(n_items):
-                        z0, z1, z2, z3 = normals4(seed, item_keys[i], path, block)
+                        z0, z1, z2, z3 = fast_normals4(seed, item_keys[i], path, block)
                         item_normals[i, 0] = z0
                         item_normals[i, 1] = z1
                         item_normals[i, 2] = z2
