@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import ndtri
 
 from valuation.kernels.rng import entity_key, seed_key
 from valuation.schema.stress import Scenario, StressRequest
@@ -237,7 +237,7 @@ def build_model(request: StressRequest, scenario: Scenario | None = None) -> Str
 
     annual_pd = _clip(request.borrower.annual_pd * sc.annual_pd_multiplier, 0.0, 1.0 - 1e-12)
     step_pd = -math.expm1(math.log1p(-annual_pd) * dt)
-    threshold = float(ndtri(step_pd)) if step_pd > 0.0 else -math.inf
+    threshold = NormalDist().inv_cdf(step_pd) if step_pd > 0.0 else -math.inf
     annual_rate = max(0.0, request.loan.annual_rate + sc.annual_rate_add)
     discount = _clip(request.policy.liquidation_discount + sc.liquidation_discount_add, 0.0, 1.0)
 
