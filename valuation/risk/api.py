@@ -213,7 +213,13 @@ def stress(request: StressRequest | dict[str, Any]) -> StressResult:
     ``drift`` is the expected growth rate of value: with no jumps or events
     ``E[V_t] = V_0 e^{drift·t}``; the log value moves at ``drift − σ²/2 − λ(E[J] − 1)``
     (Merton's convention). Breach at step ``k``: ``loan·profile_k > margin_call_ltv·V_k``,
-    monitored at ``k = 0..n_steps``; the largest loan is a quantile of the pathwise
+    monitored at ``k = 0..n_steps`` (a loan above the margin call at origination breaches at
+    once), whether or not the borrower has defaulted. On default at step ``k`` the exposure is
+    ``loan·profile_k``; the collateral is sold ``months_to_liquidate`` later at
+    ``(1 − liquidation_discount)`` of its then value (events keep happening meanwhile) and
+    ``loss = max(EAD − proceeds, 0)``, undiscounted; ``lgd = Σ loss / Σ EAD`` over defaulted
+    paths. VaR is the ``confidence`` quantile of the loss, ES the Acerbi–Tasche tail mean. The
+    largest loan is a quantile of the pathwise
     ``margin_call_ltv · min_k V_k / profile_k`` (no bisection). Paths are keyed by
     ``(seed, collateral id, path)``: the same request gives bit-identical results on any
     number of threads.
