@@ -196,3 +196,17 @@ def test_breach_probability_matches_kernel_ltv_monitoring():
     assert np.all(thr[ltv_breach] < 60.0)
     assert np.all(thr[ltv_safe] >= 60.0)
     assert breach_probability(thr, 60.0) == pytest.approx(ltv_breach.mean(), abs=0.002)
+
+
+def test_capped_fan_chart_changes_nothing_else(monkeypatch: pytest.MonkeyPatch):
+    from valuation.risk import api
+
+    doc = {**FULL_MODEL, "simulation": {**FULL_MODEL["simulation"], "paths": 6000}}
+    full = api.stress(doc)
+    monkeypatch.setattr(api, "MAX_FAN_CHART_ENTRIES", 2000 * 25)
+    capped = api.stress(doc)
+    assert capped.value_quantiles.paths == 2000
+    assert full.value_quantiles.paths == 6000
+    strip = {"value_quantiles"}
+    assert capped.model_dump(exclude=strip) == full.model_dump(exclude=strip)
+    assert capped.value_quantiles.values[3][0] == full.value_quantiles.values[3][0]

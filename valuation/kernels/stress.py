@@ -178,7 +178,7 @@ def stress_paths(
     out_flags
         ``(paths, n_items)`` uint8: bit 1 revoked, 2 expiry reached, 4 lapsed (within tenor).
     out_terminal
-        ``(paths, n_items)``: each item's value at the end of the tenor.
+        ``(paths, n_items)``: each item's value at the end of the tenor, or ``(paths, 0)``.
     out_pool
         ``(n_steps + 1, paths)`` float32 pooled value per step, or ``(0, paths)`` to skip.
 
@@ -210,6 +210,7 @@ def stress_paths(
     sqrt_rho = scalars[SQRT_RHO]
     sqrt_1m_rho = scalars[SQRT_ONE_MINUS_RHO]
     store_pool = out_pool.shape[0] > 0
+    store_terminal = out_terminal.shape[1] > 0
     # Draws that cannot change the result are skipped; their counters stay reserved.
     draw_sector = sqrt_rho > 0.0
     draw_borrower = threshold > -math.inf
@@ -313,7 +314,7 @@ def stress_paths(
                             default_step = k
                             ead = amount * profile[k]
                             last_step = max(n_steps, k + n_liquidation_steps)
-                    if k == n_steps:
+                    if k == n_steps and store_terminal:
                         for i in range(n_items):
                             out_terminal[p, i] = mult[i] * math.exp(log_x[i])
                 if default_step >= 0 and k == default_step + n_liquidation_steps:

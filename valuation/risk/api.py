@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,9 @@ from valuation.schema.stress import (
 )
 
 QUANTILE_LEVELS: tuple[float, ...] = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+# The fan chart keeps the pooled value of at most this many path-steps (float32: 100 MB); beyond
+# it the quantiles come from the first paths only (all statistics still use every path).
+MAX_FAN_CHART_ENTRIES = 25_000_000
 
 
 @dataclass(frozen=True)
@@ -69,11 +72,16 @@ class PathStats:
 
 
 def simulate(
-    model: StressModel, paths: int, *, path_start: int = 0, store_pool: bool = True
+    model: StressModel,
+    paths: int,
+    *,
+    path_start: int = 0,
+    store_pool: bool = True,
+    store_terminal: bool = True,
 ) -> PathStats:
     """Run the numba kernel on paths ``path_start .. path_start + paths − 1`` of ``model``."""
     n_items = model.items.shape[0]
-    if not 0 <= path_start and path_start + paths <= 2**32:
+    if path_start < 0 or path_start + paths > 2**32:
         raise ValueError("path indices must lie in [0, 2**32)")
     out = PathStats(
         min_ratio=np.empty(paths),
@@ -81,7 +89,7 @@ def simulate(
         ead=np.empty(paths),
         loss=np.empty(paths),
         flags=np.empty((paths, n_items), dtype=np.uint8),
-        terminal=np.empty((paths, n_items)),
+        terminal=np.empty((paths, n_items if store_terminal else 0)),
         pool=np.empty((model.n_steps + 1 if store_pool else 0, paths), dtype=np.float32),
     )
     stress_paths(
@@ -181,6 +189,7 @@ def value_quantiles(model: StressModel, stats: PathStats) -> ValueQuantiles:
     values = np.quantile(stats.pool, QUANTILE_LEVELS, axis=1).astype(np.float64)
     months = [12.0 * model.dt_years * k for k in range(model.n_steps + 1)]
     return ValueQuantiles(
+        paths=int(stats.pool.shape[1]),
         months=months,
         levels=list(QUANTILE_LEVELS),
         values=[[float(v) for v in row] for row in values],
@@ -241,12 +250,24 @@ def stress(request: StressRequest | dict[str, Any]) -> StressResult:
     paths = req.simulation.paths
 
     base_model = build_model(req)
-    base_stats = simulate(base_model, paths, store_pool=True)
+    # Paths are keyed by their index, so the fan-chart part and the rest join seamlessly.
+    fan_paths = min(paths, max(1000, MAX_FAN_CHART_ENTRIES // (base_model.n_steps + 1)))
+    fan_stats = simulate(base_model, fan_paths, store_pool=True, store_terminal=False)
+    base_stats = fan_stats
+    if fan_paths < paths:
+        rest = simulate(
+            base_model,
+            paths - fan_paths,
+            path_start=fan_paths,
+            store_pool=False,
+            store_terminal=False,
+        )
+        base_stats = PathStats.concatenate([replace(fan_stats, pool=fan_stats.pool[:0]), rest])
     base = summarise(
         "base", base_model, base_stats, policy.target_breach_probability, policy.confidence
     )
-    fan = value_quantiles(base_model, base_stats)
-    del base_stats
+    fan = value_quantiles(base_model, fan_stats)
+    del base_stats, fan_stats
 
     results: list[ScenarioResult] = []
     for scenario in scenarios:
@@ -254,7 +275,7 @@ def stress(request: StressRequest | dict[str, Any]) -> StressResult:
             results.append(base.model_copy(update={"name": scenario.name}))
             continue
         scenario_model = build_model(req, scenario)
-        stats = simulate(scenario_model, paths, store_pool=False)
+        stats = simulate(scenario_model, paths, store_pool=False, store_terminal=False)
         results.append(
             summarise(
                 scenario.name,

@@ -23,7 +23,7 @@ NonNegative = Annotated[float, Field(ge=0.0)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^\S(.*\S)?$")]
 
-MAX_PATHS = 50_000_000
+MAX_PATHS = 10_000_000
 MAX_TENOR_MONTHS = 600
 
 DRIFT_CONVENTION = (
@@ -140,6 +140,7 @@ class StressRequest(Frozen):
 class ValueQuantiles(Frozen):
     """Quantiles of the pooled collateral value per time step (a fan chart)."""
 
+    paths: int = Field(description="paths behind the quantiles (the first ones, if capped)")
     months: list[float]
     levels: list[float]
     values: list[list[float]] = Field(description="values[j][k]: quantile levels[j] at step k")
