@@ -8,7 +8,7 @@ same model.
 
 Conventions (SPEC §6)
 ---------------------
-* Time grid: ``n_steps = round(tenor_months · steps_per_year / 12)`` steps of
+* Time grid: ``n_steps = round(tenor_months · steps_per_year / 12)`` (halves up) steps of
   ``dt = tenor_years / n_steps``. Liquidation after default takes
   ``round(months_to_liquidate · steps_per_year / 12)`` further steps.
 * Drift: ``drift`` is the expected growth rate of value; with no jumps or certificate events
@@ -173,6 +173,11 @@ def exposure_profile(amortization: str, annual_rate: float, n_steps: int, dt: fl
     return profile
 
 
+def _round_half_up(value: float) -> int:
+    """Round to the nearest integer, halves up (Python's round() goes to even)."""
+    return math.floor(value + 0.5 + 1e-9)
+
+
 def _clip(value: float, low: float, high: float) -> float:
     return min(max(value, low), high)
 
@@ -182,10 +187,10 @@ def build_model(request: StressRequest, scenario: Scenario | None = None) -> Str
     sc = scenario if scenario is not None else Scenario(name="base")
     spy = request.simulation.steps_per_year
     tenor_years = request.loan.tenor_months / 12.0
-    n_steps = max(1, round(request.loan.tenor_months * spy / 12))
+    n_steps = max(1, _round_half_up(request.loan.tenor_months * spy / 12))
     dt = tenor_years / n_steps
     months_to_liquidate = max(0, request.policy.months_to_liquidate + sc.months_to_liquidate_add)
-    n_liq = round(months_to_liquidate * spy / 12)
+    n_liq = _round_half_up(months_to_liquidate * spy / 12)
     rho = request.correlation
     sqrt_dt = math.sqrt(dt)
 
