@@ -219,7 +219,8 @@ def stress_paths(
         item_normals = np.empty((n_items, 4))
         sector_normals = np.zeros((n_sectors, 4))
         borrower_normals = np.zeros(4)
-        event_uniforms = np.empty((n_items, 4))
+        # 0.5 never triggers an event whose probability is 0 (jump: u > 1; revocation: u < 0)
+        event_uniforms = np.full((n_items, 4), 0.5)
         log_x = np.empty(n_items)
         mult = np.empty(n_items)
         revoked = np.empty(n_items, dtype=np.bool_)
@@ -266,6 +267,8 @@ def stress_paths(
                 if pair == 0:
                     event_block = np.uint64(EVENT_BLOCK + (k - 1) // 2)
                     for i in range(n_items):
+                        if items[i, JUMP_P0] >= 1.0 and items[i, REVOKE_P] <= 0.0:
+                            continue  # no event can happen: the (reserved) draw is skipped
                         u0, u1, u2, u3 = uniforms4(seed, item_keys[i], path, event_block)
                         event_uniforms[i, 0] = u0
                         event_uniforms[i, 1] = u1
