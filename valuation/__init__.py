@@ -1,12 +1,14 @@
 """dpv's valuation engine: the public API.
 
 Value a registered data product by the income, cost and market methods, with a reconciled
-value, its range and the reasons behind it (:func:`value`, :func:`value_many`).
+value, its range and the reasons behind it (:func:`value`, :func:`value_many`); stress-test a
+loan secured on data products by Monte Carlo (:func:`stress`).
 """
 
 from valuation._valuate import value, value_many
 from valuation._version import __version__
+from valuation.risk.api import stress
 from valuation.schema.product import Product
 from valuation.schema.results import ValuationResult
 
-__all__ = ["Product", "ValuationResult", "__version__", "value", "value_many"]
+__all__ = ["Product", "ValuationResult", "__version__", "stress", "value", "value_many"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-WARMUP_MODULES: tuple[str, ...] = ("valuation.kernels.valuation",)
+WARMUP_MODULES: tuple[str, ...] = ("valuation.kernels.valuation", "valuation.kernels.stress")
 
 
 def warmup_all() -> list[str]:

@@ -1,0 +1,182 @@
+"""Speed of the Monte Carlo LTV stress engine (a benchmark, not a test).
+
+Prints path-steps per second (paths × time steps; each path-step moves every collateral item)
+for the full model in the numba kernel, the NumPy twin of the same model, and a bare GBM kernel
+with the same Philox generator, with their ratios measured in one run; then the warm latency of
+a single pledge and the first-call latency in fresh processes with a warm and a cold cache.
+
+Run: ``.venv/bin/python benchmarks/bench_stress.py [--paths 100000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from valuation.kernels._jit import num_threads
+from valuation.kernels.stress import gbm_min_ratio
+from valuation.risk import model as m
+from valuation.risk.api import simulate, stress
+from valuation.risk.model import build_model
+from valuation.risk.numpy_twin import simulate_numpy
+from valuation.schema.stress import StressRequest
+
+FULL: dict[str, Any] = {
+    "as_of": "2026-11-01",
+    "loan": {"amount": 60.0, "tenor_months": 60, "annual_rate": 0.05, "amortization": "annuity"},
+    "collateral": [
+        {
+            "id": f"c{i}",
+            "value": 40.0,
+            "sector": "ai" if i < 2 else "finance",
+            "drift": 0.02,
+            "volatility": 0.3,
+            "jump_intensity": 1.0,
+            "jump_mean": -0.1,
+            "jump_volatility": 0.15,
+            "revocation_hazard": 0.05,
+            "revocation_loss": 0.8,
+            "expiry_months": 24,
+            "renewal_probability": 0.9,
+            "lapse_loss": 0.5,
+        }
+        for i in range(3)
+    ],
+    "correlation": 0.4,
+    "borrower": {"annual_pd": 0.03, "wrong_way": 0.3},
+    "policy": {"margin_call_ltv": 0.7, "months_to_liquidate": 6},
+    "simulation": {"paths": 100_000, "seed": 7, "steps_per_year": 12},
+    "scenarios": ["base"],
+}
+
+PLEDGE: dict[str, Any] = {
+    "as_of": "2026-11-01",
+    "loan": {"amount": 50.0, "tenor_months": 12},
+    "collateral": [{"id": "c1", "value": 100.0, "volatility": 0.3}],
+    "simulation": {"paths": 100_000, "seed": 1},
+    "scenarios": ["base"],
+}
+
+
+CPU_SECONDS: dict[str, float] = {}
+
+
+def best_of(func: Callable[[], object], repeat: int = 3, label: str = "") -> float:
+    """Best wall-clock time of ``repeat`` calls; the CPU time of the best call goes to
+    :data:`CPU_SECONDS` (a shared machine steals wall-clock time, less so CPU time)."""
+    func()
+    times, cpu = [], []
+    for _ in range(repeat):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        func()
+        times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    best = int(np.argmin(times))
+    if label:
+        CPU_SECONDS[label] = cpu[best]
+    return times[best]
+
+
+_FIRST_CALL = """
+import json, sys, time
+start = time.perf_counter()
+from valuation.risk.api import stress
+stress(json.loads(sys.argv[1]))
+print(time.perf_counter() - start)
+"""
+
+
+def first_call(env: dict[str, str]) -> float:
+    small = {**PLEDGE, "simulation": {"paths": 1000, "seed": 1}}
+    done = subprocess.run(
+        [sys.executable, "-c", _FIRST_CALL, json.dumps(small)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    return float(done.stdout.strip())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--paths", type=int, default=100_000)
+    parser.add_argument("--twin-paths", type=int, default=20_000)
+    args = parser.parse_args()
+
+    req = StressRequest.model_validate(FULL)
+    model = build_model(req)
+    paths, steps, items = args.paths, model.n_steps, model.items.shape[0]
+    path_steps = paths * steps
+    print(
+        f"threads {num_threads()}; {paths:,} paths x {steps} steps x {items} items "
+        f"(NumPy twin on {args.twin_paths:,} paths)"
+    )
+
+    t_full = best_of(lambda: simulate(model, paths, store_pool=False), label="full")
+    t_full_pool = best_of(lambda: simulate(model, paths, store_pool=True))
+    t_twin = best_of(
+        lambda: simulate_numpy(model, args.twin_paths, store_pool=False), repeat=1, label="twin"
+    )
+    out = np.empty(paths)
+    gbm_args = (
+        model.items[:, m.LOG_V0].copy(),
+        model.items[:, m.LOG_DRIFT_STEP].copy(),
+        model.items[:, m.SIGMA_SQRT_DT].copy(),
+        model.item_keys,
+        model.stream_keys[0],
+        model.profile,
+        0,
+        out,
+    )
+    t_gbm = best_of(lambda: gbm_min_ratio(*gbm_args), label="gbm")
+
+    rate_full = path_steps / t_full
+    rate_pool = path_steps / t_full_pool
+    rate_twin = args.twin_paths * steps / t_twin
+    rate_gbm = path_steps / t_gbm
+    print(f"full model, numba (streaming)    {rate_full / 1e6:8.1f} M path-steps/s  {t_full:.3f} s")
+    print(
+        f"full model, numba (+ fan chart)  {rate_pool / 1e6:8.1f} M path-steps/s  {t_full_pool:.3f}"
+    )
+    print(f"full model, NumPy twin           {rate_twin / 1e6:8.1f} M path-steps/s  {t_twin:.3f} s")
+    print(f"bare GBM, same generator         {rate_gbm / 1e6:8.1f} M path-steps/s  {t_gbm:.3f} s")
+    print(f"ratio numba / twin    {rate_full / rate_twin:6.1f}x   (goal >= 5)")
+    print(f"ratio numba / GBM     {rate_full / rate_gbm:6.2f}x   (goal >= 0.6)")
+    print(f"goal full model >= 150 M path-steps/s: {'met' if rate_full >= 150e6 else 'NOT met'}")
+    cpu_full = path_steps / CPU_SECONDS["full"]
+    cpu_twin = args.twin_paths * steps / CPU_SECONDS["twin"]
+    cpu_gbm = path_steps / CPU_SECONDS["gbm"]
+    print(
+        f"per CPU-second: full {cpu_full / 1e6:.1f} M, twin {cpu_twin / 1e6:.1f} M, "
+        f"GBM {cpu_gbm / 1e6:.1f} M path-steps (numba/twin {cpu_full / cpu_twin:.1f}x, "
+        f"numba/GBM {cpu_full / cpu_gbm:.2f}x); load average {os.getloadavg()[0]:.1f}"
+    )
+
+    pledge = StressRequest.model_validate(PLEDGE)
+    pledge_model = build_model(pledge)
+    t_kernel = best_of(lambda: simulate(pledge_model, 100_000, store_pool=True))
+    t_api = best_of(lambda: stress(pledge))
+    print(
+        f"single pledge 100,000 x 12: kernel {t_kernel * 1e3:.1f} ms, "
+        f"stress() {t_api * 1e3:.1f} ms  (goal < 50 ms)"
+    )
+
+    warm = first_call(dict(os.environ))
+    with tempfile.TemporaryDirectory() as cold_dir:
+        cold = first_call({**os.environ, "DPV_CACHE_DIR": cold_dir})
+    print(f"first call, warm cache: {warm:.2f} s (goal < 0.5 s)")
+    print(f"first call, cold compile: {cold:.2f} s (goal < 20 s)")
+
+
+if __name__ == "__main__":
+    main()

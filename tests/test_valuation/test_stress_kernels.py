@@ -1,0 +1,58 @@
+"""Kernel building blocks: the inverse-normal transform, the fast normals, warm-up."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.special import ndtri
+
+from valuation.kernels import stress as kernel
+from valuation.kernels.registry import WARMUP_MODULES
+
+
+def test_inverse_normal_matches_scipy():
+    u = np.concatenate(
+        [
+            np.linspace(1e-6, 1 - 1e-6, 20001),
+            np.geomspace(0.5 / 2**32, 0.05, 2000),
+            1 - np.geomspace(0.5 / 2**32, 0.05, 2000),
+        ]
+    )
+    ours = np.array([kernel.inverse_normal(x) for x in u])
+    exact = ndtri(u)
+    assert np.max(np.abs(ours - exact)) < 1e-8
+    big = np.abs(exact) > 1e-3
+    assert np.max(np.abs(ours[big] / exact[big] - 1)) < 1.2e-9
+
+
+def test_fast_normals_are_standard_normal():
+    n = 50_000
+    draws = np.array(
+        [
+            kernel.fast_normals4(np.uint64(5), np.uint64(77), np.uint64(p), np.uint64(3))
+            for p in range(n)
+        ]
+    ).ravel()
+    se = 1 / math.sqrt(draws.size)
+    assert abs(draws.mean()) < 4 * se
+    assert abs(draws.var() - 1) < 4 * math.sqrt(2) * se
+    assert abs(np.mean(draws**3)) < 4 * math.sqrt(15) * se
+    # the four words of a block are independent
+    block = draws.reshape(n, 4)
+    corr = np.corrcoef(block.T)
+    assert np.all(np.abs(corr[np.triu_indices(4, 1)]) < 4 / math.sqrt(n))
+
+
+def test_poisson_count_inverts_the_cdf():
+    lam = 0.7
+    p0 = math.exp(-lam)
+    assert kernel.poisson_count(p0 * 0.999, p0, lam) == 0
+    assert kernel.poisson_count(p0 * 1.001, p0, lam) == 1
+    cdf2 = p0 * (1 + lam + lam**2 / 2)
+    assert kernel.poisson_count(cdf2 * 1.0001, p0, lam) == 3
+
+
+def test_warmup_is_registered_and_runs():
+    assert "valuation.kernels.stress" in WARMUP_MODULES
+    kernel.warmup()
