@@ -190,8 +190,16 @@ def test_breach_matches_quantlib_continuous(
 
 
 def _haug_rows() -> list[dict[str, str]]:
+    """The table's rows whose maturity is a whole number of months.
+
+    The engine's tenor is whole months, so the one row at T = 0.19 years (2.28 months; a
+    deep out-of-the-money no-touch worth 0) cannot be posed to it and is left out here.
+    """
     with (DATA / "one_touch_cash_at_expiry_haug.csv").open() as handle:
-        return list(csv.DictReader(handle))
+        rows = list(csv.DictReader(handle))
+    whole = [r for r in rows if abs(float(r["t"]) * 12 - round(float(r["t"]) * 12)) < 1e-9]
+    assert len(rows) - len(whole) == 1
+    return whole
 
 
 HAUG_CASH = 15.0  # the cash amount of the table (QuantLib's test uses 15)
@@ -203,8 +211,6 @@ def test_haug_one_touch_hit_probability(row: dict[str, str]):
     spot, barrier = float(row["spot"]), float(row["barrier_strike"])
     r, q, years, vol = float(row["r"]), float(row["q"]), float(row["t"]), float(row["vol"])
     tenor_months = years * 12
-    if abs(tenor_months - round(tenor_months)) > 1e-9:
-        pytest.skip("the engine's tenor is a whole number of months")
     ratio = float(row["expected"]) / (HAUG_CASH * math.exp(-r * years))
     hit = ratio if row["knock_in"] == "true" else 1.0 - ratio
     # Risk-neutral drift r − q. An up barrier (Call) is a down barrier for the reflected log
