@@ -203,9 +203,10 @@ _TRUTH: dict[str, Any] = {
     },
     "revenue": {
         # Shanghai: 837 products ~ 19.6 bn CNY of economic value (SPEC §1), ~23 m CNY each on
-        # average and heavy-tailed: a log-sd of 2 puts the mean ~7x the median.
+        # average and heavy-tailed: a log-sd of 1.8 puts the mean ~5x the median; with the
+        # royalty and growth below the mean economic value lands near 20-30 m CNY.
         "initial_log_median": round(math.log(3.0e6), 6),
-        "initial_log_sd": 2.0,
+        "initial_log_sd": 1.8,
         "category_level_shift": {
             "data_collection": 0.0,
             "data_product": 0.3,

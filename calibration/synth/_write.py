@@ -276,11 +276,16 @@ def _prepare_output(out_dir: Path, force: bool) -> Path:
     if not parent.is_dir():
         raise DpvInputError(MSG_OUT_NO_PARENT, source=source, field="--out")
     try:
-        return Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=parent))
     except OSError as exc:
         raise DpvInputError(
             MSG_OUT_UNWRITABLE.format(detail=exc.strerror or exc), source=source, field="--out"
         ) from None
+    # mkdtemp makes a private (0700) folder; the published one gets the usual permissions.
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)
+    return tmp
 
 
 def _publish(tmp: Path, out_dir: Path) -> None:
