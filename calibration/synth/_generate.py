@@ -38,7 +38,7 @@ AMORTIZATIONS: tuple[str, ...] = ("bullet", "annuity", "linear")
 STATUSES: tuple[str, ...] = ("announced", "valid", "objected", "revoked", "expired")
 _CATEGORY_CODE = {"data_collection": "DC", "data_product": "DP", "data_algorithm": "DA"}
 _UPDATE_DAYS = (1, 7, 30, 90, 365)
-_UPDATE_LABEL = {1: "daily", 7: "weekly", 30: "monthly", 90: "irregular", 365: "yearly"}
+_UPDATE_LABELS = ("daily", "weekly", "monthly", "irregular", "yearly", "no-update")
 
 # Names are built from a small vocabulary so that titles look like the real listings.
 _SECTOR_CN = {
@@ -240,6 +240,7 @@ class Block:
     listings: dict[str, Any]
     loans: dict[str, Any]
     jsonl: str
+    stats: dict[str, NDArray[Any]]
 
 
 def generate_block(params: Params, seed: int, block: int, n: int) -> Block:
@@ -570,35 +571,30 @@ def generate_block(params: Params, seed: int, block: int, n: int) -> Block:
     recovery = np.round(np.minimum(1.0, value_at_default * (1.0 - discount) / ead), 4)
     loan_idx = np.nonzero(pledged)[0]
 
-    # --- assemble ----------------------------------------------------------------------------
-    reg_year = _year_of(registered)
-    region_names = np.array(REGIONS)[region]
-    cat_code = np.array([_CATEGORY_CODE[c] for c in CATEGORIES])[category]
-    product_id = [
-        f"{r}-{c}-{y}-{g:07d}"
-        for r, c, y, g in zip(
-            region_names.tolist(), cat_code.tolist(), reg_year.tolist(), gidx.tolist(), strict=True
-        )
-    ]
-    cert_number = [
-        f"{r}DIP-{y}-{g:07d}"
-        for r, y, g in zip(region_names.tolist(), reg_year.tolist(), gidx.tolist(), strict=True)
-    ]
-    hid_region = np.array([_REGION_CODE[r] for r in REGIONS])[holder_region]
-    holder_ids_pool = [f"91{rc}{block:06d}{h:06d}" for h, rc in enumerate(hid_region.tolist())]
-    holder_id = [holder_ids_pool[h] for h in holder_of.tolist()]
-    hash_words = rng.integers(0, 2**63, (n, 4), dtype=np.int64)
-    ledger_hash = ["".join(f"{w:016x}" for w in row) for row in hash_words.tolist()]
-    sector_names = np.array(SECTORS)[sector]
-    category_names = np.array(CATEGORIES)[category]
-    name = [
-        f"{_SECTOR_CN[s]}{_TOPICS[k]}{_FORM_CN[c]}"
-        for s, k, c in zip(
-            sector_names.tolist(), topic.tolist(), category_names.tolist(), strict=True
-        )
-    ]
-    pid_arr = np.array(product_id, dtype=object)
-    seg_names = np.array([f"{s}/{c}" for s in SECTORS for c in CATEGORIES])[segment]
+    # --- assemble: strings are built by Arrow kernels, never row by row in Python ------------
+    region_names = _labels(region, REGIONS)
+    category_names = _labels(category, CATEGORIES)
+    sector_names = _labels(sector, SECTORS)
+    year_text = _text(_year_of(registered))
+    index_text = _pad(gidx, 7)
+    cat_code = _labels(category, [_CATEGORY_CODE[c] for c in CATEGORIES])
+    pid = _concat(region_names, "-", cat_code, "-", year_text, "-", index_text)
+    cert_number = _concat(region_names, "DIP-", year_text, "-", index_text)
+    holder_pool = _concat(
+        "91",
+        _labels(holder_region, [_REGION_CODE[r] for r in REGIONS]),
+        f"{block:06d}",
+        _pad(np.arange(n_holders), 6),
+    )
+    holder_id = holder_pool.take(pa.array(holder_of))
+    ledger_hash = _fixed_width(rng.bytes(32 * n).hex().encode("ascii"), 64, n)
+    name = _concat(
+        _labels(sector, [_SECTOR_CN[x] for x in SECTORS]),
+        _labels(topic, _TOPICS),
+        _labels(category, [_FORM_CN[c] for c in CATEGORIES]),
+    )
+    seg_names = _labels(segment, [f"{x}/{c}" for x in SECTORS for c in CATEGORIES])
+    exchange_names = _labels(exchange, params.exchange_names)
 
     # revenue rows: reported years launch_year .. last_reported_year
     rep_cols = params.last_reported_year - years[0] + 1
@@ -610,19 +606,19 @@ def generate_block(params: Params, seed: int, block: int, n: int) -> Block:
     rev_end = np.array([_day(f"{int(y)}-12-31") for y in years])[rev_col]
 
     products = {
-        "product_id": pid_arr,
-        "name": np.array(name, dtype=object),
+        "product_id": pid,
+        "name": name,
         "category": category_names,
         "sector": sector_names,
         "segment": seg_names,
         "region": region_names,
-        "holder_id": np.array(holder_id, dtype=object),
-        "holder_kind": np.array(HOLDER_KINDS)[holder_kind[holder_of]],
+        "holder_id": holder_id,
+        "holder_kind": _labels(holder_kind[holder_of], HOLDER_KINDS),
         "high_tech": holder_high_tech[holder_of],
-        "certificate_number": np.array(cert_number, dtype=object),
+        "certificate_number": cert_number,
         "registered_on": registered,
         "expires_on": expires,
-        "status": np.array(STATUSES)[status],
+        "status": _labels(status, STATUSES),
         "launched_on": launched,
         "records": (records, records_missing),
         "fields": (fields, fields_missing),
@@ -633,10 +629,10 @@ def generate_block(params: Params, seed: int, block: int, n: int) -> Block:
             for j, q in enumerate(QUALITY_DIMENSIONS)
         },
         "listed_on": (listed_on, ~listed),
-        "exchange": (np.array(params.exchange_names, dtype=object)[exchange], ~listed),
+        "exchange": (exchange_names, ~listed),
     }
     product_truth = {
-        "product_id": pid_arr,
+        "product_id": pid,
         "segment": seg_names,
         "quality_score": np.round(quality_score, 6),
         "royalty_rate": np.round(royalty_true, 6),
@@ -646,84 +642,80 @@ def generate_block(params: Params, seed: int, block: int, n: int) -> Block:
         "trades": trades,
     }
     costs = {
-        "product_id": pid_arr[cost_prod],
-        "item": np.array(COST_ITEMS)[cost_kind],
+        "product_id": _take(pid, cost_prod),
+        "item": _labels(cost_kind, COST_ITEMS),
         "amount": cost_amount.astype(np.float64),
         "incurred_on": cost_day,
     }
     revenue = {
-        "product_id": pid_arr[rev_prod],
+        "product_id": _take(pid, rev_prod),
         "period_end": rev_end,
         "licensing": rev_lic,
         "services": rev_srv,
     }
-    deal_ids = np.array(
-        [
-            f"D{g:07d}-{r:03d}"
-            for g, r in zip(gidx[deal_prod].tolist(), deal_rank.tolist(), strict=True)
-        ],
-        dtype=object,
-    )
-    listing_ids = np.array([f"L{g:07d}" for g in gidx.tolist()], dtype=object)
+    listing_ids = _concat("L", index_text)
     deals = {
-        "deal_id": deal_ids,
-        "product_id": pid_arr[deal_prod],
+        "deal_id": _concat("D", _take(index_text, deal_prod), "-", _pad(deal_rank, 3)),
+        "product_id": _take(pid, deal_prod),
         "date": deal_day,
         "price": deal_price,
-        "license": np.array(LICENSES)[license_],
+        "license": _labels(license_, LICENSES),
         "term_months": (term, is_transfer),
-        "territory": np.array(TERRITORIES)[territory],
+        "territory": _labels(territory, TERRITORIES),
         "royalty_rate": (deal_royalty, ~royalty_known),
-        "listing_id": (listing_ids[deal_prod], ~on_exchange),
+        "listing_id": (_take(listing_ids, deal_prod), ~on_exchange),
     }
     events = {
-        "product_id": pid_arr[ev_prod],
+        "product_id": _take(pid, ev_prod),
         "date": ev_day,
-        "kind": np.array(EVENT_KINDS)[ev_kind],
+        "kind": _labels(ev_kind, EVENT_KINDS),
     }
     li = np.nonzero(listed)[0]
     size_bytes = np.exp2(np.round(np.log2(np.maximum(records * fields * 16.0, 1024.0)))).astype(
         np.int64
     )
-    upd_label = np.array([_UPDATE_LABEL[int(d)] for d in update_days], dtype=object)
-    upd_label[no_update] = "no-update"
+    update_label = np.searchsorted(np.array(_UPDATE_DAYS), update_days)
+    update_label[no_update] = len(_UPDATE_DAYS)
     listings = {
-        "listing_id": listing_ids[li],
-        "exchange": np.array(params.exchange_names, dtype=object)[exchange[li]],
-        "title": np.array(
-            [name[i] + _TITLE_SUFFIX[title_suffix[i]] for i in li.tolist()], dtype=object
-        ),
-        "category": np.array(
-            [_LISTING_CATEGORY[s] for s in sector_names[li].tolist()], dtype=object
-        ),
+        "listing_id": _take(listing_ids, li),
+        "exchange": _take(exchange_names, li),
+        "title": _concat(_take(name, li), _labels(title_suffix[li], _TITLE_SUFFIX)),
+        "category": _labels(sector[li], [_LISTING_CATEGORY[x] for x in SECTORS]),
         "price": asking[li],
-        "price_mode": np.array(PRICE_MODES)[mode[li]],
+        "price_mode": _labels(mode[li], PRICE_MODES),
         "volume": np.where(unknown[li, 0], 0, records[li]),
         "size_bytes": np.where(unknown[li, 1], 0, size_bytes[li]),
         "fields": np.where(unknown[li, 2], 0, fields[li]),
-        "update_frequency": upd_label[li],
-        "coverage": np.array(_COVERAGE)[coverage_pick[li]],
+        "update_frequency": _labels(update_label[li], _UPDATE_LABELS),
+        "coverage": _labels(coverage_pick[li], _COVERAGE),
         "date": listed_on[li],
-        "product_id": pid_arr[li],
+        "product_id": _take(pid, li),
     }
     default_day = loan_start + np.floor(t_default).astype(np.int64)
     d_l = defaulted[loan_idx]
     loans = {
-        "loan_id": np.array([f"LN{g:07d}" for g in gidx[loan_idx].tolist()], dtype=object),
-        "product_id": pid_arr[loan_idx],
-        "borrower": np.array(holder_id, dtype=object)[loan_idx],
+        "loan_id": _concat("LN", _take(index_text, loan_idx)),
+        "product_id": _take(pid, loan_idx),
+        "borrower": _take(holder_id, loan_idx),
         "amount": amount[loan_idx],
         "start": loan_start[loan_idx],
         "tenor_months": tenor[loan_idx],
         "annual_rate": np.round(annual_rate[loan_idx], 4),
-        "amortization": np.array(AMORTIZATIONS)[amort[loan_idx]],
+        "amortization": _labels(amort[loan_idx], AMORTIZATIONS),
         "appraised_value": np.round(appraised[loan_idx]),
         "pledge_rate": np.round(pledge_rate[loan_idx], 4),
         "annual_pd": np.round(annual_pd[loan_idx], 6),
-        "outcome": np.where(d_l, "defaulted", "repaid"),
+        "outcome": _labels(d_l.astype(np.int64), ("repaid", "defaulted")),
         "default_date": (default_day[loan_idx], ~d_l),
         "exposure_at_default": (ead[loan_idx], ~d_l),
         "recovery": (recovery[loan_idx], ~d_l),
+    }
+    stats = {
+        "status": status,
+        "listing_mode": mode[li],
+        "listing_price": asking[li],
+        "loan_defaulted": d_l,
+        "loan_amount": amount[loan_idx],
     }
 
     jsonl = _product_jsonl(
@@ -735,11 +727,35 @@ def generate_block(params: Params, seed: int, block: int, n: int) -> Block:
         revenue=revenue,
         rev_prod=rev_prod,
     )
-    return Block(products, product_truth, costs, revenue, deals, events, listings, loans, jsonl)
+    return Block(
+        products, product_truth, costs, revenue, deals, events, listings, loans, jsonl, stats
+    )
+
+
+def _labels(index: NDArray[np.int64], names: Any) -> pa.Array:
+    """Return ``names[index]`` as an Arrow string array."""
+    return pa.array(list(names), type=pa.string()).take(pa.array(index))
+
+
+def _take(values: pa.Array, index: NDArray[np.int64]) -> pa.Array:
+    return values.take(pa.array(index))
+
+
+def _pad(values: NDArray[np.int64], width: int) -> pa.Array:
+    """Return whole numbers as zero-padded decimal strings."""
+    return pc.utf8_lpad(_text(np.asarray(values, dtype=np.int64)), width, "0")
+
+
+def _fixed_width(data: bytes, width: int, n: int) -> pa.Array:
+    """Cut ``n`` strings of ``width`` ASCII characters out of ``data``."""
+    offsets = np.arange(0, width * n + 1, width, dtype=np.int32)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.tobytes()), pa.py_buffer(data))
 
 
 def _text(values: Any, mask: Any = None) -> pa.Array:
     """Return ``values`` as an Arrow string array (numbers in shortest round-trip form)."""
+    if isinstance(values, pa.Array):
+        return values
     if isinstance(values, np.ndarray) and values.dtype.kind in "iufb":
         return pc.cast(pa.array(values, mask=mask), pa.string())
     if isinstance(values, np.ndarray) and values.dtype.kind == "M":

@@ -21,10 +21,18 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from calibration.synth._generate import STREAM_BLOCK, Block, build_params, generate_block
+from calibration.synth._generate import (
+    PRICE_MODES,
+    STATUSES,
+    STREAM_BLOCK,
+    Block,
+    build_params,
+    generate_block,
+)
 from calibration.synth._truth import TRUTH_SCHEMA_VERSION, default_truth
 from valuation._version import __version__
 from valuation.exceptions import DpvInputError
@@ -164,6 +172,10 @@ def _column(values: Any, typ: pa.DataType) -> pa.Array:
     if isinstance(values, tuple):
         values, mask = values
         mask = np.asarray(mask, dtype=bool)
+    if isinstance(values, pa.Array):
+        if mask is not None:
+            values = pc.if_else(pa.array(mask), pa.scalar(None, typ), values)
+        return values.cast(typ)
     if typ == _DATE:
         values = np.asarray(values, dtype=np.int64).astype("datetime64[D]")
     elif typ == _STR:
@@ -224,21 +236,20 @@ class _Summary:
 
     def add(self, block: Block, placeholder_prices: list[float]) -> None:
         pt = block.product_truth
+        st = block.stats
         self.economic_value += float(np.sum(pt["economic_value"]))
         self.registered += int(np.count_nonzero(pt["economic_value"] > 0))
         self.listings += int(np.count_nonzero(pt["listed"]))
         self.never_traded += int(np.count_nonzero(pt["listed"] & (pt["trades"] == 0)))
-        lst = block.listings
-        one_off = (lst["price_mode"] == "one_off") & (lst["price"] > 0)
+        one_off = (st["listing_mode"] == PRICE_MODES.index("one_off")) & (st["listing_price"] > 0)
         self.priced_one_off += int(np.count_nonzero(one_off))
-        self.placeholders += int(
-            np.count_nonzero(one_off & np.isin(lst["price"], placeholder_prices))
-        )
-        self.loans += len(block.loans["loan_id"])
-        self.defaults += int(np.count_nonzero(block.loans["outcome"] == "defaulted"))
-        self.loan_amount += float(np.sum(block.loans["amount"]))
-        for s, k in zip(*np.unique(block.products["status"], return_counts=True), strict=True):
-            self.status[str(s)] = self.status.get(str(s), 0) + int(k)
+        placeholder = one_off & np.isin(st["listing_price"], placeholder_prices)
+        self.placeholders += int(np.count_nonzero(placeholder))
+        self.loans += len(st["loan_defaulted"])
+        self.defaults += int(np.count_nonzero(st["loan_defaulted"]))
+        self.loan_amount += float(np.sum(st["loan_amount"]))
+        for s, k in zip(*np.unique(st["status"], return_counts=True), strict=True):
+            self.status[STATUSES[s]] = self.status.get(STATUSES[s], 0) + int(k)
 
     def as_dict(self) -> dict[str, Any]:
         return {

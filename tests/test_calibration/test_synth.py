@@ -99,6 +99,13 @@ def test_sample_is_what_the_committed_command_writes(tmp_path: Path) -> None:
     assert _same_bytes(SAMPLE, tmp_path / "sample"), "regenerate: python -m calibration.synth"
 
 
+def test_sample_command_line_is_equivalent(tmp_path: Path) -> None:
+    # the Makefile line: dpv synth --products 2000 --seed 20241201 --format csv --out ... --force
+    args = ["--products", str(SAMPLE_PRODUCTS), "--seed", str(SAMPLE_SEED), "--format", "csv"]
+    assert dpv(["synth", *args, "--out", str(tmp_path / "sample"), "--force"]) == 0
+    assert _same_bytes(SAMPLE, tmp_path / "sample")
+
+
 def test_sample_size_and_seed() -> None:
     truth = json.loads((SAMPLE / "truth.json").read_text(encoding="utf-8"))
     assert truth["generator"]["n_products"] == SAMPLE_PRODUCTS
