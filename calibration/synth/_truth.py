@@ -142,6 +142,47 @@ _JUMP_MEAN = -0.35
 _JUMP_SD = 0.25
 
 
+ANCHORS: dict[str, str] = {
+    "calendar.registration_start": (
+        "SPEC §1: Zhejiang/Beijing pilots from 2023, Shanghai registration from December 2024"
+    ),
+    "calendar.announcement_days": "SPEC §1: 15-day public announcement",
+    "calendar.validity_years": "SPEC §1: certificates are valid three years",
+    "mix.sector_shares": "SPEC §1: AI is 60%+ of applications; other sectors as listed there",
+    "revenue.initial_log_median": (
+        "SPEC §1: Shanghai 837 products ~ 19.6 bn CNY economic value (~23 m each); "
+        "summary.economic_value_mean reports the generated mean"
+    ),
+    "revenue.segments": (
+        "judgement: growth 5-25%/yr brackets IP-pledge financing growth (19%/yr, market-facts) "
+        "and the DHL RFR case (6%); decay by category (algorithms age fastest)"
+    ),
+    "royalty_rate": "SPEC §4 example royalty 0.25; revenue shares of 10-35%",
+    "hedonic": "SPEC §4 example comparable: 5.2 m CNY, 12-month non-exclusive licence",
+    "listings.exchanges": (
+        "DaDaDa listings (ZJU-DIVER/DaDaDa, Apache-2.0): price-mode shares and unknown (0) "
+        "shares per exchange file; 'free' folded into negotiable"
+    ),
+    "listings.placeholder_weights": "DaDaDa Zhejiang: 271 listings at 1,000 and 151 at 5,000",
+    "listings.trade_rate_per_year": (
+        "market-facts: 10-13% of brokered patent packages sold per year; most data listings "
+        "never trade (DaDaDa README)"
+    ),
+    "listings.price": "DaDaDa quartiles of asking prices by price mode; metadata R^2 ~ 0-0.25",
+    "loans.pledge_rate": "SPEC §1: pledge rates 10-60%, ~50% in published data-asset cases",
+    "loans.max_amount": (
+        "SPEC §1 and market-facts: data-asset loans 5-20 m CNY (Shanghai ~22 m each), "
+        ">80% of IP loans < 20 m CNY"
+    ),
+    "loans.tenor_months_shares": "SPEC §1 and market-facts: tenor about one year (<= 1 year)",
+    "loans.base_annual_pd": "SPEC §4 pledge example: borrower annual_pd 0.03",
+    "loans.liquidation_discount": "SPEC §4 pledge policy example: liquidation_discount 0.35",
+    "loans.pledge_probability": "SPEC §1: Shanghai 16 borrowers against 837 products (~2%)",
+    "valuation.tax_rate": "PRC enterprise income tax 25%",
+}
+"""Where each magnitude comes from, by dotted key (written into ``truth.json``)."""
+
+
 def _segments() -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     for sector in SECTORS:
@@ -423,6 +464,7 @@ def default_truth() -> dict[str, Any]:
     """
     truth = copy.deepcopy(_TRUTH)
     truth["conventions"] = dict(CONVENTIONS)
+    truth["anchors"] = dict(ANCHORS)
     truth["quality"]["dimensions"] = list(QUALITY_DIMENSIONS)
     return truth
 
@@ -432,4 +474,11 @@ def segment_keys() -> tuple[str, ...]:
     return tuple(f"{s}/{c}" for s in SECTORS for c in CATEGORIES)
 
 
-__all__ = ["AS_OF", "CONVENTIONS", "TRUTH_SCHEMA_VERSION", "default_truth", "segment_keys"]
+__all__ = [
+    "ANCHORS",
+    "AS_OF",
+    "CONVENTIONS",
+    "TRUTH_SCHEMA_VERSION",
+    "default_truth",
+    "segment_keys",
+]

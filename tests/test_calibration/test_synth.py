@@ -85,6 +85,29 @@ def test_files_and_row_counts(tmp_path: Path) -> None:
         assert truth[key] == value
 
 
+def test_truth_documents_its_conventions_and_anchors() -> None:
+    truth = default_truth()
+    assert {"revenue_process", "hazards", "hedonic", "royalty_rate"} <= set(truth["conventions"])
+    for dotted in truth["anchors"]:
+        node = truth
+        for key in dotted.split("."):
+            assert key in node, f"anchor {dotted!r} names no parameter"
+            node = node[key]
+    segments = truth["revenue"]["segments"]
+    assert len(segments) == 24
+    for params in segments.values():
+        assert set(params) == {
+            "growth",
+            "decay",
+            "net_growth",
+            "volatility",
+            "jump_intensity",
+            "jump_mean",
+            "jump_sd",
+        }
+    json.dumps(truth, allow_nan=False)  # JSON as it stands
+
+
 def test_empty_tables_still_have_a_header(tmp_path: Path) -> None:
     generate_market(1, 3, tmp_path / "m", "csv")
     header = (tmp_path / "m" / "loans.csv").read_text(encoding="utf-8").splitlines()[0]
