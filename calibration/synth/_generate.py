@@ -243,6 +243,36 @@ class Block:
     stats: dict[str, NDArray[Any]]
 
 
+def _asking_prices(
+    rng: np.random.Generator,
+    params: Params,
+    mode: NDArray[np.int64],
+    exchange: NDArray[np.int64],
+    records: NDArray[np.int64],
+    quality_score: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Draw asking prices: placeholders, a weak hedonic signal under heavy noise, 0 = none."""
+    ls = params.truth["listings"]
+    n = len(mode)
+    placeholder = (rng.random(n) < params.exchange_placeholder[exchange]) & (
+        mode == PRICE_MODES.index("one_off")
+    )
+    placeholder_pick = _choice(rng, np.array(ls["placeholder_weights"]), n)
+    lp = ls["price"]
+    intercept = np.array([lp["intercept"].get(m, 0.0) for m in PRICE_MODES])[mode]
+    noise_sd = np.array([lp["noise_sd"].get(m, 0.0) for m in PRICE_MODES])[mode]
+    asking = np.exp(
+        intercept
+        + lp["log_records"] * np.log(np.maximum(records, 1) / 1e6)
+        + lp["quality_score"] * (quality_score - params.truth["quality"]["quality_center"])
+        + noise_sd * rng.standard_normal(n)
+    )
+    asking = np.where(
+        placeholder, np.array(ls["placeholder_prices"])[placeholder_pick], np.round(asking, 2)
+    )
+    return np.where(mode == PRICE_MODES.index("negotiable"), 0.0, np.maximum(asking, 0.01))
+
+
 def generate_block(params: Params, seed: int, block: int, n: int) -> Block:
     """Generate products ``block*STREAM_BLOCK .. +n`` and all their history.
 
@@ -398,24 +428,7 @@ def generate_block(params: Params, seed: int, block: int, n: int) -> Block:
     mode = _choice_rows(rng, params.exchange_mode_p[exchange])
     unknown = rng.random((n, 3)) < params.exchange_unknown[exchange]
     no_update = rng.random(n) < params.exchange_no_update[exchange]
-    placeholder = (rng.random(n) < params.exchange_placeholder[exchange]) & (
-        mode == PRICE_MODES.index("one_off")
-    )
-    placeholder_pick = _choice(rng, np.array(ls["placeholder_weights"]), n)
-    lp = ls["price"]
-    mode_names = [PRICE_MODES[m] for m in range(len(PRICE_MODES))]
-    intercept = np.array([lp["intercept"].get(m, 0.0) for m in mode_names])[mode]
-    noise_sd = np.array([lp["noise_sd"].get(m, 0.0) for m in mode_names])[mode]
-    asking = np.exp(
-        intercept
-        + lp["log_records"] * np.log(np.maximum(records, 1) / 1e6)
-        + lp["quality_score"] * (quality_score - qt["quality_center"])
-        + noise_sd * rng.standard_normal(n)
-    )
-    asking = np.where(
-        placeholder, np.array(ls["placeholder_prices"])[placeholder_pick], np.round(asking, 2)
-    )
-    asking = np.where(mode == PRICE_MODES.index("negotiable"), 0.0, np.maximum(asking, 0.01))
+    asking = _asking_prices(rng, params, mode, exchange, records, quality_score)
     listed_years = _years(np.maximum(listing_end - listed_on, 0.0))
     trades = rng.poisson(ls["trade_rate_per_year"] * listed_years)
     trades = np.where(listed, trades, 0)
@@ -571,6 +584,31 @@ def generate_block(params: Params, seed: int, block: int, n: int) -> Block:
     recovery = np.round(np.minimum(1.0, value_at_default * (1.0 - discount) / ead), 4)
     loan_idx = np.nonzero(pledged)[0]
 
+    # --- listings of unregistered products: no certificate, no product id, never traded ----
+    extra = np.nonzero(rng.random(n) < ls["unregistered_per_product"])[0]
+    m = len(extra)
+    x_region = _choice(rng, params.region_p, m)
+    x_exchange = params.region_exchange[x_region]
+    x_mode = _choice_rows(rng, params.exchange_mode_p[x_exchange])
+    x_sector = _choice(rng, params.sector_p, m)
+    x_category = _choice(rng, params.category_p, m)
+    x_topic = rng.integers(0, len(_TOPICS), m)
+    x_suffix = rng.integers(0, len(_TITLE_SUFFIX), m)
+    x_records = np.round(
+        np.exp(at["records_log_median"] + at["records_log_sd"] * rng.standard_normal(m))
+    ).astype(np.int64)
+    x_fields = np.maximum(
+        1, np.round(np.exp(at["fields_log_median"] + at["fields_log_sd"] * rng.standard_normal(m)))
+    ).astype(np.int64)
+    x_quality = _logistic(qt["center_logit"] + qt["common_sd"] * rng.standard_normal(m))
+    x_unknown = rng.random((m, 3)) < params.exchange_unknown[x_exchange]
+    x_update = _choice(rng, upd_p, m)
+    x_update[rng.random(m) < params.exchange_no_update[x_exchange]] = len(_UPDATE_DAYS)
+    x_coverage = rng.integers(0, len(_COVERAGE), m)
+    x_start = _day(ls["unregistered_from"])
+    x_date = x_start + np.floor(rng.random(m) * (as_of - x_start)).astype(np.int64)
+    x_asking = _asking_prices(rng, params, x_mode, x_exchange, x_records, x_quality)
+
     # --- assemble: strings are built by Arrow kernels, never row by row in Python ------------
     region_names = _labels(region, REGIONS)
     category_names = _labels(category, CATEGORIES)
@@ -676,20 +714,40 @@ def generate_block(params: Params, seed: int, block: int, n: int) -> Block:
     )
     update_label = np.searchsorted(np.array(_UPDATE_DAYS), update_days)
     update_label[no_update] = len(_UPDATE_DAYS)
+    x_size = np.exp2(np.round(np.log2(np.maximum(x_records * x_fields * 16.0, 1024.0))))
+    x_title = _concat(
+        _labels(x_sector, [_SECTOR_CN[x] for x in SECTORS]),
+        _labels(x_topic, _TOPICS),
+        _labels(x_category, [_FORM_CN[c] for c in CATEGORIES]),
+        _labels(x_suffix, _TITLE_SUFFIX),
+    )
     listings = {
-        "listing_id": _take(listing_ids, li),
-        "exchange": _take(exchange_names, li),
-        "title": _concat(_take(name, li), _labels(title_suffix[li], _TITLE_SUFFIX)),
-        "category": _labels(sector[li], [_LISTING_CATEGORY[x] for x in SECTORS]),
-        "price": asking[li],
-        "price_mode": _labels(mode[li], PRICE_MODES),
-        "volume": np.where(unknown[li, 0], 0, records[li]),
-        "size_bytes": np.where(unknown[li, 1], 0, size_bytes[li]),
-        "fields": np.where(unknown[li, 2], 0, fields[li]),
-        "update_frequency": _labels(update_label[li], _UPDATE_LABELS),
-        "coverage": _labels(coverage_pick[li], _COVERAGE),
-        "date": listed_on[li],
-        "product_id": _take(pid, li),
+        "listing_id": _cat_arrays(_take(listing_ids, li), _concat("LU", _take(index_text, extra))),
+        "exchange": _labels(np.concatenate([exchange[li], x_exchange]), params.exchange_names),
+        "title": _cat_arrays(
+            _concat(_take(name, li), _labels(title_suffix[li], _TITLE_SUFFIX)), x_title
+        ),
+        "category": _labels(
+            np.concatenate([sector[li], x_sector]), [_LISTING_CATEGORY[x] for x in SECTORS]
+        ),
+        "price": np.concatenate([asking[li], x_asking]),
+        "price_mode": _labels(np.concatenate([mode[li], x_mode]), PRICE_MODES),
+        "volume": np.concatenate(
+            [np.where(unknown[li, 0], 0, records[li]), np.where(x_unknown[:, 0], 0, x_records)]
+        ),
+        "size_bytes": np.concatenate(
+            [
+                np.where(unknown[li, 1], 0, size_bytes[li]),
+                np.where(x_unknown[:, 1], 0, x_size).astype(np.int64),
+            ]
+        ),
+        "fields": np.concatenate(
+            [np.where(unknown[li, 2], 0, fields[li]), np.where(x_unknown[:, 2], 0, x_fields)]
+        ),
+        "update_frequency": _labels(np.concatenate([update_label[li], x_update]), _UPDATE_LABELS),
+        "coverage": _labels(np.concatenate([coverage_pick[li], x_coverage]), _COVERAGE),
+        "date": np.concatenate([listed_on[li], x_date]),
+        "product_id": _cat_arrays(_take(pid, li), pa.nulls(m, pa.string())),
     }
     default_day = loan_start + np.floor(t_default).astype(np.int64)
     d_l = defaulted[loan_idx]
@@ -712,8 +770,8 @@ def generate_block(params: Params, seed: int, block: int, n: int) -> Block:
     }
     stats = {
         "status": status,
-        "listing_mode": mode[li],
-        "listing_price": asking[li],
+        "listing_mode": np.concatenate([mode[li], x_mode]),
+        "listing_price": np.concatenate([asking[li], x_asking]),
         "loan_defaulted": d_l,
         "loan_amount": amount[loan_idx],
     }
@@ -735,6 +793,10 @@ def generate_block(params: Params, seed: int, block: int, n: int) -> Block:
 def _labels(index: NDArray[np.int64], names: Any) -> pa.Array:
     """Return ``names[index]`` as an Arrow string array."""
     return pa.array(list(names), type=pa.string()).take(pa.array(index))
+
+
+def _cat_arrays(*arrays: pa.Array) -> pa.Array:
+    return pa.concat_arrays(list(arrays))
 
 
 def _take(values: pa.Array, index: NDArray[np.int64]) -> pa.Array:

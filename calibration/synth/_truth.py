@@ -360,6 +360,11 @@ _TRUTH: dict[str, Any] = {
     },
     "listings": {
         "listed_share": 0.6,
+        # Exchanges list far more than registered data IP (Shanghai Data Exchange lists
+        # thousands of products, 837 registered products by 2025): unregistered listings, with
+        # no product id, per registered product, listed from 2022 on.
+        "unregistered_per_product": 0.5,
+        "unregistered_from": "2022-01-01",
         "listing_delay_days_mean": 90.0,
         # Patent brokered market: 10-13% of packages sold per year (market-facts); most data
         # listings never trade (DaDaDa README).
