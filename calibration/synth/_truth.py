@@ -67,7 +67,9 @@ CONVENTIONS: dict[str, str] = {
         "(term of a transfer = 12) + log_revenue*log(R_year/1e6) (R_year = the product's "
         "latent annual revenue in the deal's calendar year) + years_since_2024*(date - "
         "2024-01-01 in years) + product effect ~ N(0, product_sd^2) + noise ~ N(0, noise_sd^2). "
-        "Missing records/fields in the product file are still used by the generator (latent)"
+        "Missing records/fields in the product file are still used by the generator (latent). "
+        "Deals dated in the as-of year use that year's latent revenue, which the revenue table "
+        "does not report (it ends with the last full year)"
     ),
     "quality_score": "sum_d quality_weights[d] * quality[d] over the six CAS 2023 dimensions",
     "listing_price": (
@@ -93,7 +95,14 @@ CONVENTIONS: dict[str, str] = {
         "rounded to 100k CNY and capped; default time ~ Exp(-log(1 - annual_pd)); "
         "annual_pd = logistic(logit(base_annual_pd) + pledge_rate_slope*(pledge_rate - 0.5)); "
         "recovery = min(1, value_at_default*(1 - liquidation_discount) / exposure_at_default), "
-        "value_at_default = appraised * exp(N(mean_log, sd_log^2)), liquidation_discount ~ Beta"
+        "value_at_default = appraised * exp(N(mean_log, sd_log^2)), liquidation_discount ~ Beta; "
+        "from recoveries alone only the product (1 - liquidation_discount) * exp(value shock) "
+        "is identified (and recoveries are capped at 1)"
+    ),
+    "identification": (
+        "parameters that the tables identify only jointly: growth and decay (through "
+        "net_growth); liquidation_discount and value_at_default (through recoveries); the "
+        "hedonic product effect and noise (separately only with repeated deals per product)"
     ),
 }
 
