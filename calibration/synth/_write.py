@@ -41,7 +41,7 @@ from valuation.schema.product import QUALITY_DIMENSIONS
 FORMATS: tuple[str, ...] = ("parquet", "csv")
 MAX_PRODUCTS = 100_000_000
 MAX_SEED = 2**63 - 1
-DEFAULT_CHUNK_SIZE = 16 * STREAM_BLOCK
+DEFAULT_CHUNK_SIZE = 4 * STREAM_BLOCK  # 16,384: lower peak memory, no loss of speed
 
 MSG_PRODUCTS = "must be a whole number from 1 to {max:,}, got {value!r}"
 MSG_SEED = "must be a whole number from 0 to 2**63 - 1, got {value!r}"

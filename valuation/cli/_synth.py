@@ -20,7 +20,7 @@ def synth_command(
     fmt: Annotated[str, typer.Option("--format", help="Table format: parquet or csv.")] = "parquet",
     chunk_size: Annotated[
         int, typer.Option("--chunk-size", help="Products per written chunk (memory bound).")
-    ] = 65536,
+    ] = 16384,  # calibration.synth's DEFAULT_CHUNK_SIZE (not imported: calibration is lazy)
     force: Annotated[
         bool, typer.Option("--force", help="Replace a non-empty output folder.")
     ] = False,
