@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint typecheck bench warmup notebooks clean
+.PHONY: demo test test-fast lint typecheck bench warmup notebooks sample clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ warmup: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_valuation.py
+	$(BIN)/python benchmarks/bench_stress.py
+	$(BIN)/python benchmarks/bench_synth.py
+
+# Regenerate the bundled synthetic sample (a test checks that this reproduces it byte for byte).
+sample: $(STAMP)
+	$(BIN)/dpv synth --products 2000 --seed 20241201 --format csv --out valuation/data/sample --force
 
 # Re-execute every notebook in place, so that the committed outputs are current.
 notebooks: $(STAMP)
