@@ -153,12 +153,13 @@ def test_every_sample_product_passes_the_schema() -> None:
 
 
 def test_sample_products_can_be_valued() -> None:
-    value = getattr(valuation, "value", None)
-    if value is None:
-        pytest.skip("valuation.value does not exist yet in this branch")
     lines = (SAMPLE / "products.jsonl").read_text(encoding="utf-8").splitlines()
-    for line in lines[:50]:
-        value(Product.model_validate(json.loads(line)))
+    products = [Product.model_validate(json.loads(line)) for line in lines]
+    results = valuation.value_many(products, as_of="2026-10-31", samples=0)
+    assert len(results) == len(products)
+    valued = [r for r in results if r.concluded_value is not None]
+    assert len(valued) > 0.9 * len(products)
+    assert all(r.concluded_value >= 0 for r in valued)
 
 
 # --- bad arguments ---------------------------------------------------------------------------

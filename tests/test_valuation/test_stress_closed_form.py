@@ -24,13 +24,12 @@ import math
 from pathlib import Path
 
 import pytest
+import QuantLib as ql
 from scipy.stats import norm
 
 from valuation.risk.api import breach_probability, breach_thresholds, simulate
 from valuation.risk.model import build_model
 from valuation.schema.stress import StressRequest
-
-ql = pytest.importorskip("QuantLib")
 
 BGK_BETA = 0.5826  # -zeta(1/2) / sqrt(2 pi)
 LTV = 0.7
