@@ -72,14 +72,15 @@ def uniform_from_word(word: np.uint64) -> float:
 
 
 @jit
-def normals4(
+def philox_block(
     seed: np.uint64, entity: np.uint64, path: np.uint64, block: np.uint64
-) -> tuple[float, float, float, float]:
-    """Return four independent standard normals for ``(seed, entity, path, block)``.
+) -> tuple[np.uint64, np.uint64, np.uint64, np.uint64]:
+    """Return the four 32-bit words of block ``block`` of path ``path`` of ``entity``.
 
-    Box-Muller on the two word pairs of one Philox block.
+    The counter layout of every stream in dpv: ``(entity_lo, entity_hi, path, block)`` under
+    the key ``(seed_lo, seed_hi)``.
     """
-    w0, w1, w2, w3 = philox4x32(
+    return philox4x32(
         entity & _MASK32,
         entity >> _SHIFT32,
         path & _MASK32,
@@ -87,6 +88,17 @@ def normals4(
         seed & _MASK32,
         seed >> _SHIFT32,
     )
+
+
+@jit
+def normals4(
+    seed: np.uint64, entity: np.uint64, path: np.uint64, block: np.uint64
+) -> tuple[float, float, float, float]:
+    """Return four independent standard normals for ``(seed, entity, path, block)``.
+
+    Box-Muller on the two word pairs of one Philox block.
+    """
+    w0, w1, w2, w3 = philox_block(seed, entity, path, block)
     r0 = math.sqrt(-2.0 * math.log(uniform_from_word(w0)))
     a0 = _TWO_PI * uniform_from_word(w1)
     r1 = math.sqrt(-2.0 * math.log(uniform_from_word(w2)))
@@ -99,14 +111,7 @@ def uniforms4(
     seed: np.uint64, entity: np.uint64, path: np.uint64, block: np.uint64
 ) -> tuple[float, float, float, float]:
     """Return four independent uniforms in (0, 1) for ``(seed, entity, path, block)``."""
-    w0, w1, w2, w3 = philox4x32(
-        entity & _MASK32,
-        entity >> _SHIFT32,
-        path & _MASK32,
-        block & _MASK32,
-        seed & _MASK32,
-        seed >> _SHIFT32,
-    )
+    w0, w1, w2, w3 = philox_block(seed, entity, path, block)
     return (
         uniform_from_word(w0),
         uniform_from_word(w1),
@@ -138,4 +143,12 @@ def seed_key(seed: int) -> np.uint64:
     return np.uint64(int(seed))
 
 
-__all__ = ["entity_key", "normals4", "philox4x32", "seed_key", "uniform_from_word", "uniforms4"]
+__all__ = [
+    "entity_key",
+    "normals4",
+    "philox4x32",
+    "philox_block",
+    "seed_key",
+    "uniform_from_word",
+    "uniforms4",
+]
