@@ -15,9 +15,14 @@ def test_demo_writes_every_example(tmp_path: Path, capsys: pytest.CaptureFixture
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out)]) == 0
     written = sorted(p.name for p in out.iterdir())
-    assert written == sorted([*(f"valuation-{n}.json" for n in EXAMPLES), "summary.json"])
+    assert written == sorted(
+        [*(f"valuation-{n}.json" for n in EXAMPLES), "summary.json", "sample-valuations.csv"]
+    )
+    rows = (out / "sample-valuations.csv").read_text().splitlines()
+    assert len(rows) == 2001
     summary = json.loads((out / "summary.json").read_text())
     assert all(row["concluded_value"] > 0 for row in summary)
-    assert "concluded" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "concluded" in printed and "sample: valued" in printed
     # no staging folder is left behind
     assert [p.name for p in tmp_path.iterdir()] == ["demo"]

@@ -1,4 +1,7 @@
-"""Example products for each category, shipped inside the package (``dpv demo`` uses them)."""
+"""Example products and the bundled synthetic sample, shipped inside the package.
+
+``dpv demo``, the tests and the notebooks use them.
+"""
 
 from __future__ import annotations
 
@@ -17,10 +20,21 @@ def example_path(name: str) -> str:
     return str(resources.files("valuation.examples").joinpath(f"{name}.json"))
 
 
+def sample_path(table: str = "products.jsonl") -> str:
+    """Return the path of a file of the bundled synthetic sample (``valuation/data/sample``)."""
+    return str(resources.files("valuation").joinpath("data", "sample", table))
+
+
+def load_sample_products() -> list[Product]:
+    """Load and validate the ~2,000 products of the bundled synthetic sample."""
+    with open(sample_path(), encoding="utf-8") as handle:
+        return [Product.model_validate_json(line) for line in handle if line.strip()]
+
+
 def load_example(name: str) -> Product:
     """Load and validate the example product ``name``."""
     with open(example_path(name), encoding="utf-8") as handle:
         return Product.model_validate(json.load(handle))
 
 
-__all__ = ["EXAMPLES", "example_path", "load_example"]
+__all__ = ["EXAMPLES", "example_path", "load_example", "load_sample_products", "sample_path"]
