@@ -229,11 +229,13 @@ def _loss_histogram(req: StressRequest) -> LossHistogram:
     n = min(req.simulation.paths, LOSS_HISTOGRAM_PATHS)
     stats = simulate(build_model(req), n, store_pool=False, store_terminal=False)
     losses = stats.loss[stats.default_step >= 0]
-    top = float(losses.max()) if losses.size and losses.max() > 0 else 1.0
-    counts, edges = np.histogram(losses, bins=LOSS_HISTOGRAM_BINS, range=(0.0, top))
+    positive = losses[losses > 0]
+    top = float(positive.max()) if positive.size else 1.0
+    counts, edges = np.histogram(positive, bins=LOSS_HISTOGRAM_BINS, range=(0.0, top))
     return LossHistogram(
         paths=n,
         defaulted=int(losses.size),
+        zero_loss=int(losses.size - positive.size),
         edges=[float(e) for e in edges],
         counts=[int(c) for c in counts],
     )
@@ -512,8 +514,12 @@ def assess_pledge(
     )
     escalation = escalation_reasons(loan.amount, [r for _, r in eligible], policy)
     binding = min(policy_max, math.inf if risk_max is None else risk_max)
-    request_doc = req.model_dump(mode="json")
-    registry_docs = [p.model_dump(mode="json") for p in used]
+    # Only the fields that were set: a product's defaults are not all alike (an income mode
+    # left to its default is reported as such), so the audit must not fill them in.
+    request_doc = req.model_dump(mode="json", exclude_unset=True)
+    request_doc["policy"] = policy.model_dump(mode="json")
+    request_doc["simulation"] = req.simulation.model_dump(mode="json")
+    registry_docs = [p.model_dump(mode="json", exclude_unset=True) for p in used]
     audit = PledgeAudit(
         input_sha256=input_sha256({"request": request_doc, "registry_products": registry_docs}),
         engine_version=__version__,

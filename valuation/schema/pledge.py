@@ -205,7 +205,8 @@ class LossHistogram(Frozen):
 
     paths: int = Field(description="paths behind the histogram (the first ones of the base case)")
     defaulted: int
-    edges: list[float]
+    zero_loss: int = Field(description="defaulted paths whose sale covers the exposure")
+    edges: list[float] = Field(description="bins of the positive losses")
     counts: list[int]
 
 
