@@ -11,8 +11,8 @@ from tests.test_valuation import pledges
 from tests.test_valuation.pledges import product, request
 from valuation import assess_pledge, stress
 from valuation.defaults import default_calibration_id, parameters
-from valuation.exceptions import DpvInputError
 from valuation.examples import load_example
+from valuation.exceptions import DpvInputError
 from valuation.pledge.api import stress_request
 from valuation.pledge.reproduce import reproduce
 from valuation.schema.pledge import Assessment, PledgeRequest
