@@ -183,3 +183,16 @@ def test_reproduce_bad_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtu
     path = _write(tmp_path / "x.json", {"decision": "approve"})
     assert main(["reproduce", path]) == 2
     assert "x.json: audit: " in capsys.readouterr().err
+
+
+def test_invalid_registry_entry_names_file_and_entry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    docs = [p.model_dump(mode="json") for p in pledges.registry()]
+    docs[1]["certificate"]["status"] = "lost"
+    registry = _write(tmp_path / "registry.json", docs)
+    req = _write(tmp_path / "req.json", pledges.example())
+    out = tmp_path / "out"
+    assert main(["pledge", req, "--registry", registry, "--out", str(out)]) == 2
+    assert "registry.json: [1].certificate.status: " in capsys.readouterr().err
+    assert not out.exists()

@@ -101,7 +101,9 @@ def load_registry(path: str | Path) -> dict[str, Product]:
             product = parse_model(Product, doc)
         except DpvInputError as exc:
             raise DpvInputError(
-                exc.problem, source=source, field=f"[{index}]" + (f".{exc.field}" or "")
+                exc.problem,
+                source=source,
+                field=f"[{index}]" + (f".{exc.field}" if exc.field else ""),
             ) from None
         registry.setdefault(product.product_id, product)
     return registry
