@@ -165,7 +165,7 @@ def _run(tmp_path: Path, name: str, threads: str, req: str) -> bytes:
 def test_bit_identical_across_runs_and_thread_counts_and_reproduced(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
-    req = _write(tmp_path / "req.json", pledges.example(amount=7_000_000.0))
+    req = _write(tmp_path / "req.json", pledges.example(amount=7_500_000.0))
     one = _run(tmp_path, "t1", "1", req)
     two = _run(tmp_path, "t2", "2", req)
     assert one == two
