@@ -6,5 +6,7 @@
 """
 
 from valuation.pledge.api import assess_pledge, load_registry, stress_request
+from valuation.pledge.memo import render_memo
+from valuation.pledge.reproduce import reproduce
 
-__all__ = ["assess_pledge", "load_registry", "stress_request"]
+__all__ = ["assess_pledge", "load_registry", "render_memo", "reproduce", "stress_request"]
