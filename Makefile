@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_valuation.py
 	$(BIN)/python benchmarks/bench_stress.py
 	$(BIN)/python benchmarks/bench_synth.py
+	$(BIN)/python benchmarks/bench_pledge.py
 
 # Regenerate the bundled synthetic sample (a test checks that this reproduces it byte for byte).
 sample: $(STAMP)

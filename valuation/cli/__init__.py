@@ -30,7 +30,16 @@ app = typer.Typer(
 )
 
 # Modules that register commands on `app`, in the order `dpv --help` lists them.
-_COMMAND_MODULES: tuple[str, ...] = ("_value", "_stress", "_synth", "_demo", "_schema", "_warmup")
+_COMMAND_MODULES: tuple[str, ...] = (
+    "_value",
+    "_stress",
+    "_pledge",
+    "_reproduce",
+    "_synth",
+    "_demo",
+    "_schema",
+    "_warmup",
+)
 
 
 def _register() -> None:
@@ -48,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the ``dpv`` command line and return its exit code."""
     _register()
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode click returns a raised Exit's code instead of exiting.
+        returned = app(args=argv, standalone_mode=False)
     except DpvInputError as exc:
         typer.echo(f"dpv: error: {exc.message}", err=True)
         return 2
@@ -67,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         typer.echo(f"dpv: unexpected error: {type(exc).__name__}: {exc}", err=True)
         return 1
-    return 0
+    return returned if isinstance(returned, int) else 0
 
 
 def entry() -> None:

@@ -77,21 +77,38 @@ def value_sample(staging: Path) -> str:
     )
 
 
+# The sample pledge runs on fewer paths than its request asks for, so the demo takes seconds;
+# `dpv pledge` on the same file runs them all.
+DEMO_PLEDGE_PATHS = 20_000
+
+
 @app.command("demo")
 def demo_command(
     out: Annotated[Path, typer.Option(help="Folder for the results.")] = Path("demo-output"),
 ) -> None:
-    """Value the bundled examples and the 2,000-product synthetic sample; write results to OUT.
+    """Value the bundled examples and the synthetic sample, and score the sample pledge.
 
-    Each example's full valuation goes to ``valuation-<name>.json``, the sample's to
-    ``sample-valuations.csv`` beside the generator's true economic value.
+    Writes one valuation JSON per example and ``summary.json``, the 2,000-product sample's
+    valuations beside the generator's true economic value in ``sample-valuations.csv``, and
+    the sample pledge's ``pledge/assessment.json`` and ``pledge/memo.html`` (the credit memo).
     """
     from valuation import value_many
+    from valuation.cli._pledge import ASSESSMENT_FILE, MEMO_FILE, summary_lines
     from valuation.cli._value import render_table
-    from valuation.examples import EXAMPLES, load_example
+    from valuation.examples import (
+        EXAMPLES,
+        load_example,
+        load_example_pledge,
+        load_example_registry,
+    )
+    from valuation.pledge.api import assess_pledge
+    from valuation.pledge.memo import render_memo
 
     products = [load_example(name) for name in EXAMPLES]
     results = value_many(products, as_of=DEMO_AS_OF)
+    pledge = load_example_pledge()
+    pledge["simulation"] = {**pledge.get("simulation", {}), "paths": DEMO_PLEDGE_PATHS}
+    assessment = assess_pledge(pledge, registry=load_example_registry())
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".dpv-demo-", dir=out.parent))
     try:
@@ -107,6 +124,11 @@ def demo_command(
             )
         (staging / "summary.json").write_text(json.dumps(summary, indent=2))
         sample_line = value_sample(staging)
+        (staging / "pledge").mkdir()
+        (staging / "pledge" / ASSESSMENT_FILE).write_text(
+            assessment.model_dump_json(indent=2) + "\n", encoding="utf-8"
+        )
+        (staging / "pledge" / MEMO_FILE).write_text(render_memo(assessment), encoding="utf-8")
         if out.exists():
             shutil.rmtree(out)
         staging.rename(out)
@@ -116,4 +138,10 @@ def demo_command(
     for result in results:
         render_table(result)
     typer.echo(sample_line)
-    typer.echo(f"wrote {len(results)} valuations and the sample's to {out}/", err=True)
+    typer.echo("")
+    typer.echo("\n".join(summary_lines(assessment)))
+    typer.echo(
+        f"wrote {len(results)} valuations, the sample's, and the sample pledge's assessment and "
+        f"credit memo to {out}/ (open {out / 'pledge' / MEMO_FILE})",
+        err=True,
+    )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from importlib import resources
+from typing import Any
 
 from valuation.schema.product import Product
 
@@ -37,4 +38,45 @@ def load_example(name: str) -> Product:
         return Product.model_validate(json.load(handle))
 
 
-__all__ = ["EXAMPLES", "example_path", "load_example", "load_sample_products", "sample_path"]
+PLEDGE_EXAMPLE = "pledge"
+REGISTRY_EXAMPLE = "registry"
+
+
+def _path(name: str) -> str:
+    return str(resources.files("valuation.examples").joinpath(f"{name}.json"))
+
+
+def example_pledge_path() -> str:
+    """Return the file path of the example pledge request (three items, two by id)."""
+    return _path(PLEDGE_EXAMPLE)
+
+
+def example_registry_path() -> str:
+    """Return the file path of the example registry (a JSON list of two sample products)."""
+    return _path(REGISTRY_EXAMPLE)
+
+
+def load_example_pledge() -> dict[str, Any]:
+    """Load the example pledge request as a JSON document (its ids refer to the registry)."""
+    with open(example_pledge_path(), encoding="utf-8") as handle:
+        doc: dict[str, Any] = json.load(handle)
+    return doc
+
+
+def load_example_registry() -> list[Product]:
+    """Load the products of the example registry."""
+    with open(example_registry_path(), encoding="utf-8") as handle:
+        return [Product.model_validate(doc) for doc in json.load(handle)]
+
+
+__all__ = [
+    "EXAMPLES",
+    "example_path",
+    "example_pledge_path",
+    "example_registry_path",
+    "load_example",
+    "load_example_pledge",
+    "load_example_registry",
+    "load_sample_products",
+    "sample_path",
+]

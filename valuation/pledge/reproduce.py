@@ -1,0 +1,102 @@
+"""Re-run an assessment from its audit block and say whether the result is bit-identical."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from valuation.defaults import default_calibration_id
+from valuation.exceptions import DpvInputError
+from valuation.schema._base import canonical_json, parse_model
+from valuation.schema.pledge import PledgeAudit
+
+MAX_DIFFERENCES = 50
+MSG_CALIBRATION = (
+    "assessed with calibration {found!r}; reproducing it needs that CalibrationSet's "
+    "parameters (the built-in defaults are {default!r})"
+)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One field that differs: its dotted path, the filed value and the recomputed value."""
+
+    path: str
+    filed: Any
+    recomputed: Any
+
+
+def differences(filed: Any, recomputed: Any, path: str = "") -> list[Difference]:
+    """Return the leaves where two JSON documents differ (at most :data:`MAX_DIFFERENCES`)."""
+    out: list[Difference] = []
+
+    def walk(a: Any, b: Any, at: str) -> None:
+        if len(out) >= MAX_DIFFERENCES:
+            return
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key in list(dict.fromkeys([*a, *b])):
+                sub = f"{at}.{key}" if at else str(key)
+                if key not in a or key not in b:
+                    out.append(Difference(sub, a.get(key, "<absent>"), b.get(key, "<absent>")))
+                else:
+                    walk(a[key], b[key], sub)
+        elif isinstance(a, list) and isinstance(b, list):
+            if len(a) != len(b):
+                out.append(Difference(f"{at} (length)", len(a), len(b)))
+            for index, (x, y) in enumerate(zip(a, b, strict=False)):
+                walk(x, y, f"{at}[{index}]")
+        elif type(a) is not type(b) or a != b:
+            out.append(Difference(at or "<document>", a, b))
+
+    walk(filed, recomputed, path)
+    return out
+
+
+def reproduce(
+    filed: Mapping[str, Any],
+    *,
+    parameters_override: Mapping[str, Any] | None = None,
+) -> tuple[bool, list[Difference]]:
+    """Re-run the assessment ``filed`` (a decoded ``assessment.json``) from its audit block.
+
+    Returns
+    -------
+    tuple
+        ``(identical, differences)``: whether the recomputed assessment equals the filed one
+        exactly (every number to the last bit), and the fields that differ.
+
+    Raises
+    ------
+    DpvInputError
+        The document has no valid audit block, or it was computed with a calibration whose
+        parameters were not given.
+    """
+    from valuation.pledge.api import assess_pledge
+
+    if not isinstance(filed, Mapping) or "audit" not in filed:
+        raise DpvInputError("not an assessment: no audit block", field="audit")
+    audit = parse_model(PledgeAudit, filed["audit"])
+    default = default_calibration_id()
+    if audit.calibration_id != default and parameters_override is None:
+        raise DpvInputError(
+            MSG_CALIBRATION.format(found=audit.calibration_id, default=default),
+            field="audit.calibration_id",
+        )
+    try:
+        result = assess_pledge(
+            audit.request,
+            registry=audit.registry_products,
+            parameters_override=parameters_override,
+            calibration_id=audit.calibration_id,
+        )
+    except DpvInputError as exc:
+        raise DpvInputError(exc.problem, field=f"audit.request.{exc.field or ''}") from None
+    recomputed = result.model_dump(mode="json")
+    if canonical_json(recomputed) == canonical_json(dict(filed)):
+        return True, []
+    found = differences(dict(filed), recomputed)
+    return False, found or [Difference("<document>", "<filed>", "<recomputed>")]
+
+
+__all__ = ["Difference", "differences", "reproduce"]
