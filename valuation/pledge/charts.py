@@ -155,8 +155,11 @@ def tornado_chart(a: Assessment) -> str:
         for y, s in enumerate(rows):
             ax.barh(y, s.low - s.base, left=s.base, color="#d62728", alpha=0.7)
             ax.barh(y, s.high - s.base, left=s.base, color="#2ca02c", alpha=0.7)
-            ax.text(min(s.low, s.high), y, f"{s.low_label} ", ha="right", va="center", fontsize=7)
-            ax.text(max(s.low, s.high), y, f" {s.high_label}", ha="left", va="center", fontsize=7)
+            # each label sits at the end of its own bar (a "low" setting can raise the outcome)
+            for end, label in ((s.low, s.low_label), (s.high, s.high_label)):
+                left = end < s.base or (end == s.base and label == s.low_label)
+                text = f"{label} " if left else f" {label}"
+                ax.text(end, y, text, ha="right" if left else "left", va="center", fontsize=7)
         ax.set_yticks(range(len(rows)), [s.driver for s in rows])
         if rows:
             ax.axvline(rows[0].base, color="black", lw=1)
