@@ -13,6 +13,10 @@ Options
   must keep working), no ``reassoc`` (it lets LLVM reorder sums, so a reduction could depend on
   the vector width of the machine) and no ``contract`` (FMA on one CPU and not on another).
   Results must be bit-identical on any thread count and on any x86-64 machine.
+* **Error model.** ``error_model="numpy"``: a float division by zero gives inf/NaN as in NumPy
+  instead of raising ``ZeroDivisionError``. Python's model puts a branch before every ``/``,
+  which keeps LLVM from vectorising the random-number and path loops; the kernels never rely
+  on the exception (they check their inputs instead).
 * **Switch.** ``DPV_DISABLE_JIT=1`` runs every kernel as plain Python (for debugging and
   coverage); ``NUMBA_DISABLE_JIT=1`` does the same through numba itself.
 * **Threads.** ``NUMBA_NUM_THREADS`` is respected; parallel kernels are written so that each
@@ -32,6 +36,7 @@ from valuation._version import __version__
 F = TypeVar("F", bound=Callable[..., Any])
 
 FASTMATH_FLAGS: frozenset[str] = frozenset({"nsz", "arcp"})
+ERROR_MODEL = "numpy"
 DISABLE_JIT: bool = os.environ.get("DPV_DISABLE_JIT", "") not in ("", "0")
 
 
@@ -63,18 +68,22 @@ if not DISABLE_JIT:
     import numba
 
     _configure_cache()
+    _OPTIONS: dict[str, Any] = {
+        "cache": True,
+        "fastmath": set(FASTMATH_FLAGS),
+        "nogil": True,
+        "error_model": ERROR_MODEL,
+    }
     prange: Any = numba.prange
 
     def jit(func: F) -> F:
         """Compile ``func`` as a serial nopython kernel with the project's options."""
-        compiled = numba.njit(cache=True, fastmath=set(FASTMATH_FLAGS), nogil=True)(func)
+        compiled = numba.njit(**_OPTIONS)(func)
         return cast(F, compiled)
 
     def jit_parallel(func: F) -> F:
         """Compile ``func`` as a parallel nopython kernel (``prange`` loops) with the options."""
-        compiled = numba.njit(cache=True, fastmath=set(FASTMATH_FLAGS), nogil=True, parallel=True)(
-            func
-        )
+        compiled = numba.njit(**_OPTIONS, parallel=True)(func)
         return cast(F, compiled)
 
     def num_threads() -> int:
