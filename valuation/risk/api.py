@@ -11,7 +11,8 @@ from numpy.typing import NDArray
 
 from valuation.audit import make_audit
 from valuation.defaults import default_calibration_id
-from valuation.kernels.stress import FLAG_LAPSED, FLAG_REVOKED, stress_paths
+from valuation.kernels._jit import run_parallel
+from valuation.kernels.stress import CHUNK, FLAG_LAPSED, FLAG_REVOKED, stress_paths
 from valuation.risk.model import StressModel, build_model
 from valuation.risk.scenarios import resolve_scenarios
 from valuation.schema._base import parse_model
@@ -92,24 +93,30 @@ def simulate(
         terminal=np.empty((paths, n_items if store_terminal else 0)),
         pool=np.empty((model.n_steps + 1 if store_pool else 0, paths), dtype=np.float32),
     )
-    stress_paths(
-        model.items,
-        model.sector_index,
-        model.item_keys,
-        model.sector_keys,
-        model.stream_keys,
-        model.profile,
-        model.scalars,
-        model.n_liquidation_steps,
-        path_start,
-        out.min_ratio,
-        out.default_step,
-        out.ead,
-        out.loss,
-        out.flags,
-        out.terminal,
-        out.pool,
-    )
+
+    def run(begin: int, end: int) -> None:
+        stress_paths(
+            model.items,
+            model.sector_index,
+            model.item_keys,
+            model.sector_keys,
+            model.stream_keys,
+            model.profile,
+            model.scalars,
+            model.n_liquidation_steps,
+            path_start,
+            begin,
+            end,
+            out.min_ratio,
+            out.default_step,
+            out.ead,
+            out.loss,
+            out.flags,
+            out.terminal,
+            out.pool,
+        )
+
+    run_parallel(run, paths, CHUNK)
     return out
 
 
