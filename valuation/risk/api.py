@@ -191,9 +191,28 @@ def summarise(
     )
 
 
+def row_quantiles(rows: NDArray, levels: tuple[float, ...]) -> NDArray[np.float64]:
+    """Return the ``levels`` quantiles of every row, ``(len(levels), n_rows)`` float64.
+
+    The linear interpolation of the order statistics (Hyndman and Fan's type 7, NumPy's
+    default): with ``h = (n − 1)·q``, ``x_(⌊h⌋) + (h − ⌊h⌋)·(x_(⌊h⌋+1) − x_(⌊h⌋))``. The rows
+    are sorted once (NumPy's vectorised sort) rather than partitioned at fourteen ranks, which
+    is several times faster for the fan chart; it agrees with ``np.quantile`` to rounding.
+    """
+    ordered = np.sort(rows, axis=1)
+    n = ordered.shape[1]
+    position = (n - 1) * np.asarray(levels, dtype=np.float64)
+    below = np.minimum(np.floor(position).astype(np.intp), n - 1)
+    above = np.minimum(below + 1, n - 1)
+    weight = (position - below)[:, None]
+    low = ordered[:, below].T.astype(np.float64)
+    high = ordered[:, above].T.astype(np.float64)
+    return np.asarray(low + weight * (high - low), dtype=np.float64)
+
+
 def value_quantiles(model: StressModel, stats: PathStats) -> ValueQuantiles:
     """Quantiles of the pooled value at every step (the fan chart)."""
-    values = np.quantile(stats.pool, QUANTILE_LEVELS, axis=1).astype(np.float64)
+    values = row_quantiles(stats.pool, QUANTILE_LEVELS)
     months = [12.0 * model.dt_years * k for k in range(model.n_steps + 1)]
     return ValueQuantiles(
         paths=int(stats.pool.shape[1]),
@@ -322,6 +341,7 @@ __all__ = [
     "breach_probability",
     "breach_thresholds",
     "max_loan",
+    "row_quantiles",
     "simulate",
     "stress",
     "summarise",
