@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from scipy.special import ndtri
 
 from valuation.kernels import stress as kernel
@@ -72,3 +73,33 @@ def test_row_quantiles_match_numpy():
             # NumPy subtracts float32 neighbours in float32; ours interpolates in float64.
             rtol = 1e-12 if dtype == np.float64 else 2 * float(np.finfo(np.float32).eps)
             np.testing.assert_allclose(ours, exact, rtol=rtol, atol=0)
+
+
+def test_vectorised_exp_matches_numpy():
+    """The kernels' branch-free exp: a few ulp from np.exp, 0 far below, -inf → 0."""
+    rng = np.random.default_rng(11)
+    x = np.concatenate([rng.uniform(-700.0, 700.0, 20_000), rng.normal(0.0, 3.0, 20_000)])
+    out = np.empty_like(x)
+    kernel.exp_into(x, out, np.empty(x.size, dtype=np.int64), x.size)
+    assert np.max(np.abs(out / np.exp(x) - 1.0)) < 1e-15
+    tiny = np.array([-709.0, -1e6, -np.inf, 0.0])
+    out = np.empty_like(tiny)
+    kernel.exp_into(tiny, out, np.empty(4, dtype=np.int64), 4)
+    assert list(out) == [0.0, 0.0, 0.0, 1.0]
+    assert kernel.exp_scalar(1.0) == pytest.approx(math.e, rel=1e-15)
+
+
+def test_block_normals_are_the_scalar_normals():
+    """The vectorised block of normals has the same bits as fast_normals4, path by path."""
+    n, steps = 300, 10
+    rows = 4 * ((steps + 3) // 4)
+    out = np.empty((rows, n))
+    kernel.step_normals(
+        np.uint64(5), np.uint64(77), np.uint64(1000), n, steps, np.empty((4, n)), out
+    )
+    for p in range(0, n, 37):
+        for block in range(rows // 4):
+            expected = kernel.fast_normals4(
+                np.uint64(5), np.uint64(77), np.uint64(1000 + p), np.uint64(block)
+            )
+            assert tuple(out[4 * block : 4 * block + 4, p]) == expected
