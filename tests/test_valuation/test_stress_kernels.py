@@ -103,3 +103,49 @@ def test_block_normals_are_the_scalar_normals():
                 np.uint64(5), np.uint64(77), np.uint64(1000 + p), np.uint64(block)
             )
             assert tuple(out[4 * block : 4 * block + 4, p]) == expected
+
+
+def test_chunk_events_are_the_per_path_events():
+    """The vectorised event schedule of a block equals the per-path one (used after the tenor)."""
+    item = np.zeros(13)
+    item[kernel.JUMP_LAMBDA_DT] = 0.7
+    item[kernel.JUMP_MEAN] = -0.1
+    item[kernel.JUMP_VOL] = 0.2
+    item[kernel.REVOKE_P] = 0.05
+    item[kernel.REVOKE_KEEP] = 0.3
+    item[kernel.EXPIRY_STEP] = 7.0
+    item[kernel.RENEW_P] = 0.6
+    item[kernel.LAPSE_KEEP] = 0.5
+    seed, key, n, n_steps, horizon = np.uint64(9), np.uint64(1234), 200, 12, 18
+    block = np.zeros((n_steps, n))
+    uniforms = np.empty((4, n))
+    kernel.chunk_events(
+        item,
+        seed,
+        key,
+        np.uint64(500),
+        n,
+        n_steps,
+        horizon,
+        uniforms,
+        block,
+        np.empty(n, dtype=np.int64),
+    )
+    for j in range(n):
+        one = np.zeros((n_steps, 1))
+        flags = kernel.item_events(
+            item, seed, key, np.uint64(500 + j), n_steps, horizon, 1, n_steps, one, 0
+        )
+        np.testing.assert_array_equal(block[:, j], one[:, 0])
+        assert flags == kernel.events_flags(item, n_steps, uniforms[0, j], uniforms[1, j])
+
+
+def test_poisson_inverse_inverts_the_cdf():
+    mean = 3.5
+    p0 = math.exp(-mean)
+    assert kernel.poisson_inverse(p0 * 0.999, mean) == 0
+    assert kernel.poisson_inverse(p0 * 1.001, mean) == 1
+    cdf2 = p0 * (1 + mean + mean**2 / 2)
+    assert kernel.poisson_inverse(cdf2 * 1.0001, mean) == 3
+    big = [kernel.poisson_inverse(u, 400.0) for u in (0.001, 0.5, 0.999)]
+    assert 330 < big[0] < big[1] < big[2] < 470

@@ -12,8 +12,9 @@ entity, the normals of all steps in one branch-free loop across the block's path
 the central branch of the inverse normal vectorise; the 5 % of draws in the tails are fixed up
 after), then moves each item through all steps with plain array arithmetic and one vectorised
 :func:`exp_into`. Rare events (jumps, revocation, expiry) are not Bernoulli draws per step:
-each item's events of a path are a short schedule drawn once (exponential waiting times), and
-their log-value changes are added on the steps where they fall. Blocks are independent, so a
+each item's events of a path are a short schedule drawn once (a revocation time by inversion,
+a Poisson number of jumps placed uniformly), and their log-value changes are added on the
+steps where they fall. Blocks are independent, so a
 caller may run disjoint path ranges on several threads (the kernels release the GIL).
 
 Random stream layout
@@ -27,9 +28,14 @@ four normals per block).
   ``(k − 1) // 4``, normal number ``(k − 1) % 4`` of that block (one block serves four steps);
 * events of item ``i``: entity = the item, block ``EVENT_BLOCK``: word 0 the revocation time
   (geometric in steps: the first step of a per-step Bernoulli(``REVOKE_P``) sequence), word 1
-  the renewal at expiry; block ``JUMP_BLOCK + j`` for the ``j``-th jump: word 0 its waiting time
-  (exponential, rate ``λ·dt`` per step; the count in a step is then Poisson(``λ·dt``)), word 1
-  its size (a normal).
+  the renewal at expiry;
+* jumps of item ``i``: the steps ``1 .. n_steps + n_liquidation_steps`` are cut into segments
+  of :func:`segment_steps` steps (all of them unless jumps are very frequent); segment ``s``
+  uses blocks ``JUMP_BLOCK + (s << SEGMENT_SHIFT) + b``: ``b = 0`` word 0 its Poisson count,
+  then block ``b = 1 + m`` holds jumps ``2m`` (words 0, 1) and ``2m + 1`` (words 2, 3): the
+  step, uniform in the segment, and the size (a normal). Each step's count is then
+  Poisson(``λ·dt``), independent across steps, with a handful of draws per path instead of one
+  per step.
 """
 
 from __future__ import annotations
@@ -69,6 +75,10 @@ EVENT_BLOCK = 1 << 28
 JUMP_BLOCK = 1 << 29
 CHUNK = 128
 MAX_JUMPS_PER_STEP = 64
+# Jump schedules: segments hold at most this many jumps on average (e^-mean stays far from
+# underflow); segment s draws from blocks JUMP_BLOCK + (s << SEGMENT_SHIFT) + 0, 1, 2, ...
+SEGMENT_MEAN = 400.0
+SEGMENT_SHIFT = 20
 
 FLAG_REVOKED = 1
 FLAG_EXPIRY_REACHED = 2
@@ -268,6 +278,25 @@ def log_keep(keep: float) -> float:
 
 
 @jit
+def segment_steps(rate: float) -> int:
+    """Return the steps per jump segment for ``rate`` jumps per step (mean ≤ SEGMENT_MEAN)."""
+    return max(1, min(1 << 24, int(SEGMENT_MEAN / rate)))
+
+
+@jit
+def poisson_inverse(u: float, mean: float) -> int:
+    """Return the Poisson(``mean``) count whose CDF first reaches ``u`` (``mean ≤ 700``)."""
+    k = 0
+    prob = math.exp(-mean)
+    cdf = prob
+    while u > cdf and k < (1 << SEGMENT_SHIFT) - 2:
+        k += 1
+        prob *= mean / k
+        cdf += prob
+    return k
+
+
+@jit
 def revocation_step(u: float, p_step: float) -> int:
     """Return the first step of a Bernoulli(``p_step``)-per-step sequence, by inversion of ``u``.
 
@@ -290,6 +319,7 @@ def item_events(
     key: np.uint64,
     path: np.uint64,
     n_steps: int,
+    horizon: int,
     k_lo: int,
     k_hi: int,
     add: np.ndarray,
@@ -303,22 +333,33 @@ def item_events(
 
     Revocation happens once, at the first step of a Bernoulli(``REVOKE_P``) sequence; expiry at
     step ``EXPIRY_STEP`` counts only if the certificate was not revoked at or before it, and
-    lapses unless renewed; jumps arrive after exponential waiting times with rate
-    ``λ·dt`` per step, so each step's count is Poisson(``λ·dt``), independent across steps.
+    lapses unless renewed. Jumps: the steps ``1..horizon`` are cut into segments of
+    :func:`segment_steps` steps; a segment of ``L`` steps holds a Poisson(``λ·dt·L``) number
+    of jumps, each on a step drawn uniformly in the segment (so each step's count is
+    Poisson(``λ·dt``), independent across steps) with a normal size. ``horizon`` is the last
+    step any path may need (the tenor plus the liquidation), so the schedule of a path does not
+    depend on which steps are asked for.
     """
     rate = item[JUMP_LAMBDA_DT]
     if rate > 0.0:
-        arrival = 0.0
-        j = 0
-        while True:
-            u_wait, u_size, _, _ = uniforms4(seed, key, path, np.uint64(JUMP_BLOCK + j))
-            arrival -= math.log(u_wait) / rate
-            if arrival > k_hi:
-                break
-            k = math.ceil(arrival)
-            if k >= k_lo:
-                add[k - k_lo, col] += item[JUMP_MEAN] + item[JUMP_VOL] * inverse_normal(u_size)
-            j += 1
+        seg_steps = segment_steps(rate)
+        for first in range(0, horizon, seg_steps):
+            last = min(first + seg_steps, horizon)
+            if last < k_lo or first + 1 > k_hi:
+                continue
+            length = last - first
+            base = JUMP_BLOCK + (first // seg_steps << SEGMENT_SHIFT)
+            u_count = uniforms4(seed, key, path, np.uint64(base))[0]
+            count = poisson_inverse(u_count, rate * length)
+            for m in range(0, count, 2):
+                u0, u1, u2, u3 = uniforms4(seed, key, path, np.uint64(base + 1 + m // 2))
+                k = first + math.ceil(u0 * length)
+                if k_lo <= k <= k_hi:
+                    add[k - k_lo, col] += item[JUMP_MEAN] + item[JUMP_VOL] * inverse_normal(u1)
+                if m + 1 < count:
+                    k = first + math.ceil(u2 * length)
+                    if k_lo <= k <= k_hi:
+                        add[k - k_lo, col] += item[JUMP_MEAN] + item[JUMP_VOL] * inverse_normal(u3)
     flags = 0
     u_revoke, u_renew, _, _ = uniforms4(seed, key, path, np.uint64(EVENT_BLOCK))
     revoked_at = revocation_step(u_revoke, item[REVOKE_P])
@@ -360,39 +401,43 @@ def chunk_events(
     path0: np.uint64,
     n: int,
     n_steps: int,
+    horizon: int,
     uniforms: np.ndarray,
     add: np.ndarray,
-    arrival: np.ndarray,
+    counts: np.ndarray,
 ) -> None:
     """:func:`item_events` of steps ``1..n_steps`` for paths ``path0 .. path0 + n − 1`` at once.
 
     Adds each path's event log-changes of step ``k`` to ``add[k − 1, j]`` with the same draws
     and the same arithmetic as :func:`item_events`, but generates the Philox blocks for all
-    paths together (the ``j``-th jump block of every path in one vectorised call, until every
-    path's next arrival lies beyond the tenor). Leaves the event uniforms (revocation, renewal)
-    in ``uniforms[0]`` and ``uniforms[1]``; ``arrival`` is scratch.
+    paths together (each segment's count block, then its ``m``-th pair of jumps for every path
+    in one vectorised call, up to the largest count of the block). Leaves the event uniforms
+    (revocation, renewal) in ``uniforms[0]`` and ``uniforms[1]``; ``counts`` is int64 scratch.
     """
     rate = item[JUMP_LAMBDA_DT]
     if rate > 0.0:
         jump_mean = item[JUMP_MEAN]
         jump_vol = item[JUMP_VOL]
-        arrival[:n] = 0.0
-        active = n
-        block = 0
-        while active > 0:
-            uniforms_block(seed, key, path0, n, np.uint64(JUMP_BLOCK + block), uniforms)
-            active = 0
+        seg_steps = segment_steps(rate)
+        for first in range(0, min(horizon, n_steps), seg_steps):
+            length = min(first + seg_steps, horizon) - first
+            base = JUMP_BLOCK + (first // seg_steps << SEGMENT_SHIFT)
+            uniforms_block(seed, key, path0, n, np.uint64(base), uniforms)
+            most = 0
             for j in range(n):
-                if arrival[j] > n_steps:
-                    continue
-                arrival[j] -= math.log(uniforms[0, j]) / rate
-                if arrival[j] > n_steps:
-                    continue
-                active += 1
-                add[math.ceil(arrival[j]) - 1, j] += jump_mean + jump_vol * inverse_normal(
-                    uniforms[1, j]
-                )
-            block += 1
+                counts[j] = poisson_inverse(uniforms[0, j], rate * length)
+                most = max(most, counts[j])
+            for m in range(0, most, 2):
+                uniforms_block(seed, key, path0, n, np.uint64(base + 1 + m // 2), uniforms)
+                for j in range(n):
+                    if m < counts[j]:
+                        k = first + math.ceil(uniforms[0, j] * length)
+                        if k <= n_steps:
+                            add[k - 1, j] += jump_mean + jump_vol * inverse_normal(uniforms[1, j])
+                    if m + 1 < counts[j]:
+                        k = first + math.ceil(uniforms[2, j] * length)
+                        if k <= n_steps:
+                            add[k - 1, j] += jump_mean + jump_vol * inverse_normal(uniforms[3, j])
     uniforms_block(seed, key, path0, n, np.uint64(EVENT_BLOCK), uniforms)
     revoke_p = item[REVOKE_P]
     revoke_log_keep = log_keep(item[REVOKE_KEEP])
@@ -496,7 +541,8 @@ def stress_paths(
     sector_z = np.zeros((n_sectors if draw_sector else 0, n_rows, CHUNK))
     borrower_z = np.zeros((n_rows if draw_borrower else 0, CHUNK))
     jumps = np.empty((n_steps, CHUNK))
-    jump_time = np.empty(CHUNK)
+    counts = np.empty(CHUNK, dtype=np.int64)
+    horizon = n_steps + n_liquidation_steps
     log_v = np.empty(n_steps * CHUNK)
     value = np.empty(n_steps * CHUNK)
     bits = np.empty(n_steps * CHUNK, dtype=np.int64)
@@ -527,7 +573,9 @@ def stress_paths(
             item = items[i]
             step_normals(seed, item_keys[i], path0, nb, n_steps, uniforms, item_z)
             jumps[:, :nb] = 0.0
-            chunk_events(item, seed, item_keys[i], path0, nb, n_steps, uniforms, jumps, jump_time)
+            chunk_events(
+                item, seed, item_keys[i], path0, nb, n_steps, horizon, uniforms, jumps, counts
+            )
             for j in range(nb):
                 out_flags[c0 + j, i] = events_flags(item, n_steps, uniforms[0, j], uniforms[1, j])
             drift = item[LOG_DRIFT_STEP]
@@ -657,7 +705,18 @@ def pool_after_tenor(
         item = items[i]
         key = item_keys[i]
         later_events[: sale - n_steps, 0] = 0.0
-        item_events(item, seed, key, path, n_steps, n_steps + 1, sale, later_events, 0)
+        item_events(
+            item,
+            seed,
+            key,
+            path,
+            n_steps,
+            n_steps + later_events.shape[0] - 1,  # the horizon: tenor + liquidation
+            n_steps + 1,
+            sale,
+            later_events,
+            0,
+        )
         log_v = final_log_v[i]
         for k in range(n_steps + 1, sale + 1):
             block = np.uint64((k - 1) // 4)
