@@ -60,10 +60,13 @@ def test_breach_rises_with_loan(vol: float, drift: float, low: float, step: floa
 @given(
     vol=st.floats(0.05, 0.6),
     bump=st.floats(0.05, 0.4),
-    drift=st.floats(-0.2, 0.2),
+    drift=st.floats(0.0, 0.2),
     amount=st.floats(20.0, 69.0),
 )
 def test_breach_rises_with_volatility(vol: float, bump: float, drift: float, amount: float):
+    # Only for drift >= 0: with a strongly negative drift the value falls through the covenant
+    # almost surely, and more volatility gives some paths a way to stay above it (breach 0.93 at
+    # vol 0.125 against 0.91 at 0.375 for drift -0.19), so the property is false there.
     # Same seed: the two runs share their random numbers, so the paired difference has a small
     # standard error. Breach is monotone in volatility in distribution, not path by path, so a
     # handful of paths may go the other way: allow three paired standard errors.

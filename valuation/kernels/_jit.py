@@ -13,17 +13,26 @@ Options
   must keep working), no ``reassoc`` (it lets LLVM reorder sums, so a reduction could depend on
   the vector width of the machine) and no ``contract`` (FMA on one CPU and not on another).
   Results must be bit-identical on any thread count and on any x86-64 machine.
+* **Error model.** ``error_model="numpy"``: a float division by zero gives inf/NaN as in NumPy
+  instead of raising ``ZeroDivisionError``. Python's model puts a branch before every ``/``,
+  which keeps LLVM from vectorising the random-number and path loops; the kernels never rely
+  on the exception (they check their inputs instead).
 * **Switch.** ``DPV_DISABLE_JIT=1`` runs every kernel as plain Python (for debugging and
   coverage); ``NUMBA_DISABLE_JIT=1`` does the same through numba itself.
 * **Threads.** ``NUMBA_NUM_THREADS`` is respected; parallel kernels are written so that each
-  iteration owns its outputs and its random stream, never a thread.
+  iteration owns its outputs and its random stream, never a thread. Serial kernels that
+  release the GIL can instead be run on disjoint ranges by :func:`run_parallel` (a plain
+  thread pool of ``NUMBA_NUM_THREADS`` threads): it needs neither ``parallel=True`` compilation
+  nor numba's threading layer, which makes the first call of a process much cheaper.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -32,6 +41,7 @@ from valuation._version import __version__
 F = TypeVar("F", bound=Callable[..., Any])
 
 FASTMATH_FLAGS: frozenset[str] = frozenset({"nsz", "arcp"})
+ERROR_MODEL = "numpy"
 DISABLE_JIT: bool = os.environ.get("DPV_DISABLE_JIT", "") not in ("", "0")
 
 
@@ -59,22 +69,62 @@ def _configure_cache() -> None:
         numba.config.CACHE_DIR = str(path)  # type: ignore[attr-defined]
 
 
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def pool_threads() -> int:
+    """Return the number of threads :func:`run_parallel` uses (``NUMBA_NUM_THREADS``)."""
+    if DISABLE_JIT:
+        return 1
+    import numba
+
+    return max(1, int(numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
+
+
+def run_parallel(task: Callable[[int, int], object], n: int, grain: int) -> None:
+    """Call ``task(begin, end)`` on disjoint ranges that cover ``0 .. n − 1``, in parallel.
+
+    Ranges are multiples of ``grain`` long (but the last), about four per thread so that a
+    busy core does not hold the others up. ``task`` must write only its own range and must not
+    depend on how the range was cut (the stress kernels key every draw by the path).
+    """
+    global _POOL
+    threads = pool_threads()
+    n_grains = (n + grain - 1) // grain
+    n_tasks = min(n_grains, 4 * threads)
+    if threads == 1 or n_tasks <= 1:
+        task(0, n)
+        return
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dpv-kernel")
+    per_task = (n_grains + n_tasks - 1) // n_tasks * grain
+    starts = range(0, n, per_task)
+    for _ in _POOL.map(lambda begin: task(begin, min(n, begin + per_task)), starts):
+        pass
+
+
 if not DISABLE_JIT:
     import numba
 
     _configure_cache()
+    _OPTIONS: dict[str, Any] = {
+        "cache": True,
+        "fastmath": set(FASTMATH_FLAGS),
+        "nogil": True,
+        "error_model": ERROR_MODEL,
+    }
     prange: Any = numba.prange
 
     def jit(func: F) -> F:
         """Compile ``func`` as a serial nopython kernel with the project's options."""
-        compiled = numba.njit(cache=True, fastmath=set(FASTMATH_FLAGS), nogil=True)(func)
+        compiled = numba.njit(**_OPTIONS)(func)
         return cast(F, compiled)
 
     def jit_parallel(func: F) -> F:
         """Compile ``func`` as a parallel nopython kernel (``prange`` loops) with the options."""
-        compiled = numba.njit(cache=True, fastmath=set(FASTMATH_FLAGS), nogil=True, parallel=True)(
-            func
-        )
+        compiled = numba.njit(**_OPTIONS, parallel=True)(func)
         return cast(F, compiled)
 
     def num_threads() -> int:
@@ -104,5 +154,7 @@ __all__ = [
     "jit",
     "jit_parallel",
     "num_threads",
+    "pool_threads",
     "prange",
+    "run_parallel",
 ]

@@ -5,20 +5,37 @@ and scalar indices are the constants of :mod:`valuation.risk.model`. Outputs go 
 caller-allocated per-path arrays, so memory is O(paths) (plus the optional pooled value per
 step that feeds the fan-chart quantiles; see :func:`stress_paths`).
 
+How the kernel is laid out
+--------------------------
+Paths are simulated in blocks of :data:`CHUNK`. For each block the kernel draws, for every
+entity, the normals of all steps in one branch-free loop across the block's paths (Philox and
+the central branch of the inverse normal vectorise; the 5 % of draws in the tails are fixed up
+after), then moves each item through all steps with plain array arithmetic and one vectorised
+:func:`exp_into`. Rare events (jumps, revocation, expiry) are not Bernoulli draws per step:
+each item's events of a path are a short schedule drawn once (a revocation time by inversion,
+a Poisson number of jumps placed uniformly), and their log-value changes are added on the
+steps where they fall. Blocks are independent, so a
+caller may run disjoint path ranges on several threads (the kernels release the GIL).
+
 Random stream layout
 --------------------
 Every draw is a Philox block keyed by ``(seed, entity, path, block)``; a path never depends on
-its thread or chunk, so results are bit-identical on any thread count and for any split of the
-paths. Normals are the inverse normal CDF of each 32-bit word (:func:`fast_normals4`: four
-normals per block). For step ``k = 1, 2, ...``:
+its thread, block or chunk, so results are bit-identical on any thread count and for any split
+of the paths. Normals are the inverse normal CDF of each 32-bit word (:func:`fast_normals4`:
+four normals per block).
 
-* diffusion: entity = the item, sector or borrower; block ``(k − 1) // 4``, normal number
-  ``(k − 1) % 4`` of that block (one block serves four steps);
-* events of item ``i``: entity = the item, block ``EVENT_BLOCK + (k − 1) // 2`` serves two
-  steps: words ``2j`` and ``2j + 1`` (``j = (k − 1) % 2``) decide the jump count (inverse
-  Poisson CDF) and revocation; the jump-size normal comes from block ``JUMP_BLOCK + k``
-  (word 0) and is drawn only when a jump occurs (the layout does not move when it is not drawn);
-* certificate expiry of item ``i``: entity = the item, block ``EXPIRY_BLOCK``, word 0.
+* diffusion at step ``k = 1, 2, ...``: entity = the item, sector or borrower; block
+  ``(k − 1) // 4``, normal number ``(k − 1) % 4`` of that block (one block serves four steps);
+* events of item ``i``: entity = the item, block ``EVENT_BLOCK``: word 0 the revocation time
+  (geometric in steps: the first step of a per-step Bernoulli(``REVOKE_P``) sequence), word 1
+  the renewal at expiry;
+* jumps of item ``i``: the steps ``1 .. n_steps + n_liquidation_steps`` are cut into segments
+  of :func:`segment_steps` steps (all of them unless jumps are very frequent); segment ``s``
+  uses blocks ``JUMP_BLOCK + (s << SEGMENT_SHIFT) + b``: ``b = 0`` word 0 its Poisson count,
+  then block ``b = 1 + m`` holds jumps ``2m`` (words 0, 1) and ``2m + 1`` (words 2, 3): the
+  step, uniform in the segment, and the size (a normal). Each step's count is then
+  Poisson(``λ·dt``), independent across steps, with a handful of draws per path instead of one
+  per step.
 """
 
 from __future__ import annotations
@@ -27,8 +44,8 @@ import math
 
 import numpy as np
 
-from valuation.kernels._jit import jit, jit_parallel, prange
-from valuation.kernels.rng import philox4x32, uniform_from_word, uniforms4
+from valuation.kernels._jit import jit
+from valuation.kernels.rng import philox4x32, uniform_from_word, uniforms4, uniforms_block
 
 # Column / scalar indices: must equal those in valuation.risk.model (a test checks).
 LOG_V0 = 0
@@ -56,9 +73,12 @@ SQRT_ONE_MINUS_RHO = 7
 
 EVENT_BLOCK = 1 << 28
 JUMP_BLOCK = 1 << 29
-EXPIRY_BLOCK = 1 << 30
-CHUNK = 256
+CHUNK = 128
 MAX_JUMPS_PER_STEP = 64
+# Jump schedules: segments hold at most this many jumps on average (e^-mean stays far from
+# underflow); segment s draws from blocks JUMP_BLOCK + (s << SEGMENT_SHIFT) + 0, 1, 2, ...
+SEGMENT_MEAN = 400.0
+SEGMENT_SHIFT = 20
 
 FLAG_REVOKED = 1
 FLAG_EXPIRY_REACHED = 2
@@ -77,6 +97,18 @@ _C3, _C4, _C5 = -2.549732539343734e00, 4.374664141464968e00, 2.938163982698783e0
 _D0, _D1, _D2 = 7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00
 _D3 = 3.754408661907416e00
 _P_LOW = 0.02425
+_P_HIGH = 1.0 - _P_LOW
+
+# exp: Cody-Waite reduction x = n·ln2 + r, |r| ≤ ln2/2, and Taylor to r^13 (truncation < 2^-60).
+_LN2_HI = 6.93147180369123816490e-01  # ln 2 rounded to 32 significant bits: n·_LN2_HI is exact
+_LN2_LO = 1.90821492927058770002e-10
+_INV_LN2 = 1.44269504088896338700e00
+_EXP_MIN = -708.0  # below: 0 (no value in this engine is that small: e^-708 ≈ 3e-308)
+_EXP_MAX = 709.0
+_E2, _E3, _E4, _E5 = 1.0 / 2, 1.0 / 6, 1.0 / 24, 1.0 / 120
+_E6, _E7, _E8, _E9 = 1.0 / 720, 1.0 / 5040, 1.0 / 40320, 1.0 / 362880
+_E10, _E11, _E12, _E13 = 1.0 / 3628800, 1.0 / 39916800, 1.0 / 479001600, 1.0 / 6227020800
+_NEVER = 1 << 40  # the step of an event that does not happen
 
 
 @jit
@@ -140,7 +172,288 @@ def poisson_count(u: float, p0: float, lam: float) -> int:
     return k
 
 
-@jit_parallel
+@jit
+def exp_into(x: np.ndarray, out: np.ndarray, bits: np.ndarray, n: int) -> None:
+    """Write ``exp(x[j])`` into ``out[j]`` for ``j < n`` (1-D float64; ``bits`` int64 scratch).
+
+    A branch-free exponential that LLVM vectorises (the C library's ``exp`` is a call, which
+    keeps a loop scalar). Plain IEEE additions and multiplications in a fixed order, so every
+    machine and vector width gives the same bits. Relative error below ``5e-16``;
+    ``x < -708`` (and ``-inf``) gives 0.
+    """
+    for j in range(n):
+        xj = x[j]
+        xc = min(max(xj, _EXP_MIN), _EXP_MAX)
+        nf = np.floor(xc * _INV_LN2 + 0.5)
+        r = (xc - nf * _LN2_HI) - nf * _LN2_LO
+        # Estrin's scheme: four levels of dependent operations instead of Horner's thirteen.
+        r2 = r * r
+        r4 = r2 * r2
+        c0 = (1.0 + r) + (_E2 + _E3 * r) * r2
+        c1 = (_E4 + _E5 * r) + (_E6 + _E7 * r) * r2
+        c2 = (_E8 + _E9 * r) + (_E10 + _E11 * r) * r2
+        c3 = _E12 + _E13 * r
+        p = (c0 + c1 * r4) + (c2 + c3 * r4) * (r4 * r4)
+        out[j] = p if xj >= _EXP_MIN else 0.0
+        bits[j] = (np.int64(nf) + 1023) << 52
+    scale = bits.view(np.float64)
+    for j in range(n):
+        out[j] *= scale[j]
+
+
+@jit
+def exp_scalar(x: float) -> float:
+    """Return :func:`exp_into` of one number (the same bits)."""
+    xs = np.full(1, x)
+    out = np.empty(1)
+    exp_into(xs, out, np.empty(1, dtype=np.int64), 1)
+    return out[0]
+
+
+@jit
+def normals_block(
+    seed: np.uint64,
+    entity: np.uint64,
+    path0: np.uint64,
+    n: int,
+    block: np.uint64,
+    uniforms: np.ndarray,
+    tails: np.ndarray,
+    out: np.ndarray,
+    row0: int,
+) -> None:
+    """Write :func:`fast_normals4` of paths ``path0 .. path0 + n − 1`` into ``out[row0 + w, j]``.
+
+    The same bits as :func:`fast_normals4`: Philox for all paths at once
+    (:func:`~valuation.kernels.rng.uniforms_block`), the central rational branch of
+    :func:`inverse_normal` for every draw in a vectorised loop, then the tails (u < 0.02425 or
+    u > 0.97575, one draw in twenty) recomputed one by one. The tails are first listed in
+    ``tails`` (int64 scratch) by a branch-free scan: a loop that tested and fixed in one go
+    would be if-converted and call ``log`` for every lane.
+    """
+    uniforms_block(seed, entity, path0, n, block, uniforms)
+    for w in range(4):
+        u = uniforms[w]
+        z = out[row0 + w]
+        for j in range(n):
+            q = u[j] - 0.5
+            r = q * q
+            z[j] = (
+                (((((_A0 * r + _A1) * r + _A2) * r + _A3) * r + _A4) * r + _A5)
+                * q
+                / (((((_B0 * r + _B1) * r + _B2) * r + _B3) * r + _B4) * r + 1.0)
+            )
+        n_tails = 0
+        for j in range(n):
+            tails[n_tails] = j
+            n_tails += (u[j] < _P_LOW) | (u[j] > _P_HIGH)
+        for t in range(n_tails):
+            j = tails[t]
+            z[j] = inverse_normal(u[j])
+
+
+@jit
+def step_normals(
+    seed: np.uint64,
+    entity: np.uint64,
+    path0: np.uint64,
+    n: int,
+    n_steps: int,
+    uniforms: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """Write the diffusion normal of step ``k`` of path ``path0 + j`` into ``out[k − 1, j]``.
+
+    ``out`` has at least ``4·⌈n_steps / 4⌉`` rows (a Philox block serves four steps).
+    """
+    tails = np.empty(n, dtype=np.int64)
+    for block in range((n_steps + 3) // 4):
+        normals_block(seed, entity, path0, n, np.uint64(block), uniforms, tails, out, 4 * block)
+
+
+@jit
+def log_keep(keep: float) -> float:
+    """Return ``log(keep)``, ``-inf`` for a total loss (``keep = 0``)."""
+    return math.log(keep) if keep > 0.0 else -math.inf
+
+
+@jit
+def segment_steps(rate: float) -> int:
+    """Return the steps per jump segment for ``rate`` jumps per step (mean ≤ SEGMENT_MEAN)."""
+    return max(1, min(1 << 24, int(SEGMENT_MEAN / rate)))
+
+
+@jit
+def poisson_inverse(u: float, mean: float) -> int:
+    """Return the Poisson(``mean``) count whose CDF first reaches ``u`` (``mean ≤ 700``)."""
+    k = 0
+    prob = math.exp(-mean)
+    cdf = prob
+    while u > cdf and k < (1 << SEGMENT_SHIFT) - 2:
+        k += 1
+        prob *= mean / k
+        cdf += prob
+    return k
+
+
+@jit
+def revocation_step(u: float, p_step: float) -> int:
+    """Return the first step of a Bernoulli(``p_step``)-per-step sequence, by inversion of ``u``.
+
+    ``P(step > k) = (1 − p_step)^k``; :data:`_NEVER` when ``p_step`` is 0.
+    """
+    if p_step <= 0.0:
+        return _NEVER
+    if p_step >= 1.0:
+        return 1
+    steps = math.log(u) / math.log1p(-p_step)
+    if steps >= _NEVER:
+        return _NEVER
+    return max(1, math.ceil(steps))
+
+
+@jit
+def item_events(
+    item: np.ndarray,
+    seed: np.uint64,
+    key: np.uint64,
+    path: np.uint64,
+    n_steps: int,
+    horizon: int,
+    k_lo: int,
+    k_hi: int,
+    add: np.ndarray,
+    col: int,
+) -> int:
+    """Add the log-value changes of an item's events at steps ``k_lo..k_hi`` to ``add``.
+
+    The change at step ``k`` goes to ``add[k − k_lo, col]``: each jump's size, ``log(1 − loss)``
+    at revocation and ``log(1 − lapse_loss)`` at a lapsed expiry. Returns the event flags within
+    the tenor (steps ``≤ n_steps``), whatever ``k_lo..k_hi``.
+
+    Revocation happens once, at the first step of a Bernoulli(``REVOKE_P``) sequence; expiry at
+    step ``EXPIRY_STEP`` counts only if the certificate was not revoked at or before it, and
+    lapses unless renewed. Jumps: the steps ``1..horizon`` are cut into segments of
+    :func:`segment_steps` steps; a segment of ``L`` steps holds a Poisson(``λ·dt·L``) number
+    of jumps, each on a step drawn uniformly in the segment (so each step's count is
+    Poisson(``λ·dt``), independent across steps) with a normal size. ``horizon`` is the last
+    step any path may need (the tenor plus the liquidation), so the schedule of a path does not
+    depend on which steps are asked for.
+    """
+    rate = item[JUMP_LAMBDA_DT]
+    if rate > 0.0:
+        seg_steps = segment_steps(rate)
+        for first in range(0, horizon, seg_steps):
+            last = min(first + seg_steps, horizon)
+            if last < k_lo or first + 1 > k_hi:
+                continue
+            length = last - first
+            base = JUMP_BLOCK + (first // seg_steps << SEGMENT_SHIFT)
+            u_count = uniforms4(seed, key, path, np.uint64(base))[0]
+            count = poisson_inverse(u_count, rate * length)
+            for m in range(0, count, 2):
+                u0, u1, u2, u3 = uniforms4(seed, key, path, np.uint64(base + 1 + m // 2))
+                k = first + math.ceil(u0 * length)
+                if k_lo <= k <= k_hi:
+                    add[k - k_lo, col] += item[JUMP_MEAN] + item[JUMP_VOL] * inverse_normal(u1)
+                if m + 1 < count:
+                    k = first + math.ceil(u2 * length)
+                    if k_lo <= k <= k_hi:
+                        add[k - k_lo, col] += item[JUMP_MEAN] + item[JUMP_VOL] * inverse_normal(u3)
+    flags = 0
+    u_revoke, u_renew, _, _ = uniforms4(seed, key, path, np.uint64(EVENT_BLOCK))
+    revoked_at = revocation_step(u_revoke, item[REVOKE_P])
+    if revoked_at <= n_steps:
+        flags |= FLAG_REVOKED
+    if k_lo <= revoked_at <= k_hi:
+        add[revoked_at - k_lo, col] += log_keep(item[REVOKE_KEEP])
+    expiry = int(item[EXPIRY_STEP])
+    if 1 <= expiry < revoked_at:
+        lapsed = u_renew >= item[RENEW_P]
+        if expiry <= n_steps:
+            flags |= FLAG_EXPIRY_REACHED | (FLAG_LAPSED if lapsed else 0)
+        if lapsed and k_lo <= expiry <= k_hi:
+            add[expiry - k_lo, col] += log_keep(item[LAPSE_KEEP])
+    return flags
+
+
+@jit
+def events_flags(item: np.ndarray, n_steps: int, u_revoke: float, u_renew: float) -> int:
+    """Return an item's event flags within the tenor from its two event uniforms.
+
+    The same rules as :func:`item_events` (which this must match bit for bit).
+    """
+    flags = 0
+    revoked_at = revocation_step(u_revoke, item[REVOKE_P])
+    if revoked_at <= n_steps:
+        flags |= FLAG_REVOKED
+    expiry = int(item[EXPIRY_STEP])
+    if 1 <= expiry < revoked_at and expiry <= n_steps:
+        flags |= FLAG_EXPIRY_REACHED | (FLAG_LAPSED if u_renew >= item[RENEW_P] else 0)
+    return flags
+
+
+@jit
+def chunk_events(
+    item: np.ndarray,
+    seed: np.uint64,
+    key: np.uint64,
+    path0: np.uint64,
+    n: int,
+    n_steps: int,
+    horizon: int,
+    uniforms: np.ndarray,
+    add: np.ndarray,
+    counts: np.ndarray,
+) -> None:
+    """:func:`item_events` of steps ``1..n_steps`` for paths ``path0 .. path0 + n − 1`` at once.
+
+    Adds each path's event log-changes of step ``k`` to ``add[k − 1, j]`` with the same draws
+    and the same arithmetic as :func:`item_events`, but generates the Philox blocks for all
+    paths together (each segment's count block, then its ``m``-th pair of jumps for every path
+    in one vectorised call, up to the largest count of the block). Leaves the event uniforms
+    (revocation, renewal) in ``uniforms[0]`` and ``uniforms[1]``; ``counts`` is int64 scratch.
+    """
+    rate = item[JUMP_LAMBDA_DT]
+    if rate > 0.0:
+        jump_mean = item[JUMP_MEAN]
+        jump_vol = item[JUMP_VOL]
+        seg_steps = segment_steps(rate)
+        for first in range(0, min(horizon, n_steps), seg_steps):
+            length = min(first + seg_steps, horizon) - first
+            base = JUMP_BLOCK + (first // seg_steps << SEGMENT_SHIFT)
+            uniforms_block(seed, key, path0, n, np.uint64(base), uniforms)
+            most = 0
+            for j in range(n):
+                counts[j] = poisson_inverse(uniforms[0, j], rate * length)
+                most = max(most, counts[j])
+            for m in range(0, most, 2):
+                uniforms_block(seed, key, path0, n, np.uint64(base + 1 + m // 2), uniforms)
+                for j in range(n):
+                    if m < counts[j]:
+                        k = first + math.ceil(uniforms[0, j] * length)
+                        if k <= n_steps:
+                            add[k - 1, j] += jump_mean + jump_vol * inverse_normal(uniforms[1, j])
+                    if m + 1 < counts[j]:
+                        k = first + math.ceil(uniforms[2, j] * length)
+                        if k <= n_steps:
+                            add[k - 1, j] += jump_mean + jump_vol * inverse_normal(uniforms[3, j])
+    uniforms_block(seed, key, path0, n, np.uint64(EVENT_BLOCK), uniforms)
+    revoke_p = item[REVOKE_P]
+    revoke_log_keep = log_keep(item[REVOKE_KEEP])
+    expiry = int(item[EXPIRY_STEP])
+    lapse_log_keep = log_keep(item[LAPSE_KEEP])
+    if revoke_p <= 0.0 and not 1 <= expiry <= n_steps:
+        return
+    for j in range(n):
+        revoked_at = revocation_step(uniforms[0, j], revoke_p)
+        if revoked_at <= n_steps:
+            add[revoked_at - 1, j] += revoke_log_keep
+        if 1 <= expiry < revoked_at and expiry <= n_steps and uniforms[1, j] >= item[RENEW_P]:
+            add[expiry - 1, j] += lapse_log_keep
+
+
+@jit
 def stress_paths(
     items: np.ndarray,
     sector_index: np.ndarray,
@@ -151,6 +464,8 @@ def stress_paths(
     scalars: np.ndarray,
     n_liquidation_steps: int,
     path_start: int,
+    p_begin: int,
+    p_end: int,
     out_min_ratio: np.ndarray,
     out_default_step: np.ndarray,
     out_ead: np.ndarray,
@@ -159,7 +474,10 @@ def stress_paths(
     out_terminal: np.ndarray,
     out_pool: np.ndarray,
 ) -> None:
-    """Simulate the full stress model path by path and write per-path statistics.
+    """Simulate the full stress model for rows ``p_begin .. p_end − 1`` of the outputs.
+
+    Row ``p`` is global path ``path_start + p``. Disjoint row ranges may run on different
+    threads at once (the kernel releases the GIL and writes only its own rows).
 
     Parameters
     ----------
@@ -168,7 +486,9 @@ def stress_paths(
     n_liquidation_steps
         Steps from default to the sale of the collateral.
     path_start
-        Global index of the first path (so that a run can be split into parts).
+        Global index of the path in row 0 (so that a run can be split into parts).
+    p_begin, p_end
+        The rows to simulate.
     out_min_ratio
         ``(paths,)``: ``min_k V_k / profile_k`` over ``k = 0..n_steps`` (pooled value).
     out_default_step
@@ -185,21 +505,21 @@ def stress_paths(
     Notes
     -----
     Per step ``k`` and item ``i``, with ``W = √ρ Z_sector + √(1−ρ) ε_i``:
-    ``log X_i += log_drift·dt + σ√dt·W + Σ jumps``; events multiply a separate factor
-    ``m_i`` (revocation ``× (1 − loss)`` once; at expiry ``× (1 − lapse_loss)`` unless
-    renewed), ``V_i = m_i·exp(log X_i)``. Default at the first ``k ≤ n_steps`` with
-    ``w F_k + √(1−w²) η_k < threshold``; the pool is sold ``n_liquidation_steps`` later at
-    ``(1 − discount)·V``, ``loss = max(EAD − proceeds, 0)``. Paths without default stop at
-    the tenor, defaulted ones run on to the sale.
+    ``log V_i += log_drift·dt + σ√dt·W + Σ jumps``, plus ``log(1 − loss)`` at revocation and
+    ``log(1 − lapse_loss)`` at a lapsed expiry; the pool is ``Σ_i V_i``. Default at the first
+    ``k ≤ n_steps`` with ``w F_k + √(1−w²) η_k < threshold`` (``F_k = Σ_i weight_i W_i``); the
+    pool is sold ``n_liquidation_steps`` later at ``(1 − discount)·V``,
+    ``loss = max(EAD − proceeds, 0)``. Paths without default stop at the tenor; a defaulted one
+    whose sale falls after it runs on, path by path, to the sale.
 
     The pooled value per step (float32, 4 bytes × paths × steps) is kept only because exact
     per-step quantiles need it; everything else streams. Pass a ``(0, paths)`` array to make
     the kernel O(paths).
     """
-    n_paths = out_min_ratio.shape[0]
     n_items = items.shape[0]
     n_sectors = sector_keys.shape[0]
     n_steps = profile.shape[0] - 1
+    n_rows = 4 * ((n_steps + 3) // 4)
     seed = stream_keys[0]
     borrower_key = stream_keys[1]
     amount = scalars[AMOUNT]
@@ -214,122 +534,208 @@ def stress_paths(
     # Draws that cannot change the result are skipped; their counters stay reserved.
     draw_sector = sqrt_rho > 0.0
     draw_borrower = threshold > -math.inf
-    n_chunks = (n_paths + CHUNK - 1) // CHUNK
-    for chunk in prange(n_chunks):
-        item_normals = np.empty((n_items, 4))
-        sector_normals = np.zeros((n_sectors, 4))
-        borrower_normals = np.zeros(4)
-        # 0.5 never triggers an event whose probability is 0 (jump: u > 1; revocation: u < 0)
-        event_uniforms = np.full((n_items, 4), 0.5)
-        log_x = np.empty(n_items)
-        mult = np.empty(n_items)
-        revoked = np.empty(n_items, dtype=np.bool_)
-        for p in range(chunk * CHUNK, min(n_paths, (chunk + 1) * CHUNK)):
-            path = np.uint64(path_start + p)
-            pool = 0.0
-            for i in range(n_items):
-                log_x[i] = items[i, LOG_V0]
-                mult[i] = 1.0
-                revoked[i] = False
-                out_flags[p, i] = 0
-                pool += math.exp(log_x[i])
-            min_ratio = pool / profile[0]
-            if store_pool:
-                out_pool[0, p] = np.float32(pool)
-            default_step = -1
-            ead = 0.0
-            loss = 0.0
-            last_step = n_steps
-            k = 1
-            while k <= last_step:
-                lane = (k - 1) % 4
-                if lane == 0:
-                    block = np.uint64((k - 1) // 4)
-                    for s in range(n_sectors if draw_sector else 0):
-                        z0, z1, z2, z3 = fast_normals4(seed, sector_keys[s], path, block)
-                        sector_normals[s, 0] = z0
-                        sector_normals[s, 1] = z1
-                        sector_normals[s, 2] = z2
-                        sector_normals[s, 3] = z3
-                    for i in range(n_items):
-                        z0, z1, z2, z3 = fast_normals4(seed, item_keys[i], path, block)
-                        item_normals[i, 0] = z0
-                        item_normals[i, 1] = z1
-                        item_normals[i, 2] = z2
-                        item_normals[i, 3] = z3
-                    if draw_borrower:
-                        z0, z1, z2, z3 = fast_normals4(seed, borrower_key, path, block)
-                        borrower_normals[0] = z0
-                        borrower_normals[1] = z1
-                        borrower_normals[2] = z2
-                        borrower_normals[3] = z3
-                pair = (k - 1) % 2
-                if pair == 0:
-                    event_block = np.uint64(EVENT_BLOCK + (k - 1) // 2)
-                    for i in range(n_items):
-                        if items[i, JUMP_P0] >= 1.0 and items[i, REVOKE_P] <= 0.0:
-                            continue  # no event can happen: the (reserved) draw is skipped
-                        u0, u1, u2, u3 = uniforms4(seed, item_keys[i], path, event_block)
-                        event_uniforms[i, 0] = u0
-                        event_uniforms[i, 1] = u1
-                        event_uniforms[i, 2] = u2
-                        event_uniforms[i, 3] = u3
-                pool = 0.0
-                factor = 0.0
-                for i in range(n_items):
-                    shock = (
-                        sqrt_rho * sector_normals[sector_index[i], lane]
-                        + sqrt_1m_rho * item_normals[i, lane]
-                    )
-                    factor += items[i, POOL_WEIGHT] * shock
-                    log_x[i] += items[i, LOG_DRIFT_STEP] + items[i, SIGMA_SQRT_DT] * shock
-                    u_jump = event_uniforms[i, 2 * pair]
-                    u_revoke = event_uniforms[i, 2 * pair + 1]
-                    if u_jump > items[i, JUMP_P0]:
-                        n_jumps = poisson_count(u_jump, items[i, JUMP_P0], items[i, JUMP_LAMBDA_DT])
-                        size = fast_normals4(seed, item_keys[i], path, np.uint64(JUMP_BLOCK + k))[0]
-                        log_x[i] += n_jumps * items[i, JUMP_MEAN] + (
-                            items[i, JUMP_VOL] * math.sqrt(n_jumps) * size
-                        )
-                    if not revoked[i] and u_revoke < items[i, REVOKE_P]:
-                        revoked[i] = True
-                        mult[i] *= items[i, REVOKE_KEEP]
-                        if k <= n_steps:
-                            out_flags[p, i] |= FLAG_REVOKED
-                    if k == items[i, EXPIRY_STEP] and not revoked[i]:
-                        u_renew = uniforms4(seed, item_keys[i], path, np.uint64(EXPIRY_BLOCK))[0]
-                        if k <= n_steps:
-                            out_flags[p, i] |= FLAG_EXPIRY_REACHED
-                        if u_renew >= items[i, RENEW_P]:
-                            mult[i] *= items[i, LAPSE_KEEP]
-                            if k <= n_steps:
-                                out_flags[p, i] |= FLAG_LAPSED
-                    pool += mult[i] * math.exp(log_x[i])
-                if k <= n_steps:
-                    ratio = pool / profile[k]
-                    if ratio < min_ratio:
-                        min_ratio = ratio
-                    if store_pool:
-                        out_pool[k, p] = np.float32(pool)
-                    if default_step < 0:
-                        latent = wrong_way * factor + wrong_way_c * borrower_normals[lane]
-                        if latent < threshold:
-                            default_step = k
-                            ead = amount * profile[k]
-                            last_step = max(n_steps, k + n_liquidation_steps)
-                    if k == n_steps and store_terminal:
-                        for i in range(n_items):
-                            out_terminal[p, i] = mult[i] * math.exp(log_x[i])
-                if default_step >= 0 and k == default_step + n_liquidation_steps:
-                    loss = max(ead - liquidation_keep * pool, 0.0)
-                k += 1
-            out_min_ratio[p] = min_ratio
-            out_default_step[p] = default_step
+    use_factor = draw_borrower and wrong_way != 0.0
+
+    uniforms = np.empty((4, CHUNK))
+    item_z = np.empty((n_rows, CHUNK))
+    sector_z = np.zeros((n_sectors if draw_sector else 0, n_rows, CHUNK))
+    borrower_z = np.zeros((n_rows if draw_borrower else 0, CHUNK))
+    jumps = np.empty((n_steps, CHUNK))
+    counts = np.empty(CHUNK, dtype=np.int64)
+    horizon = n_steps + n_liquidation_steps
+    log_v = np.empty(n_steps * CHUNK)
+    value = np.empty(n_steps * CHUNK)
+    bits = np.empty(n_steps * CHUNK, dtype=np.int64)
+    pool = np.empty((n_steps + 1, CHUNK))
+    factor = np.zeros((n_steps + 1 if use_factor else 0, CHUNK))
+    final_log_v = np.empty((n_items, CHUNK))
+    min_ratio = np.empty(CHUNK)
+    default_step = np.empty(CHUNK, dtype=np.int64)
+    later_events = np.zeros((n_liquidation_steps + 1, 1))
+
+    pool0 = 0.0
+    for i in range(n_items):
+        pool0 += math.exp(items[i, LOG_V0])
+
+    for c0 in range(p_begin, p_end, CHUNK):
+        nb = min(CHUNK, p_end - c0)
+        path0 = np.uint64(path_start + c0)
+        if draw_sector:
+            for s in range(n_sectors):
+                step_normals(seed, sector_keys[s], path0, nb, n_steps, uniforms, sector_z[s])
+        if draw_borrower:
+            step_normals(seed, borrower_key, path0, nb, n_steps, uniforms, borrower_z)
+        pool[0, :nb] = pool0
+        pool[1:, :nb] = 0.0
+        if use_factor:
+            factor[:, :nb] = 0.0
+        for i in range(n_items):
+            item = items[i]
+            step_normals(seed, item_keys[i], path0, nb, n_steps, uniforms, item_z)
+            jumps[:, :nb] = 0.0
+            chunk_events(
+                item, seed, item_keys[i], path0, nb, n_steps, horizon, uniforms, jumps, counts
+            )
+            for j in range(nb):
+                out_flags[c0 + j, i] = events_flags(item, n_steps, uniforms[0, j], uniforms[1, j])
+            drift = item[LOG_DRIFT_STEP]
+            sigma = item[SIGMA_SQRT_DT]
+            weight = item[POOL_WEIGHT]
+            sector = sector_z[sector_index[i]] if draw_sector else item_z
+            level = final_log_v[i]
+            level[:nb] = item[LOG_V0]
+            for k in range(1, n_steps + 1):
+                eps = item_z[k - 1]
+                common = sector[k - 1]
+                jump = jumps[k - 1]
+                row = log_v[(k - 1) * CHUNK : k * CHUNK]
+                fac = factor[k] if use_factor else jump  # (not written without the factor)
+                if draw_sector and use_factor:
+                    for j in range(nb):
+                        shock = sqrt_rho * common[j] + sqrt_1m_rho * eps[j]
+                        level[j] += drift + sigma * shock + jump[j]
+                        row[j] = level[j]
+                        fac[j] += weight * shock
+                elif draw_sector:
+                    for j in range(nb):
+                        shock = sqrt_rho * common[j] + sqrt_1m_rho * eps[j]
+                        level[j] += drift + sigma * shock + jump[j]
+                        row[j] = level[j]
+                elif use_factor:
+                    for j in range(nb):
+                        shock = sqrt_1m_rho * eps[j]
+                        level[j] += drift + sigma * shock + jump[j]
+                        row[j] = level[j]
+                        fac[j] += weight * shock
+                else:
+                    for j in range(nb):
+                        shock = sqrt_1m_rho * eps[j]
+                        level[j] += drift + sigma * shock + jump[j]
+                        row[j] = level[j]
+            exp_into(log_v, value, bits, n_steps * CHUNK)
+            for k in range(1, n_steps + 1):
+                pk = pool[k]
+                vk = value[(k - 1) * CHUNK : k * CHUNK]
+                for j in range(nb):
+                    pk[j] += vk[j]
+            if store_terminal:
+                vk = value[(n_steps - 1) * CHUNK : n_steps * CHUNK]
+                for j in range(nb):
+                    out_terminal[c0 + j, i] = vk[j]
+
+        for j in range(nb):
+            min_ratio[j] = pool[0, j] / profile[0]
+        for k in range(1, n_steps + 1):
+            pk = pool[k]
+            den = profile[k]
+            for j in range(nb):
+                ratio = pk[j] / den
+                min_ratio[j] = ratio if ratio < min_ratio[j] else min_ratio[j]
+        if store_pool:
+            for k in range(n_steps + 1):
+                for j in range(nb):
+                    out_pool[k, c0 + j] = np.float32(pool[k, j])
+        default_step[:nb] = -1
+        if draw_borrower:
+            for k in range(n_steps, 0, -1):
+                eta = borrower_z[k - 1]
+                if use_factor:
+                    fac = factor[k]
+                    for j in range(nb):
+                        latent = wrong_way * fac[j] + wrong_way_c * eta[j]
+                        default_step[j] = k if latent < threshold else default_step[j]
+                else:
+                    for j in range(nb):
+                        latent = wrong_way_c * eta[j]
+                        default_step[j] = k if latent < threshold else default_step[j]
+        for j in range(nb):
+            p = c0 + j
+            out_min_ratio[p] = min_ratio[j]
+            d = default_step[j]
+            out_default_step[p] = d
+            if d < 0:
+                out_ead[p] = 0.0
+                out_loss[p] = 0.0
+                continue
+            ead = amount * profile[d]
+            sale = d + n_liquidation_steps
+            if sale <= n_steps:
+                proceeds = liquidation_keep * pool[sale, j]
+            else:
+                proceeds = liquidation_keep * pool_after_tenor(
+                    items,
+                    sector_index,
+                    item_keys,
+                    sector_keys,
+                    seed,
+                    path0 + np.uint64(j),
+                    n_steps,
+                    sale,
+                    final_log_v[:, j],
+                    sqrt_rho,
+                    sqrt_1m_rho,
+                    later_events,
+                )
             out_ead[p] = ead
-            out_loss[p] = loss
+            out_loss[p] = max(ead - proceeds, 0.0)
 
 
-@jit_parallel
+@jit
+def pool_after_tenor(
+    items: np.ndarray,
+    sector_index: np.ndarray,
+    item_keys: np.ndarray,
+    sector_keys: np.ndarray,
+    seed: np.uint64,
+    path: np.uint64,
+    n_steps: int,
+    sale: int,
+    final_log_v: np.ndarray,
+    sqrt_rho: float,
+    sqrt_1m_rho: float,
+    later_events: np.ndarray,
+) -> float:
+    """Run one path on from the tenor to step ``sale``; return the pooled value then.
+
+    The same model and the same draws as :func:`stress_paths` (which stops at the tenor), one
+    path and one step at a time: only defaulted paths whose sale falls after the tenor need it.
+    """
+    pool = 0.0
+    for i in range(items.shape[0]):
+        item = items[i]
+        key = item_keys[i]
+        later_events[: sale - n_steps, 0] = 0.0
+        item_events(
+            item,
+            seed,
+            key,
+            path,
+            n_steps,
+            n_steps + later_events.shape[0] - 1,  # the horizon: tenor + liquidation
+            n_steps + 1,
+            sale,
+            later_events,
+            0,
+        )
+        log_v = final_log_v[i]
+        for k in range(n_steps + 1, sale + 1):
+            block = np.uint64((k - 1) // 4)
+            lane = (k - 1) % 4
+            eps = fast_normals4(seed, key, path, block)[lane]
+            common = 0.0
+            if sqrt_rho > 0.0:
+                common = fast_normals4(seed, sector_keys[sector_index[i]], path, block)[lane]
+            shock = sqrt_rho * common + sqrt_1m_rho * eps
+            log_v += (
+                item[LOG_DRIFT_STEP]
+                + item[SIGMA_SQRT_DT] * shock
+                + later_events[k - n_steps - 1, 0]
+            )
+        pool += exp_scalar(log_v)
+    return pool
+
+
+@jit
 def gbm_min_ratio(
     log_v0: np.ndarray,
     log_drift_step: np.ndarray,
@@ -338,46 +744,62 @@ def gbm_min_ratio(
     seed: np.uint64,
     profile: np.ndarray,
     path_start: int,
+    p_begin: int,
+    p_end: int,
     out_min_ratio: np.ndarray,
 ) -> None:
     """Bare GBM reference: independent items, pooled value, running min of value / profile.
 
-    The same generator and the same chunked loop as :func:`stress_paths` without jumps,
+    The same generator, blocks and vectorised loops as :func:`stress_paths` without jumps,
     events, correlation or default: the practical speed limit of the random stream (used by
-    the benchmark).
+    the benchmark). Rows ``p_begin .. p_end − 1`` (global path ``path_start + p``).
     """
-    n_paths = out_min_ratio.shape[0]
     n_items = log_v0.shape[0]
     n_steps = profile.shape[0] - 1
-    n_chunks = (n_paths + CHUNK - 1) // CHUNK
-    for chunk in prange(n_chunks):
-        log_x = np.empty(n_items)
-        item_normals = np.empty((n_items, 4))
-        for p in range(chunk * CHUNK, min(n_paths, (chunk + 1) * CHUNK)):
-            path = np.uint64(path_start + p)
-            pool = 0.0
-            for i in range(n_items):
-                log_x[i] = log_v0[i]
-                pool += math.exp(log_x[i])
-            min_ratio = pool / profile[0]
+    n_rows = 4 * ((n_steps + 3) // 4)
+    uniforms = np.empty((4, CHUNK))
+    item_z = np.empty((n_rows, CHUNK))
+    log_v = np.empty(n_steps * CHUNK)
+    value = np.empty(n_steps * CHUNK)
+    bits = np.empty(n_steps * CHUNK, dtype=np.int64)
+    pool = np.empty((n_steps + 1, CHUNK))
+    level = np.empty(CHUNK)
+    min_ratio = np.empty(CHUNK)
+    pool0 = 0.0
+    for i in range(n_items):
+        pool0 += math.exp(log_v0[i])
+    for c0 in range(p_begin, p_end, CHUNK):
+        nb = min(CHUNK, p_end - c0)
+        path0 = np.uint64(path_start + c0)
+        pool[0, :nb] = pool0
+        pool[1:, :nb] = 0.0
+        for i in range(n_items):
+            step_normals(seed, item_keys[i], path0, nb, n_steps, uniforms, item_z)
+            drift = log_drift_step[i]
+            sigma = sigma_sqrt_dt[i]
+            level[:nb] = log_v0[i]
             for k in range(1, n_steps + 1):
-                lane = (k - 1) % 4
-                if lane == 0:
-                    block = np.uint64((k - 1) // 4)
-                    for i in range(n_items):
-                        z0, z1, z2, z3 = fast_normals4(seed, item_keys[i], path, block)
-                        item_normals[i, 0] = z0
-                        item_normals[i, 1] = z1
-                        item_normals[i, 2] = z2
-                        item_normals[i, 3] = z3
-                pool = 0.0
-                for i in range(n_items):
-                    log_x[i] += log_drift_step[i] + sigma_sqrt_dt[i] * item_normals[i, lane]
-                    pool += math.exp(log_x[i])
-                ratio = pool / profile[k]
-                if ratio < min_ratio:
-                    min_ratio = ratio
-            out_min_ratio[p] = min_ratio
+                eps = item_z[k - 1]
+                row = log_v[(k - 1) * CHUNK : k * CHUNK]
+                for j in range(nb):
+                    level[j] += drift + sigma * eps[j]
+                    row[j] = level[j]
+            exp_into(log_v, value, bits, n_steps * CHUNK)
+            for k in range(1, n_steps + 1):
+                pk = pool[k]
+                vk = value[(k - 1) * CHUNK : k * CHUNK]
+                for j in range(nb):
+                    pk[j] += vk[j]
+        for j in range(nb):
+            min_ratio[j] = pool[0, j] / profile[0]
+        for k in range(1, n_steps + 1):
+            pk = pool[k]
+            den = profile[k]
+            for j in range(nb):
+                ratio = pk[j] / den
+                min_ratio[j] = ratio if ratio < min_ratio[j] else min_ratio[j]
+        for j in range(nb):
+            out_min_ratio[c0 + j] = min_ratio[j]
 
 
 def warmup() -> None:
@@ -406,6 +828,8 @@ def warmup() -> None:
             scalars,
             1,
             0,
+            0,
+            n_paths,
             np.empty(n_paths),
             np.empty(n_paths, dtype=np.int64),
             np.empty(n_paths),
@@ -422,6 +846,8 @@ def warmup() -> None:
         np.uint64(1),
         profile,
         0,
+        0,
+        n_paths,
         np.empty(n_paths),
     )
 

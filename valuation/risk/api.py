@@ -11,7 +11,8 @@ from numpy.typing import NDArray
 
 from valuation.audit import make_audit
 from valuation.defaults import default_calibration_id
-from valuation.kernels.stress import FLAG_LAPSED, FLAG_REVOKED, stress_paths
+from valuation.kernels._jit import run_parallel
+from valuation.kernels.stress import CHUNK, FLAG_LAPSED, FLAG_REVOKED, stress_paths
 from valuation.risk.model import StressModel, build_model
 from valuation.risk.scenarios import resolve_scenarios
 from valuation.schema._base import parse_model
@@ -92,24 +93,30 @@ def simulate(
         terminal=np.empty((paths, n_items if store_terminal else 0)),
         pool=np.empty((model.n_steps + 1 if store_pool else 0, paths), dtype=np.float32),
     )
-    stress_paths(
-        model.items,
-        model.sector_index,
-        model.item_keys,
-        model.sector_keys,
-        model.stream_keys,
-        model.profile,
-        model.scalars,
-        model.n_liquidation_steps,
-        path_start,
-        out.min_ratio,
-        out.default_step,
-        out.ead,
-        out.loss,
-        out.flags,
-        out.terminal,
-        out.pool,
-    )
+
+    def run(begin: int, end: int) -> None:
+        stress_paths(
+            model.items,
+            model.sector_index,
+            model.item_keys,
+            model.sector_keys,
+            model.stream_keys,
+            model.profile,
+            model.scalars,
+            model.n_liquidation_steps,
+            path_start,
+            begin,
+            end,
+            out.min_ratio,
+            out.default_step,
+            out.ead,
+            out.loss,
+            out.flags,
+            out.terminal,
+            out.pool,
+        )
+
+    run_parallel(run, paths, CHUNK)
     return out
 
 
@@ -184,9 +191,28 @@ def summarise(
     )
 
 
+def row_quantiles(rows: NDArray, levels: tuple[float, ...]) -> NDArray[np.float64]:
+    """Return the ``levels`` quantiles of every row, ``(len(levels), n_rows)`` float64.
+
+    The linear interpolation of the order statistics (Hyndman and Fan's type 7, NumPy's
+    default): with ``h = (n − 1)·q``, ``x_(⌊h⌋) + (h − ⌊h⌋)·(x_(⌊h⌋+1) − x_(⌊h⌋))``. The rows
+    are sorted once (NumPy's vectorised sort) rather than partitioned at fourteen ranks, which
+    is several times faster for the fan chart; it agrees with ``np.quantile`` to rounding.
+    """
+    ordered = np.sort(rows, axis=1)
+    n = ordered.shape[1]
+    position = (n - 1) * np.asarray(levels, dtype=np.float64)
+    below = np.minimum(np.floor(position).astype(np.intp), n - 1)
+    above = np.minimum(below + 1, n - 1)
+    weight = (position - below)[:, None]
+    low = ordered[:, below].T.astype(np.float64)
+    high = ordered[:, above].T.astype(np.float64)
+    return np.asarray(low + weight * (high - low), dtype=np.float64)
+
+
 def value_quantiles(model: StressModel, stats: PathStats) -> ValueQuantiles:
     """Quantiles of the pooled value at every step (the fan chart)."""
-    values = np.quantile(stats.pool, QUANTILE_LEVELS, axis=1).astype(np.float64)
+    values = row_quantiles(stats.pool, QUANTILE_LEVELS)
     months = [12.0 * model.dt_years * k for k in range(model.n_steps + 1)]
     return ValueQuantiles(
         paths=int(stats.pool.shape[1]),
@@ -315,6 +341,7 @@ __all__ = [
     "breach_probability",
     "breach_thresholds",
     "max_loan",
+    "row_quantiles",
     "simulate",
     "stress",
     "summarise",
