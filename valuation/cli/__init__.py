@@ -30,7 +30,15 @@ app = typer.Typer(
 )
 
 # Modules that register commands on `app`, in the order `dpv --help` lists them.
-_COMMAND_MODULES: tuple[str, ...] = ("_value", "_stress", "_synth", "_demo", "_schema", "_warmup")
+_COMMAND_MODULES: tuple[str, ...] = (
+    "_value",
+    "_stress",
+    "_calibrate",
+    "_synth",
+    "_demo",
+    "_schema",
+    "_warmup",
+)
 
 
 def _register() -> None:
