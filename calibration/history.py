@@ -227,7 +227,7 @@ def _check_values(table: Table, path: str, name: str, allowed: tuple[str, ...]) 
     bad = ~np.isin(table[name], allowed)
     if bad.any():
         raise DpvInputError(
-            f"unknown value {table[name][bad][0]!r} (expected one of {', '.join(allowed)})",
+            f"unknown value {str(table[name][bad][0])!r} (expected one of {', '.join(allowed)})",
             source=path,
             field=name,
         )
