@@ -66,7 +66,7 @@ def calibrate(
         if progress is not None:
             progress("backtest")
         fitted.metrics["backtest"] = backtest(
-            history, cutoff=cutoff or default_cutoff(history), seed=seed
+            history, cutoff=cutoff or default_cutoff(history), seed=seed, n_jobs=n_jobs
         )
         timings["backtest"] = time.perf_counter() - t
     if listings_dir is not None:

@@ -134,6 +134,7 @@ def backtest(
     cutoff: dt.date | None = None,
     seed: int = 20241201,
     calibration: Calibration | None = None,
+    n_jobs: int = 1,
 ) -> dict[str, Any]:
     """Run the out-of-time back-test.
 
@@ -146,7 +147,10 @@ def backtest(
     seed
         Seed of the fit.
     calibration
-        A calibration already fitted on ``history.before(cutoff)`` (fitted here when None).
+        A calibration already fitted on ``history.before(cutoff)`` (fitted here when None,
+        without the revenue processes, which the back-test does not score).
+    n_jobs
+        LightGBM threads of that fit.
 
     Returns
     -------
@@ -159,7 +163,7 @@ def backtest(
     if not history.as_of > cutoff:
         raise ValueError(f"cut-off {cutoff} is not before the end of the history {history.as_of}")
     before = history.before(cutoff)
-    fitted = calibration or fit_calibration(before, seed=seed)
+    fitted = calibration or fit_calibration(before, seed=seed, n_jobs=n_jobs, revenue=False)
     return {
         "cutoff": cutoff.isoformat(),
         "as_of": history.as_of.isoformat(),

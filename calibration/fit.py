@@ -23,6 +23,7 @@ from calibration.processes import (
     RecoveryFit,
     ci95,
     fit_hazards,
+    fit_merton,
     fit_recoveries,
     fit_revenue_segments,
 )
@@ -430,6 +431,7 @@ def fit_calibration(
     seed: int = DEFAULT_SEED,
     n_jobs: int = 1,
     progress: Callable[[str], None] | None = None,
+    revenue: bool = True,
 ) -> Calibration:
     """Fit every model and parameter of a CalibrationSet from a history.
 
@@ -443,6 +445,8 @@ def fit_calibration(
         LightGBM threads (the result does not depend on it).
     progress
         Called with the name of each stage as it starts.
+    revenue
+        Estimate the revenue processes (the back-test, which does not score them, skips it).
 
     Returns
     -------
@@ -458,7 +462,11 @@ def fit_calibration(
         return time.perf_counter()
 
     t = stage("revenue")
-    fits = fit_revenue_segments(history, segments())
+    fits = (
+        fit_revenue_segments(history, segments())
+        if revenue
+        else {name: fit_merton(np.empty(0)) for name in segments()}
+    )
     timings["revenue_mle"] = time.perf_counter() - t
     t = stage("hazards")
     hazards = fit_hazards(history)
