@@ -160,6 +160,67 @@ def _hessian_from_gradient(
     return 0.5 * (h + h.T)
 
 
+def _damped_cholesky(
+    hess: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], float] | None:
+    """Cholesky factor of ``H + damping·diag(|H|)`` and the damping, raised until it exists."""
+    scale = np.diag(np.maximum(np.abs(np.diag(hess)), 1e-12))
+    for damping in (0.0, 1e-8, 1e-6, 1e-4, 1e-2, 1.0, 100.0):
+        try:
+            chol = np.linalg.cholesky(hess + damping * scale)
+        except np.linalg.LinAlgError:
+            continue
+        return np.asarray(chol, dtype=np.float64), damping
+    return None
+
+
+def _newton_polish(
+    objective: Any,
+    hessian: Any,
+    z: NDArray[np.float64],
+    bounds: list[tuple[float, float]],
+    max_iter: int = 20,
+) -> NDArray[np.float64] | None:
+    """Refine a near-optimal ``z`` by damped Newton steps inside the bounds.
+
+    Parameters held at a bound by their gradient are frozen; the rest take the Newton step
+    (Levenberg-damped where the Hessian is not positive definite, halved until the objective
+    falls). Returns None when no step helps, so that the caller falls back to L-BFGS-B.
+    """
+    lower = np.array([b[0] for b in bounds])
+    upper = np.array([b[1] for b in bounds])
+    value, grad = objective(z)
+    for _ in range(max_iter):
+        at_lower = (z <= lower + 1e-9) & (grad > 0)
+        at_upper = (z >= upper - 1e-9) & (grad < 0)
+        free = ~(at_lower | at_upper)
+        if not free.any():
+            return z
+        hess = hessian(z)[np.ix_(free, free)]
+        factor = _damped_cholesky(hess)
+        if factor is None:
+            return None
+        chol, damping = factor
+        step = np.zeros_like(z)
+        step[free] = -np.linalg.solve(chol.T, np.linalg.solve(chol, grad[free]))
+        decrement = -float(grad @ step)
+        if decrement < 1e-10 * max(1.0, abs(value)):
+            # converged only where the plain Newton step is tiny (a damped one can be tiny
+            # far from the optimum)
+            return z if damping == 0.0 else None
+        scale = 1.0
+        for _halving in range(30):
+            trial = np.clip(z + scale * step, lower, upper)
+            trial_value, trial_grad = objective(trial)
+            if trial_value <= value:
+                break
+            scale *= 0.5
+        else:
+            return None
+        z, value, grad = trial, trial_value, trial_grad
+    return None
+
+
 def _pooled_hessian(
     segment_grads: Any, z: NDArray[np.float64], g: int, step: float = 1e-5
 ) -> NDArray[np.float64]:
@@ -413,7 +474,13 @@ def fit_merton_pooled(samples: list[NDArray[np.float64]]) -> list[MertonFit]:
     # Warm start on an evenly spaced subsample of each large segment, then polish on all data.
     probe = [x[:: max(1, x.size // _POOLED_PROBE)] for x in samples]
     z = np.asarray(solve(np.array(z0), probe).x, dtype=np.float64)
-    z = np.asarray(solve(z, samples).x, dtype=np.float64)
+    polished = _newton_polish(
+        lambda v: objective(v, samples),
+        lambda v: _pooled_hessian(lambda u: parts(u, samples)[1], v, g),
+        z,
+        bounds,
+    )
+    z = polished if polished is not None else np.asarray(solve(z, samples).x, dtype=np.float64)
     hess = _pooled_hessian(lambda v: parts(v, samples)[1], z, g)
     try:
         cov_all = np.linalg.pinv(hess)
