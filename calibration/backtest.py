@@ -84,8 +84,10 @@ def _hazard_scores(
     out["renewal"] = {
         "expiries": int(expiries),
         "observed": int(post.renewals - pre.renewals),
-        "predicted": float(p * expiries) if p is not None else math.nan,
+        "predicted": float(p * expiries) if p is not None else None,
     }
+    if p is None:
+        out["renewal"]["note"] = "no certificate reached expiry before the cut-off"
     return out
 
 

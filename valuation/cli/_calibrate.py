@@ -145,7 +145,8 @@ def backtest_command(
     if r.get("n"):
         typer.echo(f"royalty: {r['n']} deals, MAE {r['mae']:.4f}, bias {r['bias']:+.4f}")
     for kind, d in report["hazards"].items():
-        typer.echo(f"{kind}: predicted {d['predicted']:.1f}, observed {d['observed']}")
+        predicted = "n/a" if d["predicted"] is None else f"{d['predicted']:.1f}"
+        typer.echo(f"{kind}: predicted {predicted}, observed {d['observed']}")
     loans = report["loans"]
     if loans:
         typer.echo(
