@@ -88,6 +88,17 @@ def _backtest_lines(backtest: dict[str, Any] | None) -> list[str]:
             f"| loan defaults: predicted / observed ({loans.get('n', 0)} loans) | "
             f"{_num(loans.get('predicted_defaults'), '.2f')} / {loans.get('observed_defaults')} |"
         )
+        engine = loans.get("stress_engine") or {}
+        if engine:
+            lines.append(
+                f"| stress engine default frequency ({engine['loans_simulated']} loans) | "
+                f"{_num(engine['predicted_default_frequency'])} (observed "
+                f"{_num(loans.get('observed_default_frequency'))}) |"
+            )
+            lines.append(
+                f"| stress engine LTV-breach frequency | "
+                f"{_num(engine['predicted_breach_frequency'])} (not observable) |"
+            )
         lines.append(f"| LTV breaches | {loans.get('breach', 'not observable')} |")
     return lines
 

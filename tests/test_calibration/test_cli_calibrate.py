@@ -95,6 +95,14 @@ def test_calibrate_then_backtest_and_value_with_it(
     assert report["scored"] == "refitted before cut-off"  # the history ends where the set's does
     assert report["hedonic"]["n"] > 100
     assert abs(report["hedonic"]["coverage"] - 0.8) < 0.1
+    loans = report["loans"]
+    engine = loans["stress_engine"]
+    assert engine["loans_simulated"] == loans["n"] > 10
+    # the engine's default frequency is the closed form's (months rounded, Monte Carlo noise)
+    assert engine["predicted_default_frequency"] == pytest.approx(
+        loans["predicted_default_frequency"], rel=0.2
+    )
+    assert 0.0 <= engine["predicted_breach_frequency"] <= 1.0
 
     assert (
         main(["value", str(EXAMPLE), "--as-of", "2026-11-01", "--json", "--calibration", str(out)])

@@ -153,3 +153,11 @@ def backtest_command(
             f"loans: {loans['n']} at risk, predicted defaults {loans['predicted_defaults']:.2f}, "
             f"observed {loans['observed_defaults']}; breaches {loans['breach']}"
         )
+        engine = loans.get("stress_engine")
+        if engine:
+            typer.echo(
+                f"stress engine on {engine['loans_simulated']} loans: default frequency "
+                f"{engine['predicted_default_frequency']:.4f} (observed "
+                f"{loans['observed_default_frequency']:.4f}), breach frequency "
+                f"{engine['predicted_breach_frequency']:.4f} (not observable)"
+            )
