@@ -225,8 +225,7 @@ def backtest(
     seed
         Seed of the fit.
     calibration
-        A calibration already fitted on ``history.before(cutoff)`` (fitted here when None,
-        without the revenue processes, which the back-test does not score).
+        A calibration already fitted on ``history.before(cutoff)`` (fitted here when None).
     n_jobs
         LightGBM threads of that fit.
 
@@ -241,7 +240,8 @@ def backtest(
     if not history.as_of > cutoff:
         raise ValueError(f"cut-off {cutoff} is not before the end of the history {history.as_of}")
     before = history.before(cutoff)
-    fitted = calibration or fit_calibration(before, seed=seed, n_jobs=n_jobs, revenue=False)
+    # the revenue processes are refitted too: the stress engine runs the loans on them
+    fitted = calibration or fit_calibration(before, seed=seed, n_jobs=n_jobs)
     return {
         "cutoff": cutoff.isoformat(),
         "as_of": history.as_of.isoformat(),
