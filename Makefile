@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint typecheck bench warmup notebooks sample clean
+.PHONY: demo test test-fast lint typecheck bench warmup notebooks sample calibration clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,10 +36,17 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_stress.py
 	$(BIN)/python benchmarks/bench_synth.py
 	$(BIN)/python benchmarks/bench_pledge.py
+	$(BIN)/python benchmarks/bench_calibrate.py
 
 # Regenerate the bundled synthetic sample (a test checks that this reproduces it byte for byte).
 sample: $(STAMP)
 	$(BIN)/dpv synth --products 2000 --seed 20241201 --format csv --out valuation/data/sample --force
+
+# Refit the bundled default CalibrationSet on the bundled sample (fixed creation time, so the
+# same code and sample give the same bytes); `dpv value` and `dpv stress` use it by default.
+calibration: $(STAMP)
+	$(BIN)/dpv calibrate --history valuation/data/sample --out valuation/data/calibration/default \
+		--listings tests/data/exchange-listings --created-at 2026-11-22T00:00:00Z --force
 
 # Re-execute every notebook in place, so that the committed outputs are current.
 notebooks: $(STAMP)

@@ -33,6 +33,7 @@ app = typer.Typer(
 _COMMAND_MODULES: tuple[str, ...] = (
     "_value",
     "_stress",
+    "_calibrate",
     "_pledge",
     "_reproduce",
     "_synth",

@@ -43,17 +43,27 @@ def _table(result: object) -> str:
 def stress_command(
     request: Annotated[str, typer.Argument(help="The stress request JSON file, or - for stdin.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    calibration: Annotated[
+        str | None,
+        typer.Option(
+            "--calibration",
+            help="CalibrationSet the audit names (default: the bundled default set); the "
+            "request gives the collateral's process directly.",
+        ),
+    ] = None,
 ) -> None:
     """Monte Carlo loan-to-value stress with the collateral's value and process given directly."""
+    from valuation.calibration_set import load_calibration
     from valuation.exceptions import DpvInputError
     from valuation.risk.api import stress
     from valuation.schema._base import parse_model, read_json
     from valuation.schema.stress import StressRequest
 
+    calibration_id = load_calibration(calibration).id
     document, _raw, source = read_json(request)
     try:
         parsed = parse_model(StressRequest, document, source=source)
-        result = stress(parsed)
+        result = stress(parsed, calibration_id=calibration_id)
     except DpvInputError as exc:
         raise exc.with_source(source) from None
     if as_json:

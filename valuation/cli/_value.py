@@ -75,6 +75,12 @@ def value_command(
     samples: Annotated[
         int | None, typer.Option(help="Range samples (0 = no range; default 2000).")
     ] = None,
+    calibration: Annotated[
+        str | None,
+        typer.Option(
+            "--calibration", help="CalibrationSet folder (default: the bundled default set)."
+        ),
+    ] = None,
 ) -> None:
     """Value one registered data product by the income, cost and market methods.
 
@@ -82,6 +88,7 @@ def value_command(
     and P10/P50/P90 range, warnings and the audit block. Exit code 2 on bad input.
     """
     from valuation import value_many
+    from valuation.calibration_set import resolve_calibration
     from valuation.exceptions import DpvInputError
     from valuation.schema._base import parse_model, read_json
     from valuation.schema.product import Product
@@ -96,8 +103,17 @@ def value_command(
             raise DpvInputError(
                 f"not an ISO date (YYYY-MM-DD): {as_of!r}", field="--as-of"
             ) from None
+    overrides, calibration_id = resolve_calibration(calibration)
     try:
-        result = value_many([parsed], as_of=date, profile=profile, seed=seed, samples=samples)[0]
+        result = value_many(
+            [parsed],
+            as_of=date,
+            profile=profile,
+            seed=seed,
+            samples=samples,
+            parameters_override=overrides,
+            calibration_id=calibration_id,
+        )[0]
     except DpvInputError as exc:
         raise DpvInputError(exc.problem, source=source, field=exc.field) from None
     if as_json:

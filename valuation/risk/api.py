@@ -222,13 +222,18 @@ def value_quantiles(model: StressModel, stats: PathStats) -> ValueQuantiles:
     )
 
 
-def stress(request: StressRequest | dict[str, Any]) -> StressResult:
+def stress(
+    request: StressRequest | dict[str, Any], *, calibration_id: str | None = None
+) -> StressResult:
     """Run the Monte Carlo loan-to-value stress of a loan secured on data products.
 
     Parameters
     ----------
     request
         A :class:`~valuation.schema.stress.StressRequest` or its JSON as a mapping.
+    calibration_id
+        Id of the CalibrationSet the audit block names (default: the built-in defaults' id).
+        The request gives the collateral's process directly, so the set changes no number.
 
     Returns
     -------
@@ -331,7 +336,7 @@ def stress(request: StressRequest | dict[str, Any]) -> StressResult:
             document,
             seed=req.simulation.seed,
             valuation_date=req.as_of,
-            calibration_id=default_calibration_id(),
+            calibration_id=calibration_id or default_calibration_id(),
         ),
     )
 
