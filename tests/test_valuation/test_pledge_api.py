@@ -268,7 +268,17 @@ def test_calibration_reaches_the_stress_and_the_audit():
     assert calibrated.audit.calibration_id == "cal-test-1"
     assert calibrated.stress is not None and base.stress is not None
     assert calibrated.stress.breach_probability > base.stress.breach_probability
+    # its set is not the one given (the bundled default): reproduction refuses, naming why
     with pytest.raises(DpvInputError) as err:
         reproduce(calibrated.model_dump(mode="json"))
     assert err.value.field == "audit.calibration_id"
-    assert reproduce(calibrated.model_dump(mode="json"), parameters_override=override)[0]
+
+
+def test_reproduce_with_the_bundled_calibration_set():
+    from valuation.calibration_set import resolve_calibration
+
+    overrides, calibration_id = resolve_calibration(None)
+    doc = request([{"product": product("P1")}], amount=1_000_000.0)
+    filed = assess_pledge(doc, parameters_override=overrides, calibration_id=calibration_id)
+    assert filed.audit.calibration_id == calibration_id
+    assert reproduce(filed.model_dump(mode="json"))[0]

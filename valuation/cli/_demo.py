@@ -6,7 +6,7 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -31,7 +31,7 @@ SAMPLE_COLUMNS = (
 )
 
 
-def value_sample(staging: Path) -> str:
+def value_sample(staging: Path, overrides: dict[str, Any], calibration_id: str) -> str:
     """Value the bundled synthetic sample in one batch; write a CSV and return a summary line."""
     import csv
     import statistics
@@ -40,7 +40,12 @@ def value_sample(staging: Path) -> str:
     from valuation.examples import load_sample_products, sample_path
 
     products = load_sample_products()
-    results = value_many(products, as_of=SAMPLE_AS_OF)
+    results = value_many(
+        products,
+        as_of=SAMPLE_AS_OF,
+        parameters_override=overrides,
+        calibration_id=calibration_id,
+    )
     with open(sample_path("product_truth.csv"), encoding="utf-8") as handle:
         truth = {row["product_id"]: float(row["economic_value"]) for row in csv.DictReader(handle)}
     ratios = []
@@ -73,7 +78,8 @@ def value_sample(staging: Path) -> str:
         f"sample: valued {len(valued):,} of {len(results):,} synthetic products as of "
         f"{SAMPLE_AS_OF}: total {sum(valued) / 1e9:,.2f} bn CNY, median "
         f"{statistics.median(valued) / 1e6:,.2f} m; median ratio to the generator's true "
-        f"economic value {statistics.median(ratios):.2f} (built-in defaults, not calibrated)"
+        f"economic value {statistics.median(ratios):.2f} (calibration {calibration_id}; the "
+        f"generator's value ignores the certificate's remaining validity, which caps the income)"
     )
 
 
@@ -93,6 +99,7 @@ def demo_command(
     the sample pledge's ``pledge/assessment.json`` and ``pledge/memo.html`` (the credit memo).
     """
     from valuation import value_many
+    from valuation.calibration_set import resolve_calibration
     from valuation.cli._pledge import ASSESSMENT_FILE, MEMO_FILE, summary_lines
     from valuation.cli._value import render_table
     from valuation.examples import (
@@ -105,10 +112,21 @@ def demo_command(
     from valuation.pledge.memo import render_memo
 
     products = [load_example(name) for name in EXAMPLES]
-    results = value_many(products, as_of=DEMO_AS_OF)
+    overrides, calibration_id = resolve_calibration(None)
+    results = value_many(
+        products,
+        as_of=DEMO_AS_OF,
+        parameters_override=overrides,
+        calibration_id=calibration_id,
+    )
     pledge = load_example_pledge()
     pledge["simulation"] = {**pledge.get("simulation", {}), "paths": DEMO_PLEDGE_PATHS}
-    assessment = assess_pledge(pledge, registry=load_example_registry())
+    assessment = assess_pledge(
+        pledge,
+        registry=load_example_registry(),
+        parameters_override=overrides,
+        calibration_id=calibration_id,
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".dpv-demo-", dir=out.parent))
     try:
@@ -123,7 +141,7 @@ def demo_command(
                 }
             )
         (staging / "summary.json").write_text(json.dumps(summary, indent=2))
-        sample_line = value_sample(staging)
+        sample_line = value_sample(staging, overrides, calibration_id)
         (staging / "pledge").mkdir()
         (staging / "pledge" / ASSESSMENT_FILE).write_text(
             assessment.model_dump_json(indent=2) + "\n", encoding="utf-8"

@@ -122,20 +122,33 @@ def pledge_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the assessment JSON on stdout.")
     ] = False,
+    calibration: Annotated[
+        str | None,
+        typer.Option(
+            "--calibration", help="CalibrationSet folder (default: the bundled default set)."
+        ),
+    ] = None,
 ) -> None:
     """Score a pledge request: eligibility, valuation, stress, decision, credit memo.
 
     Writes assessment.json and memo.html into OUT (atomically; nothing on bad input) and prints
     the decision. Exit code 2 on bad input, naming the file and the field.
     """
+    from valuation.calibration_set import resolve_calibration
     from valuation.exceptions import DpvInputError
     from valuation.pledge.api import assess_pledge, load_registry
     from valuation.pledge.memo import render_memo
 
     doc, source = prepare_request(request, paths=paths, seed=seed, policy=policy)
     products = load_registry(registry) if registry is not None else None
+    overrides, calibration_id = resolve_calibration(calibration)
     try:
-        assessment = assess_pledge(doc, registry=products)
+        assessment = assess_pledge(
+            doc,
+            registry=products,
+            parameters_override=overrides,
+            calibration_id=calibration_id,
+        )
     except DpvInputError as exc:
         raise (exc if exc.source else exc.with_source(source)) from None
     text = assessment.model_dump_json(indent=2) + "\n"

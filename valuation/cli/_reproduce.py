@@ -13,6 +13,13 @@ from valuation.cli import app
 @app.command("reproduce")
 def reproduce_command(
     assessment: Annotated[str, typer.Argument(help="An assessment.json written by dpv pledge.")],
+    calibration: Annotated[
+        str | None,
+        typer.Option(
+            "--calibration",
+            help="CalibrationSet it was assessed with (default: the bundled default set).",
+        ),
+    ] = None,
 ) -> None:
     """Re-run an assessment from its audit block: exit 0 if bit-identical, else 1 and the diff."""
     from valuation.exceptions import DpvInputError
@@ -21,7 +28,7 @@ def reproduce_command(
 
     document, _raw, source = read_json(assessment)
     try:
-        identical, found = reproduce(document)
+        identical, found = reproduce(document, calibration=calibration)
     except DpvInputError as exc:
         raise exc.with_source(source) from None
     if identical:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from valuation.defaults import default_calibration_id
@@ -13,8 +14,8 @@ from valuation.schema.pledge import PledgeAudit
 
 MAX_DIFFERENCES = 50
 MSG_CALIBRATION = (
-    "assessed with calibration {found!r}; reproducing it needs that CalibrationSet's "
-    "parameters (the built-in defaults are {default!r})"
+    "assessed with calibration {found!r}, but the CalibrationSet given is {given!r}: "
+    "name the set it was assessed with (--calibration DIR)"
 )
 
 
@@ -56,9 +57,17 @@ def differences(filed: Any, recomputed: Any, path: str = "") -> list[Difference]
 def reproduce(
     filed: Mapping[str, Any],
     *,
-    parameters_override: Mapping[str, Any] | None = None,
+    calibration: str | Path | None = None,
 ) -> tuple[bool, list[Difference]]:
     """Re-run the assessment ``filed`` (a decoded ``assessment.json``) from its audit block.
+
+    Parameters
+    ----------
+    filed
+        The decoded ``assessment.json``.
+    calibration
+        The CalibrationSet folder it was assessed with; the bundled default set when omitted.
+        An assessment made with the built-in defaults needs none.
 
     Returns
     -------
@@ -69,20 +78,24 @@ def reproduce(
     Raises
     ------
     DpvInputError
-        The document has no valid audit block, or it was computed with a calibration whose
-        parameters were not given.
+        The document has no valid audit block, or it was computed with a calibration other
+        than the one given.
     """
+    from valuation.calibration_set import load_calibration
     from valuation.pledge.api import assess_pledge
 
     if not isinstance(filed, Mapping) or "audit" not in filed:
         raise DpvInputError("not an assessment: no audit block", field="audit")
     audit = parse_model(PledgeAudit, filed["audit"])
-    default = default_calibration_id()
-    if audit.calibration_id != default and parameters_override is None:
-        raise DpvInputError(
-            MSG_CALIBRATION.format(found=audit.calibration_id, default=default),
-            field="audit.calibration_id",
-        )
+    parameters_override: Mapping[str, Any] | None = None
+    if audit.calibration_id != default_calibration_id():
+        given = load_calibration(calibration)
+        if given.id != audit.calibration_id:
+            raise DpvInputError(
+                MSG_CALIBRATION.format(found=audit.calibration_id, given=given.id),
+                field="audit.calibration_id",
+            )
+        parameters_override = given.valuation_overrides
     try:
         result = assess_pledge(
             audit.request,
