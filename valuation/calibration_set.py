@@ -144,11 +144,14 @@ def load_calibration(path: str | Path | None = None) -> CalibrationSet:
         if key not in manifest:
             raise CalibrationError("missing key", source=str(manifest_path), field=key)
     saved = str(manifest["libraries"].get("lightgbm", ""))
-    import lightgbm
+    # the installed distribution's version, read without importing lightgbm (and scikit-learn
+    # with it: over a second that a valuation, which never touches the models, should not pay)
+    from importlib.metadata import version as installed_version
 
-    if _major(saved) != _major(lightgbm.__version__):
+    running = installed_version("lightgbm")
+    if _major(saved) != _major(running):
         raise CalibrationError(
-            MSG_LGB_MAJOR.format(saved=saved or "?", running=lightgbm.__version__),
+            MSG_LGB_MAJOR.format(saved=saved or "?", running=running),
             source=str(manifest_path),
             field="libraries.lightgbm",
         )
