@@ -28,16 +28,9 @@ from calibration.processes import (
     fit_revenue_segments,
 )
 from valuation.defaults import DEFAULTS
+from valuation.schema.product import QUALITY_DIMENSIONS
 
 DEFAULT_SEED = 20241201
-QUALITY_DIMENSIONS = (
-    "accuracy",
-    "consistency",
-    "completeness",
-    "conformity",
-    "timeliness",
-    "accessibility",
-)
 QUALITY_CENTER = 0.8
 TERRITORIES = ("CN-REGION", "CN", "GLOBAL")  # ranked by reach
 HEDONIC_FEATURES = (

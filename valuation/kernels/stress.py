@@ -47,7 +47,7 @@ import numpy as np
 from valuation.kernels._jit import jit
 from valuation.kernels.rng import philox4x32, uniform_from_word, uniforms4, uniforms_block
 
-# Column / scalar indices: must equal those in valuation.risk.model (a test checks).
+# Column / scalar indices of StressModel.items and .scalars (valuation.risk.model imports them).
 LOG_V0 = 0
 LOG_DRIFT_STEP = 1
 SIGMA_SQRT_DT = 2

@@ -34,31 +34,33 @@ import numpy as np
 from numpy.typing import NDArray
 
 from valuation.kernels.rng import entity_key, seed_key
+from valuation.kernels.stress import (
+    AMOUNT,
+    DEFAULT_THRESHOLD,
+    EXPIRY_STEP,
+    JUMP_LAMBDA_DT,
+    JUMP_MEAN,
+    JUMP_P0,
+    JUMP_VOL,
+    LAPSE_KEEP,
+    LIQUIDATION_KEEP,
+    LOG_DRIFT_STEP,
+    LOG_V0,
+    MARGIN_CALL_LTV,
+    POOL_WEIGHT,
+    RENEW_P,
+    REVOKE_KEEP,
+    REVOKE_P,
+    SIGMA_SQRT_DT,
+    WRONG_WAY,
+    WRONG_WAY_COMPLEMENT,
+)
 from valuation.schema.stress import Scenario, StressRequest
 
-# Columns of StressModel.items (one row per collateral item).
-LOG_V0 = 0
-LOG_DRIFT_STEP = 1
-SIGMA_SQRT_DT = 2
-JUMP_P0 = 3
-JUMP_LAMBDA_DT = 4
-JUMP_MEAN = 5
-JUMP_VOL = 6
-REVOKE_P = 7
-REVOKE_KEEP = 8
-EXPIRY_STEP = 9
-RENEW_P = 10
-LAPSE_KEEP = 11
-POOL_WEIGHT = 12
-N_ITEM_COLUMNS = 13
-
-# Entries of StressModel.scalars.
-AMOUNT = 0
-MARGIN_CALL_LTV = 1
-DEFAULT_THRESHOLD = 2
-WRONG_WAY = 3
-WRONG_WAY_COMPLEMENT = 4
-LIQUIDATION_KEEP = 5
+# The layout of StressModel.items (one row per collateral item) and StressModel.scalars is
+# the kernel's: its indices are defined once, in valuation.kernels.stress, which reads them.
+N_ITEM_COLUMNS = POOL_WEIGHT + 1
+# Scalars only the Python side and the twin use, after the kernel's.
 SQRT_RHO = 6
 SQRT_ONE_MINUS_RHO = 7
 N_SCALARS = 8
@@ -280,4 +282,32 @@ def build_model(request: StressRequest, scenario: Scenario | None = None) -> Str
     )
 
 
-__all__ = ["StressModel", "build_model", "exposure_profile"]
+# the layout names are re-exported for the NumPy twin
+__all__ = [
+    "AMOUNT",
+    "DEFAULT_THRESHOLD",
+    "EXPIRY_STEP",
+    "JUMP_LAMBDA_DT",
+    "JUMP_MEAN",
+    "JUMP_P0",
+    "JUMP_VOL",
+    "LAPSE_KEEP",
+    "LIQUIDATION_KEEP",
+    "LOG_DRIFT_STEP",
+    "LOG_V0",
+    "MARGIN_CALL_LTV",
+    "N_ITEM_COLUMNS",
+    "N_SCALARS",
+    "POOL_WEIGHT",
+    "RENEW_P",
+    "REVOKE_KEEP",
+    "REVOKE_P",
+    "SIGMA_SQRT_DT",
+    "SQRT_ONE_MINUS_RHO",
+    "SQRT_RHO",
+    "WRONG_WAY",
+    "WRONG_WAY_COMPLEMENT",
+    "StressModel",
+    "build_model",
+    "exposure_profile",
+]
