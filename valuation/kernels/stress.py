@@ -411,8 +411,10 @@ def chunk_events(
     Adds each path's event log-changes of step ``k`` to ``add[k − 1, j]`` with the same draws
     and the same arithmetic as :func:`item_events`, but generates the Philox blocks for all
     paths together (each segment's count block, then its ``m``-th pair of jumps for every path
-    in one vectorised call, up to the largest count of the block). Leaves the event uniforms
-    (revocation, renewal) in ``uniforms[0]`` and ``uniforms[1]``; ``counts`` is int64 scratch.
+    in one vectorised call, up to the largest count of the block, into ``jump_u``; then each
+    path adds its own jumps, in the same order). Leaves the event uniforms (revocation,
+    renewal) in ``uniforms[0]`` and ``uniforms[1]`` and each path's :func:`events_flags` in
+    ``counts[j]`` (int64, also the scratch of the jump counts).
     """
     rate = item[JUMP_LAMBDA_DT]
     if rate > 0.0:
@@ -427,30 +429,40 @@ def chunk_events(
             for j in range(n):
                 counts[j] = poisson_inverse(uniforms[0, j], rate * length)
                 most = max(most, counts[j])
-            for m in range(0, most, 2):
-                uniforms_block(seed, key, path0, n, np.uint64(base + 1 + m // 2), uniforms)
-                for j in range(n):
-                    if m < counts[j]:
-                        k = first + math.ceil(uniforms[0, j] * length)
-                        if k <= n_steps:
-                            add[k - 1, j] += jump_mean + jump_vol * inverse_normal(uniforms[1, j])
-                    if m + 1 < counts[j]:
-                        k = first + math.ceil(uniforms[2, j] * length)
-                        if k <= n_steps:
-                            add[k - 1, j] += jump_mean + jump_vol * inverse_normal(uniforms[3, j])
+            jump_u = np.empty(((most + 1) // 2, 4, n))
+            for b in range((most + 1) // 2):
+                uniforms_block(seed, key, path0, n, np.uint64(base + 1 + b), jump_u[b])
+            # Path by path, jump m of the path in words 2·(m % 2) (step) and 2·(m % 2) + 1
+            # (size) of block m // 2: the additions of a path in the same order as before.
+            for j in range(n):
+                for m in range(counts[j]):
+                    w = 2 * (m % 2)
+                    k = first + math.ceil(jump_u[m // 2, w, j] * length)
+                    if k <= n_steps:
+                        add[k - 1, j] += jump_mean + jump_vol * inverse_normal(
+                            jump_u[m // 2, w + 1, j]
+                        )
     uniforms_block(seed, key, path0, n, np.uint64(EVENT_BLOCK), uniforms)
     revoke_p = item[REVOKE_P]
     revoke_log_keep = log_keep(item[REVOKE_KEEP])
     expiry = int(item[EXPIRY_STEP])
     lapse_log_keep = log_keep(item[LAPSE_KEEP])
     if revoke_p <= 0.0 and not 1 <= expiry <= n_steps:
+        counts[:n] = 0  # the flags: no revocation, no expiry within the tenor
         return
+    renew_p = item[RENEW_P]
     for j in range(n):
         revoked_at = revocation_step(uniforms[0, j], revoke_p)
+        flags = 0
         if revoked_at <= n_steps:
             add[revoked_at - 1, j] += revoke_log_keep
-        if 1 <= expiry < revoked_at and expiry <= n_steps and uniforms[1, j] >= item[RENEW_P]:
-            add[expiry - 1, j] += lapse_log_keep
+            flags = FLAG_REVOKED
+        if 1 <= expiry < revoked_at and expiry <= n_steps:
+            flags |= FLAG_EXPIRY_REACHED
+            if uniforms[1, j] >= renew_p:
+                add[expiry - 1, j] += lapse_log_keep
+                flags |= FLAG_LAPSED
+        counts[j] = flags
 
 
 @jit
@@ -577,7 +589,7 @@ def stress_paths(
                 item, seed, item_keys[i], path0, nb, n_steps, horizon, uniforms, jumps, counts
             )
             for j in range(nb):
-                out_flags[c0 + j, i] = events_flags(item, n_steps, uniforms[0, j], uniforms[1, j])
+                out_flags[c0 + j, i] = counts[j]
             drift = item[LOG_DRIFT_STEP]
             sigma = item[SIGMA_SQRT_DT]
             weight = item[POOL_WEIGHT]
