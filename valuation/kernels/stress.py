@@ -286,8 +286,14 @@ def segment_steps(rate: float) -> int:
 @jit
 def poisson_inverse(u: float, mean: float) -> int:
     """Return the Poisson(``mean``) count whose CDF first reaches ``u`` (``mean ≤ 700``)."""
+    return poisson_inverse_p0(u, mean, math.exp(-mean))
+
+
+@jit
+def poisson_inverse_p0(u: float, mean: float, p0: float) -> int:
+    """:func:`poisson_inverse` with ``p0 = exp(−mean)`` given (computed once for many paths)."""
     k = 0
-    prob = math.exp(-mean)
+    prob = p0
     cdf = prob
     while u > cdf and k < (1 << SEGMENT_SHIFT) - 2:
         k += 1
@@ -426,8 +432,10 @@ def chunk_events(
             base = JUMP_BLOCK + (first // seg_steps << SEGMENT_SHIFT)
             uniforms_block(seed, key, path0, n, np.uint64(base), uniforms)
             most = 0
+            mean = rate * length
+            p0 = math.exp(-mean)
             for j in range(n):
-                counts[j] = poisson_inverse(uniforms[0, j], rate * length)
+                counts[j] = poisson_inverse_p0(uniforms[0, j], mean, p0)
                 most = max(most, counts[j])
             jump_u = np.empty(((most + 1) // 2, 4, n))
             for b in range((most + 1) // 2):
