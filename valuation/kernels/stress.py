@@ -219,6 +219,7 @@ def normals_block(
     block: np.uint64,
     uniforms: np.ndarray,
     tails: np.ndarray,
+    tail_q: np.ndarray,
     out: np.ndarray,
     row0: int,
 ) -> None:
@@ -227,9 +228,12 @@ def normals_block(
     The same bits as :func:`fast_normals4`: Philox for all paths at once
     (:func:`~valuation.kernels.rng.uniforms_block`), the central rational branch of
     :func:`inverse_normal` for every draw in a vectorised loop, then the tails (u < 0.02425 or
-    u > 0.97575, one draw in twenty) recomputed one by one. The tails are first listed in
-    ``tails`` (int64 scratch) by a branch-free scan: a loop that tested and fixed in one go
-    would be if-converted and call ``log`` for every lane.
+    u > 0.97575, one draw in twenty) recomputed. The tails are first listed in ``tails`` (int64
+    scratch) by a branch-free scan: a loop that tested and fixed in one go would be
+    if-converted and call ``log`` for every lane. Then the tail branch of
+    :func:`inverse_normal`, the same operations in the same order, in three loops over the
+    list: the ``log`` calls, the square root and rational function (vectorised), the sign and
+    scatter (``tail_q`` float64 scratch, as long as ``tails``).
     """
     uniforms_block(seed, entity, path0, n, block, uniforms)
     for w in range(4):
@@ -248,8 +252,16 @@ def normals_block(
             tails[n_tails] = j
             n_tails += (u[j] < _P_LOW) | (u[j] > _P_HIGH)
         for t in range(n_tails):
+            x = u[tails[t]]
+            tail_q[t] = math.log(x if x < 0.5 else 1.0 - x)
+        for t in range(n_tails):
+            q = math.sqrt(-2.0 * tail_q[t])
+            tail_q[t] = (((((_C0 * q + _C1) * q + _C2) * q + _C3) * q + _C4) * q + _C5) / (
+                (((_D0 * q + _D1) * q + _D2) * q + _D3) * q + 1.0
+            )
+        for t in range(n_tails):
             j = tails[t]
-            z[j] = inverse_normal(u[j])
+            z[j] = tail_q[t] if u[j] < 0.5 else -tail_q[t]
 
 
 @jit
@@ -267,8 +279,11 @@ def step_normals(
     ``out`` has at least ``4·⌈n_steps / 4⌉`` rows (a Philox block serves four steps).
     """
     tails = np.empty(n, dtype=np.int64)
+    tail_q = np.empty(n)
     for block in range((n_steps + 3) // 4):
-        normals_block(seed, entity, path0, n, np.uint64(block), uniforms, tails, out, 4 * block)
+        normals_block(
+            seed, entity, path0, n, np.uint64(block), uniforms, tails, tail_q, out, 4 * block
+        )
 
 
 @jit
