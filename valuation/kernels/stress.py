@@ -219,6 +219,7 @@ def normals_block(
     block: np.uint64,
     uniforms: np.ndarray,
     tails: np.ndarray,
+    tail_q: np.ndarray,
     out: np.ndarray,
     row0: int,
 ) -> None:
@@ -227,9 +228,12 @@ def normals_block(
     The same bits as :func:`fast_normals4`: Philox for all paths at once
     (:func:`~valuation.kernels.rng.uniforms_block`), the central rational branch of
     :func:`inverse_normal` for every draw in a vectorised loop, then the tails (u < 0.02425 or
-    u > 0.97575, one draw in twenty) recomputed one by one. The tails are first listed in
-    ``tails`` (int64 scratch) by a branch-free scan: a loop that tested and fixed in one go
-    would be if-converted and call ``log`` for every lane.
+    u > 0.97575, one draw in twenty) recomputed. The tails are first listed in ``tails`` (int64
+    scratch) by a branch-free scan: a loop that tested and fixed in one go would be
+    if-converted and call ``log`` for every lane. Then the tail branch of
+    :func:`inverse_normal`, the same operations in the same order, in three loops over the
+    list: the ``log`` calls, the square root and rational function (vectorised), the sign and
+    scatter (``tail_q`` float64 scratch, as long as ``tails``).
     """
     uniforms_block(seed, entity, path0, n, block, uniforms)
     for w in range(4):
@@ -248,8 +252,16 @@ def normals_block(
             tails[n_tails] = j
             n_tails += (u[j] < _P_LOW) | (u[j] > _P_HIGH)
         for t in range(n_tails):
+            x = u[tails[t]]
+            tail_q[t] = math.log(x if x < 0.5 else 1.0 - x)
+        for t in range(n_tails):
+            q = math.sqrt(-2.0 * tail_q[t])
+            tail_q[t] = (((((_C0 * q + _C1) * q + _C2) * q + _C3) * q + _C4) * q + _C5) / (
+                (((_D0 * q + _D1) * q + _D2) * q + _D3) * q + 1.0
+            )
+        for t in range(n_tails):
             j = tails[t]
-            z[j] = inverse_normal(u[j])
+            z[j] = tail_q[t] if u[j] < 0.5 else -tail_q[t]
 
 
 @jit
@@ -267,8 +279,11 @@ def step_normals(
     ``out`` has at least ``4·⌈n_steps / 4⌉`` rows (a Philox block serves four steps).
     """
     tails = np.empty(n, dtype=np.int64)
+    tail_q = np.empty(n)
     for block in range((n_steps + 3) // 4):
-        normals_block(seed, entity, path0, n, np.uint64(block), uniforms, tails, out, 4 * block)
+        normals_block(
+            seed, entity, path0, n, np.uint64(block), uniforms, tails, tail_q, out, 4 * block
+        )
 
 
 @jit
@@ -286,8 +301,14 @@ def segment_steps(rate: float) -> int:
 @jit
 def poisson_inverse(u: float, mean: float) -> int:
     """Return the Poisson(``mean``) count whose CDF first reaches ``u`` (``mean ≤ 700``)."""
+    return poisson_inverse_p0(u, mean, math.exp(-mean))
+
+
+@jit
+def poisson_inverse_p0(u: float, mean: float, p0: float) -> int:
+    """:func:`poisson_inverse` with ``p0 = exp(−mean)`` given (computed once for many paths)."""
     k = 0
-    prob = math.exp(-mean)
+    prob = p0
     cdf = prob
     while u > cdf and k < (1 << SEGMENT_SHIFT) - 2:
         k += 1
@@ -411,8 +432,10 @@ def chunk_events(
     Adds each path's event log-changes of step ``k`` to ``add[k − 1, j]`` with the same draws
     and the same arithmetic as :func:`item_events`, but generates the Philox blocks for all
     paths together (each segment's count block, then its ``m``-th pair of jumps for every path
-    in one vectorised call, up to the largest count of the block). Leaves the event uniforms
-    (revocation, renewal) in ``uniforms[0]`` and ``uniforms[1]``; ``counts`` is int64 scratch.
+    in one vectorised call, up to the largest count of the block, into ``jump_u``; then each
+    path adds its own jumps, in the same order). Leaves the event uniforms (revocation,
+    renewal) in ``uniforms[0]`` and ``uniforms[1]`` and each path's :func:`events_flags` in
+    ``counts[j]`` (int64, also the scratch of the jump counts).
     """
     rate = item[JUMP_LAMBDA_DT]
     if rate > 0.0:
@@ -424,33 +447,45 @@ def chunk_events(
             base = JUMP_BLOCK + (first // seg_steps << SEGMENT_SHIFT)
             uniforms_block(seed, key, path0, n, np.uint64(base), uniforms)
             most = 0
+            mean = rate * length
+            p0 = math.exp(-mean)
             for j in range(n):
-                counts[j] = poisson_inverse(uniforms[0, j], rate * length)
+                counts[j] = poisson_inverse_p0(uniforms[0, j], mean, p0)
                 most = max(most, counts[j])
-            for m in range(0, most, 2):
-                uniforms_block(seed, key, path0, n, np.uint64(base + 1 + m // 2), uniforms)
-                for j in range(n):
-                    if m < counts[j]:
-                        k = first + math.ceil(uniforms[0, j] * length)
-                        if k <= n_steps:
-                            add[k - 1, j] += jump_mean + jump_vol * inverse_normal(uniforms[1, j])
-                    if m + 1 < counts[j]:
-                        k = first + math.ceil(uniforms[2, j] * length)
-                        if k <= n_steps:
-                            add[k - 1, j] += jump_mean + jump_vol * inverse_normal(uniforms[3, j])
+            jump_u = np.empty(((most + 1) // 2, 4, n))
+            for b in range((most + 1) // 2):
+                uniforms_block(seed, key, path0, n, np.uint64(base + 1 + b), jump_u[b])
+            # Path by path, jump m of the path in words 2·(m % 2) (step) and 2·(m % 2) + 1
+            # (size) of block m // 2: the additions of a path in the same order as before.
+            for j in range(n):
+                for m in range(counts[j]):
+                    w = 2 * (m % 2)
+                    k = first + math.ceil(jump_u[m // 2, w, j] * length)
+                    if k <= n_steps:
+                        add[k - 1, j] += jump_mean + jump_vol * inverse_normal(
+                            jump_u[m // 2, w + 1, j]
+                        )
     uniforms_block(seed, key, path0, n, np.uint64(EVENT_BLOCK), uniforms)
     revoke_p = item[REVOKE_P]
     revoke_log_keep = log_keep(item[REVOKE_KEEP])
     expiry = int(item[EXPIRY_STEP])
     lapse_log_keep = log_keep(item[LAPSE_KEEP])
     if revoke_p <= 0.0 and not 1 <= expiry <= n_steps:
+        counts[:n] = 0  # the flags: no revocation, no expiry within the tenor
         return
+    renew_p = item[RENEW_P]
     for j in range(n):
         revoked_at = revocation_step(uniforms[0, j], revoke_p)
+        flags = 0
         if revoked_at <= n_steps:
             add[revoked_at - 1, j] += revoke_log_keep
-        if 1 <= expiry < revoked_at and expiry <= n_steps and uniforms[1, j] >= item[RENEW_P]:
-            add[expiry - 1, j] += lapse_log_keep
+            flags = FLAG_REVOKED
+        if 1 <= expiry < revoked_at and expiry <= n_steps:
+            flags |= FLAG_EXPIRY_REACHED
+            if uniforms[1, j] >= renew_p:
+                add[expiry - 1, j] += lapse_log_keep
+                flags |= FLAG_LAPSED
+        counts[j] = flags
 
 
 @jit
@@ -577,7 +612,7 @@ def stress_paths(
                 item, seed, item_keys[i], path0, nb, n_steps, horizon, uniforms, jumps, counts
             )
             for j in range(nb):
-                out_flags[c0 + j, i] = events_flags(item, n_steps, uniforms[0, j], uniforms[1, j])
+                out_flags[c0 + j, i] = counts[j]
             drift = item[LOG_DRIFT_STEP]
             sigma = item[SIGMA_SQRT_DT]
             weight = item[POOL_WEIGHT]
