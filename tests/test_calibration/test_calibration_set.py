@@ -127,17 +127,27 @@ def test_same_history_and_seed_give_identical_artifacts(tmp_path: Path) -> None:
 
 
 def test_bundled_default_set_is_reproduced_by_the_committed_command(tmp_path: Path) -> None:
-    """`make calibration` (the command in the Makefile) rebuilds the bundled set byte for byte."""
-    import lightgbm
+    """`make calibration` (the command in the Makefile) rebuilds the bundled set.
+
+    With the LightGBM version that wrote it, byte for byte. With another version the text models
+    (and what is derived from them) may differ in their last digits, so there the parts that do
+    not touch LightGBM — the id, the file list, the revenue processes, hazards, loans and royalty
+    law — must still be reproduced exactly.
+    """
+    from importlib.metadata import version
 
     from calibration import calibrate
 
     bundled = json.loads((DEFAULT_SET / "manifest.json").read_text())
-    if bundled["libraries"]["lightgbm"] != lightgbm.__version__:
-        pytest.skip("LightGBM text models differ between versions: run `make calibration`")
     listings = Path(__file__).resolve().parents[1] / "data" / "exchange-listings"
     stamp = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
     out, _, _ = calibrate(SAMPLE, tmp_path / "default", listings_dir=listings, created_at=stamp)
     rebuilt = json.loads((out / "manifest.json").read_text())
-    assert rebuilt["files"] == bundled["files"]
     assert rebuilt["id"] == bundled["id"]
+    assert sorted(rebuilt["files"]) == sorted(bundled["files"])
+    params = json.loads((out / "parameters.json").read_text())
+    bundled_params = json.loads((DEFAULT_SET / "parameters.json").read_text())
+    for key in ("revenue", "hazards", "loans", "royalty_rate", "identification"):
+        assert params[key] == bundled_params[key], key
+    if bundled["libraries"]["lightgbm"] == version("lightgbm"):
+        assert rebuilt["files"] == bundled["files"]
