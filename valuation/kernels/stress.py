@@ -489,6 +489,24 @@ def chunk_events(
 
 
 @jit
+def running_min_ratio(
+    pool: np.ndarray, profile: np.ndarray, n_steps: int, nb: int, min_ratio: np.ndarray
+) -> None:
+    """Write ``min_k pool[k, j] / profile[k]`` over steps ``0..n_steps`` into ``min_ratio[:nb]``.
+
+    The pathwise statistic the breach probability and the exact max loan are read from.
+    """
+    for j in range(nb):
+        min_ratio[j] = pool[0, j] / profile[0]
+    for k in range(1, n_steps + 1):
+        pk = pool[k]
+        den = profile[k]
+        for j in range(nb):
+            ratio = pk[j] / den
+            min_ratio[j] = ratio if ratio < min_ratio[j] else min_ratio[j]
+
+
+@jit
 def stress_paths(
     items: np.ndarray,
     sector_index: np.ndarray,
@@ -658,14 +676,7 @@ def stress_paths(
                 for j in range(nb):
                     out_terminal[c0 + j, i] = vk[j]
 
-        for j in range(nb):
-            min_ratio[j] = pool[0, j] / profile[0]
-        for k in range(1, n_steps + 1):
-            pk = pool[k]
-            den = profile[k]
-            for j in range(nb):
-                ratio = pk[j] / den
-                min_ratio[j] = ratio if ratio < min_ratio[j] else min_ratio[j]
+        running_min_ratio(pool, profile, n_steps, nb, min_ratio)
         if store_pool:
             for k in range(n_steps + 1):
                 for j in range(nb):
@@ -825,14 +836,7 @@ def gbm_min_ratio(
                 vk = value[(k - 1) * CHUNK : k * CHUNK]
                 for j in range(nb):
                     pk[j] += vk[j]
-        for j in range(nb):
-            min_ratio[j] = pool[0, j] / profile[0]
-        for k in range(1, n_steps + 1):
-            pk = pool[k]
-            den = profile[k]
-            for j in range(nb):
-                ratio = pk[j] / den
-                min_ratio[j] = ratio if ratio < min_ratio[j] else min_ratio[j]
+        running_min_ratio(pool, profile, n_steps, nb, min_ratio)
         for j in range(nb):
             out_min_ratio[c0 + j] = min_ratio[j]
 
