@@ -24,6 +24,8 @@ Options
   release the GIL can instead be run on disjoint ranges by :func:`run_parallel` (a plain
   thread pool of ``NUMBA_NUM_THREADS`` threads): it needs neither ``parallel=True`` compilation
   nor numba's threading layer, which makes the first call of a process much cheaper.
+* **Bit tricks.** :func:`trailing_zeros` (numba's ``cttz`` intrinsic, a plain-Python fallback
+  when the JIT is off) walks the set bits of a mask, for kernels that gather rare lanes.
 """
 
 from __future__ import annotations
@@ -105,6 +107,12 @@ def run_parallel(task: Callable[[int, int], object], n: int, grain: int) -> None
         pass
 
 
+def _trailing_zeros_python(word: Any) -> int:
+    """Return the number of trailing zero bits of a non-zero integer (Python fallback)."""
+    value = int(word)
+    return (value & -value).bit_length() - 1
+
+
 if not DISABLE_JIT:
     import numba
 
@@ -131,6 +139,11 @@ if not DISABLE_JIT:
         """Return the number of threads numba will use (``NUMBA_NUM_THREADS``)."""
         return int(numba.get_num_threads())
 
+    if numba.config.DISABLE_JIT:  # type: ignore[attr-defined]
+        trailing_zeros: Any = _trailing_zeros_python
+    else:
+        from numba.cpython.unsafe.numbers import trailing_zeros
+
 else:  # pragma: no cover - exercised with DPV_DISABLE_JIT=1
     prange = range
 
@@ -146,6 +159,8 @@ else:  # pragma: no cover - exercised with DPV_DISABLE_JIT=1
         """Return 1: without numba everything runs on one thread."""
         return 1
 
+    trailing_zeros = _trailing_zeros_python
+
 
 __all__ = [
     "DISABLE_JIT",
@@ -157,4 +172,5 @@ __all__ = [
     "pool_threads",
     "prange",
     "run_parallel",
+    "trailing_zeros",
 ]
