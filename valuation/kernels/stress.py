@@ -100,6 +100,9 @@ _D0, _D1, _D2 = 7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e
 _D3 = 3.754408661907416e00
 _P_LOW = 0.02425
 _P_HIGH = 1.0 - _P_LOW
+# A lower bound of the central branch of inverse_normal (u ≥ _P_LOW gives about −1.97296; a
+# test checks the bound with a margin far above rounding).
+_Z_CENTRAL_MIN = -1.98
 
 # exp: Cody-Waite reduction x = n·ln2 + r, |r| ≤ ln2/2, and Taylor to r^13 (truncation < 2^-60).
 _LN2_HI = 6.93147180369123816490e-01  # ln 2 rounded to 32 significant bits: n·_LN2_HI is exact
@@ -529,6 +532,63 @@ def running_min_ratio(
 
 
 @jit
+def default_steps_from_tails(
+    borrower_u: np.ndarray,
+    factor: np.ndarray,
+    use_factor: bool,
+    scalars: np.ndarray,
+    default_cut: float,
+    n_steps: int,
+    nb: int,
+    lanes: np.ndarray,
+    default_step: np.ndarray,
+) -> None:
+    """Set ``default_step[j]`` to the first step ``k`` with ``w F_k + √(1−w²) η_k < threshold``.
+
+    The same decisions, bit for bit, as testing every step with the borrower's normals
+    ``η_k = inverse_normal(u_k)`` (``borrower_u[k − 1, j]``, uniforms), without computing most
+    of them: a draw in the central branch (``u ≥ 0.02425``) has ``η ≥`` :data:`_Z_CENTRAL_MIN`,
+    so it can only default where ``w F_k < default_cut = threshold − √(1−w²)·_Z_CENTRAL_MIN``.
+    Only the lanes of a step with ``u < 0.02425`` or a factor below that cut (listed through a
+    64-bit mask, as in :func:`list_tails`) get their normal and the exact test.
+    ``default_step`` must hold −1 on entry; ``factor`` is read only when ``use_factor``. Exact
+    for any parameters, fast when the cut is far below the factor's range (the caller's test).
+    """
+    threshold = scalars[DEFAULT_THRESHOLD]
+    wrong_way = scalars[WRONG_WAY]
+    wrong_way_c = scalars[WRONG_WAY_COMPLEMENT]
+    for k in range(1, n_steps + 1):
+        u = borrower_u[k - 1]
+        n_lanes = 0
+        for g in range(0, nb, 64):
+            mask = np.uint64(0)
+            if use_factor:
+                fac = factor[k]
+                for j in range(min(64, nb - g)):
+                    hit = (u[g + j] < _P_LOW) | (wrong_way * fac[g + j] < default_cut)
+                    mask |= np.uint64(hit) << np.uint64(j)
+            else:
+                every = 0.0 < default_cut  # the factor term is 0
+                for j in range(min(64, nb - g)):
+                    mask |= np.uint64((u[g + j] < _P_LOW) | every) << np.uint64(j)
+            while mask != _ZERO64:
+                lanes[n_lanes] = g + trailing_zeros(mask)
+                n_lanes += 1
+                mask &= mask - _ONE64
+        for t in range(n_lanes):
+            j = lanes[t]
+            if default_step[j] >= 0:
+                continue
+            eta = inverse_normal(u[j])
+            if use_factor:
+                latent = wrong_way * factor[k, j] + wrong_way_c * eta
+            else:
+                latent = wrong_way_c * eta
+            if latent < threshold:
+                default_step[j] = k
+
+
+@jit
 def stress_paths(
     items: np.ndarray,
     sector_index: np.ndarray,
@@ -614,7 +674,12 @@ def stress_paths(
     uniforms = np.empty((4, CHUNK))
     item_z = np.empty((n_rows, CHUNK))
     sector_z = np.zeros((n_sectors if draw_sector else 0, n_rows, CHUNK))
+    # Default can only come from a tail draw of the borrower's normal unless the factor term
+    # alone brings the latent variable near the threshold: see default_steps.
+    default_cut = threshold - wrong_way_c * _Z_CENTRAL_MIN
+    tails_only = draw_borrower and default_cut < -2.0 * abs(wrong_way)
     borrower_z = np.zeros((n_rows if draw_borrower else 0, CHUNK))
+    lanes = np.empty(CHUNK, dtype=np.int64)
     jumps = np.empty((n_steps, CHUNK))
     counts = np.empty(CHUNK, dtype=np.int64)
     horizon = n_steps + n_liquidation_steps
@@ -638,7 +703,12 @@ def stress_paths(
         if draw_sector:
             for s in range(n_sectors):
                 step_normals(seed, sector_keys[s], path0, nb, n_steps, uniforms, sector_z[s])
-        if draw_borrower:
+        if tails_only:
+            for b in range(n_rows // 4):
+                uniforms_block(
+                    seed, borrower_key, path0, nb, np.uint64(b), borrower_z[4 * b : 4 * b + 4]
+                )
+        elif draw_borrower:
             step_normals(seed, borrower_key, path0, nb, n_steps, uniforms, borrower_z)
         pool[0, :nb] = pool0
         pool[1:, :nb] = 0.0
@@ -704,7 +774,19 @@ def stress_paths(
                 for j in range(nb):
                     out_pool[k, c0 + j] = np.float32(pool[k, j])
         default_step[:nb] = -1
-        if draw_borrower:
+        if tails_only:
+            default_steps_from_tails(
+                borrower_z,
+                factor,
+                use_factor,
+                scalars,
+                default_cut,
+                n_steps,
+                nb,
+                lanes,
+                default_step,
+            )
+        elif draw_borrower:
             for k in range(n_steps, 0, -1):
                 eta = borrower_z[k - 1]
                 if use_factor:
