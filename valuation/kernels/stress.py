@@ -671,6 +671,65 @@ def default_steps_from_tails(
 
 
 @jit
+def advance_item(
+    level: np.ndarray,
+    item_z: np.ndarray,
+    sector: np.ndarray,
+    jumps: np.ndarray,
+    factor: np.ndarray,
+    pool: np.ndarray,
+    row: np.ndarray,
+    value: np.ndarray,
+    bits: np.ndarray,
+    n_steps: int,
+    nb: int,
+    drift: float,
+    sigma: float,
+    weight: float,
+    sqrt_rho: float,
+    sqrt_1m_rho: float,
+    draw_sector: bool,
+    use_factor: bool,
+) -> None:
+    """Move one item's log-value ``level[:nb]`` through steps ``1..n_steps`` of a block.
+
+    Per step ``k``: the shock ``√ρ·sector[k − 1] + √(1−ρ)·item_z[k − 1]`` (no sector term
+    when ``draw_sector`` is false), the drift and the events ``jumps[k − 1]`` added to the
+    level, its exponential added to ``pool[k]`` (``value`` keeps the last step's), and
+    ``weight``·shock to ``factor[k]`` when ``use_factor``. ``row`` and ``bits`` are scratch.
+    """
+    for k in range(1, n_steps + 1):
+        eps = item_z[k - 1]
+        common = sector[k - 1]
+        jump = jumps[k - 1]
+        if draw_sector and use_factor:
+            fac = factor[k]
+            for j in range(nb):
+                shock = sqrt_rho * common[j] + sqrt_1m_rho * eps[j]
+                level[j] += drift + sigma * shock + jump[j]
+                row[j] = level[j]
+                fac[j] += weight * shock
+        elif draw_sector:
+            for j in range(nb):
+                shock = sqrt_rho * common[j] + sqrt_1m_rho * eps[j]
+                level[j] += drift + sigma * shock + jump[j]
+                row[j] = level[j]
+        elif use_factor:
+            fac = factor[k]
+            for j in range(nb):
+                shock = sqrt_1m_rho * eps[j]
+                level[j] += drift + sigma * shock + jump[j]
+                row[j] = level[j]
+                fac[j] += weight * shock
+        else:
+            for j in range(nb):
+                shock = sqrt_1m_rho * eps[j]
+                level[j] += drift + sigma * shock + jump[j]
+                row[j] = level[j]
+        exp_add_into(row, pool[k], value, bits, nb)
+
+
+@jit
 def stress_paths(
     items: np.ndarray,
     sector_index: np.ndarray,
@@ -805,40 +864,29 @@ def stress_paths(
             )
             for j in range(nb):
                 out_flags[c0 + j, i] = counts[j]
-            drift = item[LOG_DRIFT_STEP]
-            sigma = item[SIGMA_SQRT_DT]
-            weight = item[POOL_WEIGHT]
             sector = sector_z[sector_index[i]] if draw_sector else item_z
             level = final_log_v[i]
             level[:nb] = item[LOG_V0]
-            for k in range(1, n_steps + 1):
-                eps = item_z[k - 1]
-                common = sector[k - 1]
-                jump = jumps[k - 1]
-                fac = factor[k] if use_factor else jump  # (not written without the factor)
-                if draw_sector and use_factor:
-                    for j in range(nb):
-                        shock = sqrt_rho * common[j] + sqrt_1m_rho * eps[j]
-                        level[j] += drift + sigma * shock + jump[j]
-                        row[j] = level[j]
-                        fac[j] += weight * shock
-                elif draw_sector:
-                    for j in range(nb):
-                        shock = sqrt_rho * common[j] + sqrt_1m_rho * eps[j]
-                        level[j] += drift + sigma * shock + jump[j]
-                        row[j] = level[j]
-                elif use_factor:
-                    for j in range(nb):
-                        shock = sqrt_1m_rho * eps[j]
-                        level[j] += drift + sigma * shock + jump[j]
-                        row[j] = level[j]
-                        fac[j] += weight * shock
-                else:
-                    for j in range(nb):
-                        shock = sqrt_1m_rho * eps[j]
-                        level[j] += drift + sigma * shock + jump[j]
-                        row[j] = level[j]
-                exp_add_into(row, pool[k], value, bits, nb)
+            advance_item(
+                level,
+                item_z,
+                sector,
+                jumps,
+                factor,
+                pool,
+                row,
+                value,
+                bits,
+                n_steps,
+                nb,
+                item[LOG_DRIFT_STEP],
+                item[SIGMA_SQRT_DT],
+                item[POOL_WEIGHT],
+                sqrt_rho,
+                sqrt_1m_rho,
+                draw_sector,
+                use_factor,
+            )
             if store_terminal:
                 for j in range(nb):
                     out_terminal[c0 + j, i] = value[j]
