@@ -652,22 +652,32 @@ def chunk_events(
             jump_u = np.empty(((most + 1) // 2, 4, n))
             for b in range((most + 1) // 2):
                 uniforms_block(seed, key, path0, n, np.uint64(base + 1 + b), jump_u[b])
-            # Path by path, jump m of the path in words 2·(m % 2) (step) and 2·(m % 2) + 1
-            # (size) of block m // 2; those within the tenor go on the list.
+            # Jump m of a path: words 2·(m % 2) (step) and 2·(m % 2) + 1 (size) of block m // 2.
+            # Those within the tenor go on the list jump by jump (m-major: a path's jumps stay
+            # in the order of m), each row's lanes through a 64-bit mask as in list_tails.
             total = 0
             for j in range(n):
                 total += counts[j]
             size_u = np.empty(total)
             at_step = np.empty(total, dtype=np.int64)
             at_path = np.empty(total, dtype=np.int64)
+            steps = np.empty(n, dtype=np.int64)
             listed = 0
-            for j in range(n):
-                for m in range(counts[j]):
-                    w = 2 * (m % 2)
-                    k = first + math.ceil(jump_u[m // 2, w, j] * length)
-                    if k <= n_steps:
-                        size_u[listed] = jump_u[m // 2, w + 1, j]
-                        at_step[listed] = k - 1
+            for m in range(most):
+                u_step = jump_u[m // 2, 2 * (m % 2)]
+                u_size = jump_u[m // 2, 2 * (m % 2) + 1]
+                for j in range(n):
+                    steps[j] = first + math.ceil(u_step[j] * length)
+                for g in range(0, n, 64):
+                    mask = np.uint64(0)
+                    for j in range(min(64, n - g)):
+                        keep = (m < counts[g + j]) & (steps[g + j] <= n_steps)
+                        mask |= np.uint64(keep) << np.uint64(j)
+                    while mask != _ZERO64:
+                        j = g + trailing_zeros(mask)
+                        mask &= mask - _ONE64
+                        size_u[listed] = u_size[j]
+                        at_step[listed] = steps[j] - 1
                         at_path[listed] = j
                         listed += 1
             size_z = np.empty(listed)
