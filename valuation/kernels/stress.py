@@ -262,6 +262,28 @@ def poisson_count(u: float, p0: float, lam: float) -> int:
 
 
 @jit
+def exp_parts(x: float) -> tuple[float, np.int64]:
+    """Return ``(p, bits)`` with ``exp(x) = p · 2^n`` and ``bits`` those of the double ``2^n``.
+
+    The body of :func:`exp_into`, for loops that fuse the exponential with other work: the
+    caller multiplies ``p`` by ``bits`` viewed as float64 in a second loop (numba cannot
+    reinterpret a scalar's bits, an array view can).
+    """
+    xc = min(max(x, _EXP_MIN), _EXP_MAX)
+    nf = np.floor(xc * _INV_LN2 + 0.5)
+    r = (xc - nf * _LN2_HI) - nf * _LN2_LO
+    # Estrin's scheme: four levels of dependent operations instead of Horner's thirteen.
+    r2 = r * r
+    r4 = r2 * r2
+    c0 = (1.0 + r) + (_E2 + _E3 * r) * r2
+    c1 = (_E4 + _E5 * r) + (_E6 + _E7 * r) * r2
+    c2 = (_E8 + _E9 * r) + (_E10 + _E11 * r) * r2
+    c3 = _E12 + _E13 * r
+    p = (c0 + c1 * r4) + (c2 + c3 * r4) * (r4 * r4)
+    return (p if x >= _EXP_MIN else 0.0), (np.int64(nf) + 1023) << 52
+
+
+@jit
 def exp_into(x: np.ndarray, out: np.ndarray, bits: np.ndarray, n: int) -> None:
     """Write ``exp(x[j])`` into ``out[j]`` for ``j < n`` (1-D float64; ``bits`` int64 scratch).
 
@@ -271,35 +293,10 @@ def exp_into(x: np.ndarray, out: np.ndarray, bits: np.ndarray, n: int) -> None:
     ``x < -708`` (and ``-inf``) gives 0.
     """
     for j in range(n):
-        xj = x[j]
-        xc = min(max(xj, _EXP_MIN), _EXP_MAX)
-        nf = np.floor(xc * _INV_LN2 + 0.5)
-        r = (xc - nf * _LN2_HI) - nf * _LN2_LO
-        # Estrin's scheme: four levels of dependent operations instead of Horner's thirteen.
-        r2 = r * r
-        r4 = r2 * r2
-        c0 = (1.0 + r) + (_E2 + _E3 * r) * r2
-        c1 = (_E4 + _E5 * r) + (_E6 + _E7 * r) * r2
-        c2 = (_E8 + _E9 * r) + (_E10 + _E11 * r) * r2
-        c3 = _E12 + _E13 * r
-        p = (c0 + c1 * r4) + (c2 + c3 * r4) * (r4 * r4)
-        out[j] = p if xj >= _EXP_MIN else 0.0
-        bits[j] = (np.int64(nf) + 1023) << 52
+        out[j], bits[j] = exp_parts(x[j])
     scale = bits.view(np.float64)
     for j in range(n):
         out[j] *= scale[j]
-
-
-@jit
-def exp_add_into(x: np.ndarray, acc: np.ndarray, out: np.ndarray, bits: np.ndarray, n: int) -> None:
-    """Write :func:`exp_into` of ``x[:n]`` into ``out`` and add it to ``acc[:n]``.
-
-    One time step of an item at a time: its row of log-values in, the pooled value of the step
-    accumulated, everything in the first-level cache.
-    """
-    exp_into(x, out, bits, n)
-    for j in range(n):
-        acc[j] += out[j]
 
 
 @jit
@@ -806,7 +803,6 @@ def advance_item(
     jumps: np.ndarray,
     factor: np.ndarray,
     pool: np.ndarray,
-    row: np.ndarray,
     value: np.ndarray,
     bits: np.ndarray,
     n_steps: int,
@@ -824,8 +820,11 @@ def advance_item(
     Per step ``k``: the shock ``√ρ·sector[k − 1] + √(1−ρ)·item_z[k − 1]`` (no sector term
     when ``draw_sector`` is false), the drift and the events ``jumps[k − 1]`` added to the
     level, its exponential added to ``pool[k]`` (``value`` keeps the last step's), and
-    ``weight``·shock to ``factor[k]`` when ``use_factor``. ``row`` and ``bits`` are scratch.
+    ``weight``·shock to ``factor[k]`` when ``use_factor``; ``bits`` is scratch. The
+    exponential (:func:`exp_parts`) is computed in the loop that moves the level, and scaled
+    and pooled in a second one: two passes over a step's lanes, all in the first-level cache.
     """
+    scale = bits.view(np.float64)
     for k in range(1, n_steps + 1):
         eps = item_z[k - 1]
         common = sector[k - 1]
@@ -834,27 +833,35 @@ def advance_item(
             fac = factor[k]
             for j in range(nb):
                 shock = sqrt_rho * common[j] + sqrt_1m_rho * eps[j]
-                level[j] += drift + sigma * shock + jump[j]
-                row[j] = level[j]
+                lv = level[j] + (drift + sigma * shock + jump[j])
+                level[j] = lv
+                value[j], bits[j] = exp_parts(lv)
                 fac[j] += weight * shock
         elif draw_sector:
             for j in range(nb):
                 shock = sqrt_rho * common[j] + sqrt_1m_rho * eps[j]
-                level[j] += drift + sigma * shock + jump[j]
-                row[j] = level[j]
+                lv = level[j] + (drift + sigma * shock + jump[j])
+                level[j] = lv
+                value[j], bits[j] = exp_parts(lv)
         elif use_factor:
             fac = factor[k]
             for j in range(nb):
                 shock = sqrt_1m_rho * eps[j]
-                level[j] += drift + sigma * shock + jump[j]
-                row[j] = level[j]
+                lv = level[j] + (drift + sigma * shock + jump[j])
+                level[j] = lv
+                value[j], bits[j] = exp_parts(lv)
                 fac[j] += weight * shock
         else:
             for j in range(nb):
                 shock = sqrt_1m_rho * eps[j]
-                level[j] += drift + sigma * shock + jump[j]
-                row[j] = level[j]
-        exp_add_into(row, pool[k], value, bits, nb)
+                lv = level[j] + (drift + sigma * shock + jump[j])
+                level[j] = lv
+                value[j], bits[j] = exp_parts(lv)
+        acc = pool[k]
+        for j in range(nb):
+            v = value[j] * scale[j]
+            value[j] = v
+            acc[j] += v
 
 
 @jit
@@ -954,7 +961,6 @@ def stress_paths(
     jumps = np.empty((n_steps, CHUNK))
     counts = np.empty(CHUNK, dtype=np.int64)
     horizon = n_steps + n_liquidation_steps
-    row = np.empty(CHUNK)
     value = np.empty(CHUNK)
     bits = np.empty(CHUNK, dtype=np.int64)
     pool = np.empty((n_steps + 1, CHUNK))
@@ -1008,7 +1014,6 @@ def stress_paths(
                 jumps,
                 factor,
                 pool,
-                row,
                 value,
                 bits,
                 n_steps,
@@ -1168,10 +1173,10 @@ def gbm_min_ratio(
     tail_x = np.empty(n_rows * CHUNK)
     tail_i = np.empty((2, n_rows * CHUNK), dtype=np.int64)
     item_z = np.empty((n_rows, CHUNK))
-    row = np.empty(CHUNK)
     value = np.empty(CHUNK)
     bits = np.empty(CHUNK, dtype=np.int64)
     pool = np.empty((n_steps + 1, CHUNK))
+    scale = bits.view(np.float64)
     level = np.empty(CHUNK)
     min_ratio = np.empty(CHUNK)
     pool0 = 0.0
@@ -1190,9 +1195,12 @@ def gbm_min_ratio(
             for k in range(1, n_steps + 1):
                 eps = item_z[k - 1]
                 for j in range(nb):
-                    level[j] += drift + sigma * eps[j]
-                    row[j] = level[j]
-                exp_add_into(row, pool[k], value, bits, nb)
+                    lv = level[j] + (drift + sigma * eps[j])
+                    level[j] = lv
+                    value[j], bits[j] = exp_parts(lv)
+                acc = pool[k]
+                for j in range(nb):
+                    acc[j] += value[j] * scale[j]
         running_min_ratio(pool, profile, n_steps, nb, min_ratio)
         for j in range(nb):
             out_min_ratio[c0 + j] = min_ratio[j]
