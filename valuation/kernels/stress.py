@@ -610,6 +610,13 @@ def poisson_counts(u: np.ndarray, n: int, mean: float, p0: float, counts: np.nda
 
 
 @jit
+def has_events(item: np.ndarray, n_steps: int) -> bool:
+    """Whether :func:`chunk_events` can change an item's value within ``n_steps`` steps."""
+    expiry = int(item[EXPIRY_STEP])
+    return item[JUMP_LAMBDA_DT] > 0.0 or item[REVOKE_P] > 0.0 or 1 <= expiry <= n_steps
+
+
+@jit
 def chunk_events(
     item: np.ndarray,
     seed: np.uint64,
@@ -631,9 +638,10 @@ def chunk_events(
     listed path by path, their sizes' normals in one :func:`inverse_normal_into` pass, then
     added in the list's order (a path's additions in the same order as :func:`item_events`).
     The revocation time is inverted only where it falls within the tenor (``u ≥`` the
-    probability of no revocation by then, with a margin); elsewhere it is "never". Leaves the
-    event uniforms (revocation, renewal) in ``uniforms[0]`` and ``uniforms[1]`` and each path's
-    :func:`events_flags` in ``counts[j]`` (int64, also the scratch of the jump counts).
+    probability of no revocation by then, with a margin); elsewhere it is "never". Leaves each
+    path's :func:`events_flags` in ``counts[j]`` (int64, also the scratch of the jump counts)
+    and, when the item can be revoked or expire within the tenor, the event uniforms
+    (revocation, renewal) in ``uniforms[0]`` and ``uniforms[1]``.
     """
     rate = item[JUMP_LAMBDA_DT]
     if rate > 0.0:
@@ -688,7 +696,6 @@ def chunk_events(
             )
             for t in range(listed):
                 add[at_step[t], at_path[t]] += jump_mean + jump_vol * size_z[t]
-    uniforms_block(seed, key, path0, n, np.uint64(EVENT_BLOCK), uniforms)
     revoke_p = item[REVOKE_P]
     revoke_log_keep = log_keep(item[REVOKE_KEEP])
     expiry = int(item[EXPIRY_STEP])
@@ -696,6 +703,7 @@ def chunk_events(
     if revoke_p <= 0.0 and not 1 <= expiry <= n_steps:
         counts[:n] = 0  # the flags: no revocation, no expiry within the tenor
         return
+    uniforms_block(seed, key, path0, n, np.uint64(EVENT_BLOCK), uniforms)
     # revocation_step(u) ≤ n_steps ⇔ log(u) ≥ n_steps·log(1 − p) ⇔ u ≥ (1 − p)^n_steps; the
     # margin (1e-9 relative) keeps every u near the edge on the exact side.
     if revoke_p <= 0.0:
@@ -959,6 +967,7 @@ def stress_paths(
     borrower_z = np.zeros((n_rows if draw_borrower else 0, CHUNK))
     lanes = np.empty(CHUNK, dtype=np.int64)
     jumps = np.empty((n_steps, CHUNK))
+    no_events = np.zeros((n_steps, CHUNK))
     counts = np.empty(CHUNK, dtype=np.int64)
     horizon = n_steps + n_liquidation_steps
     value = np.empty(CHUNK)
@@ -998,10 +1007,15 @@ def stress_paths(
         for i in range(n_items):
             item = items[i]
             step_normals(seed, item_keys[i], path0, nb, n_steps, uniforms, item_z, tail_x, tail_i)
-            jumps[:, :nb] = 0.0
-            chunk_events(
-                item, seed, item_keys[i], path0, nb, n_steps, horizon, uniforms, jumps, counts
-            )
+            if has_events(item, n_steps):
+                events = jumps
+                events[:, :nb] = 0.0
+                chunk_events(
+                    item, seed, item_keys[i], path0, nb, n_steps, horizon, uniforms, events, counts
+                )
+            else:
+                events = no_events
+                counts[:nb] = 0
             for j in range(nb):
                 out_flags[c0 + j, i] = counts[j]
             sector = sector_z[sector_index[i]] if draw_sector else item_z
@@ -1011,7 +1025,7 @@ def stress_paths(
                 level,
                 item_z,
                 sector,
-                jumps,
+                events,
                 factor,
                 pool,
                 value,
