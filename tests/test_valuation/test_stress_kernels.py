@@ -200,7 +200,16 @@ def test_default_steps_from_tails_equal_testing_every_step(wrong_way, annual_pd)
     cut = threshold - scalars[kernel.WRONG_WAY_COMPLEMENT] * kernel._Z_CENTRAL_MIN
     got = np.full(nb, -1, dtype=np.int64)
     kernel.default_steps_from_tails(
-        u, factor, use_factor, scalars, cut, n_steps, nb, np.empty(nb, dtype=np.int64), got
+        u,
+        factor,
+        use_factor,
+        scalars,
+        cut,
+        n_steps,
+        nb,
+        np.empty((3, n_steps * nb)),
+        np.empty((4, n_steps * nb), dtype=np.int64),
+        got,
     )
     # the obvious way: every step's normal, the first step below the threshold
     eta = np.array([[kernel.inverse_normal(x) for x in row] for row in u])

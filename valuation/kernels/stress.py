@@ -755,7 +755,8 @@ def default_steps_from_tails(
     default_cut: float,
     n_steps: int,
     nb: int,
-    lanes: np.ndarray,
+    cand_f: np.ndarray,
+    cand_i: np.ndarray,
     default_step: np.ndarray,
 ) -> None:
     """Set ``default_step[j]`` to the first step ``k`` with ``w F_k + √(1−w²) η_k < threshold``.
@@ -764,43 +765,51 @@ def default_steps_from_tails(
     ``η_k = inverse_normal(u_k)`` (``borrower_u[k − 1, j]``, uniforms), without computing most
     of them: a draw in the central branch (``u ≥ 0.02425``) has ``η ≥`` :data:`_Z_CENTRAL_MIN`,
     so it can only default where ``w F_k < default_cut = threshold − √(1−w²)·_Z_CENTRAL_MIN``.
-    Only the lanes of a step with ``u < 0.02425`` or a factor below that cut (listed through a
-    64-bit mask, as in :func:`list_tails`) get their normal and the exact test.
-    ``default_step`` must hold −1 on entry; ``factor`` is read only when ``use_factor``. Exact
-    for any parameters, fast when the cut is far below the factor's range (the caller's test).
+    Only the lanes of a step with ``u < 0.02425`` or a factor below that cut are candidates:
+    listed step by step through a 64-bit mask (as in :func:`list_tails`), their normals
+    computed in one :func:`inverse_normal_into` pass, then tested in the list's order, so the
+    first default of a path is its earliest. ``cand_f`` (float64 ``(3, ≥ n_steps·nb)``) and
+    ``cand_i`` (int64 ``(4, ≥ n_steps·nb)``) are scratch. ``default_step`` must hold −1 on
+    entry; ``factor`` is read only when ``use_factor``. Exact for any parameters, fast when the
+    cut is far below the factor's range (the caller's test).
     """
     threshold = scalars[DEFAULT_THRESHOLD]
     wrong_way = scalars[WRONG_WAY]
     wrong_way_c = scalars[WRONG_WAY_COMPLEMENT]
+    every = 0.0 < default_cut  # without the factor its term is 0
+    n_cand = 0
     for k in range(1, n_steps + 1):
         u = borrower_u[k - 1]
-        n_lanes = 0
+        fac = factor[k] if use_factor else u  # (not read without the factor)
         for g in range(0, nb, 64):
             mask = np.uint64(0)
             if use_factor:
-                fac = factor[k]
                 for j in range(min(64, nb - g)):
                     hit = (u[g + j] < _P_LOW) | (wrong_way * fac[g + j] < default_cut)
                     mask |= np.uint64(hit) << np.uint64(j)
             else:
-                every = 0.0 < default_cut  # the factor term is 0
                 for j in range(min(64, nb - g)):
                     mask |= np.uint64((u[g + j] < _P_LOW) | every) << np.uint64(j)
             while mask != _ZERO64:
-                lanes[n_lanes] = g + trailing_zeros(mask)
-                n_lanes += 1
+                j = g + trailing_zeros(mask)
                 mask &= mask - _ONE64
-        for t in range(n_lanes):
-            j = lanes[t]
-            if default_step[j] >= 0:
-                continue
-            eta = inverse_normal(u[j])
-            if use_factor:
-                latent = wrong_way * factor[k, j] + wrong_way_c * eta
-            else:
-                latent = wrong_way_c * eta
-            if latent < threshold:
-                default_step[j] = k
+                cand_f[0, n_cand] = u[j]
+                cand_i[0, n_cand] = k
+                cand_i[1, n_cand] = j
+                n_cand += 1
+    eta = cand_f[1]
+    inverse_normal_into(cand_f[0], n_cand, eta, cand_i[2], cand_f[2], cand_i[3])
+    for t in range(n_cand):
+        j = cand_i[1, t]
+        if default_step[j] >= 0:
+            continue
+        k = cand_i[0, t]
+        if use_factor:
+            latent = wrong_way * factor[k, j] + wrong_way_c * eta[t]
+        else:
+            latent = wrong_way_c * eta[t]
+        if latent < threshold:
+            default_step[j] = k
 
 
 @jit
@@ -965,7 +974,8 @@ def stress_paths(
     default_cut = threshold - wrong_way_c * _Z_CENTRAL_MIN
     tails_only = draw_borrower and default_cut < -2.0 * abs(wrong_way)
     borrower_z = np.zeros((n_rows if draw_borrower else 0, CHUNK))
-    lanes = np.empty(CHUNK, dtype=np.int64)
+    cand_f = np.empty((3, n_steps * CHUNK if tails_only else 0))
+    cand_i = np.empty((4, n_steps * CHUNK if tails_only else 0), dtype=np.int64)
     jumps = np.empty((n_steps, CHUNK))
     no_events = np.zeros((n_steps, CHUNK))
     counts = np.empty(CHUNK, dtype=np.int64)
@@ -1059,7 +1069,8 @@ def stress_paths(
                 default_cut,
                 n_steps,
                 nb,
-                lanes,
+                cand_f,
+                cand_i,
                 default_step,
             )
         elif draw_borrower:
