@@ -24,6 +24,12 @@ Options
   release the GIL can instead be run on disjoint ranges by :func:`run_parallel` (a plain
   thread pool of ``NUMBA_NUM_THREADS`` threads): it needs neither ``parallel=True`` compilation
   nor numba's threading layer, which makes the first call of a process much cheaper.
+* **Lazy import.** This module does not import numba: the first :func:`jit` or
+  :func:`jit_parallel` decoration (that is, importing a kernel module), :data:`prange` or
+  :func:`num_threads` does. :func:`cache_dir`, :func:`pool_threads` and :func:`run_parallel`
+  work without it, so a process that runs the ahead-of-time compiled stress kernel
+  (:mod:`valuation.kernels.aot`) never loads numba. The same options compile that module
+  (:func:`compile_flags`).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar, cast
 
 from valuation._version import __version__
@@ -43,6 +50,34 @@ F = TypeVar("F", bound=Callable[..., Any])
 FASTMATH_FLAGS: frozenset[str] = frozenset({"nsz", "arcp"})
 ERROR_MODEL = "numpy"
 DISABLE_JIT: bool = os.environ.get("DPV_DISABLE_JIT", "") not in ("", "0")
+# Every kernel is compiled with these (numba.njit keywords; ``parallel=True`` is added by
+# jit_parallel). valuation.kernels.aot compiles the ahead-of-time module with the same ones.
+_OPTIONS: dict[str, Any] = {
+    "cache": True,
+    "fastmath": set(FASTMATH_FLAGS),
+    "nogil": True,
+    "error_model": ERROR_MODEL,
+}
+
+# ``from valuation.kernels._jit import prange`` is resolved by __getattr__ (it imports numba).
+prange: Any
+
+
+def numba_version() -> str:
+    """Return the installed numba's version without importing numba.
+
+    Returns
+    -------
+    str
+        The version in numba's distribution metadata (``numba.__version__`` when the metadata
+        is missing, which imports numba).
+    """
+    from importlib import metadata
+
+    try:
+        return metadata.version("numba")
+    except metadata.PackageNotFoundError:  # pragma: no cover - numba without metadata
+        return str(_numba().__version__)
 
 
 def cache_dir() -> Path:
@@ -52,34 +87,79 @@ def cache_dir() -> Path:
     -------
     pathlib.Path
         ``$DPV_CACHE_DIR/numba-<dpv>-<numba>-py<major><minor>`` (default base ``~/.cache/dpv``).
+        Computed without importing numba.
     """
-    import numba
-
     base = Path(os.environ.get("DPV_CACHE_DIR", Path.home() / ".cache" / "dpv"))
-    tag = f"numba-{__version__}-{numba.__version__}-py{sys.version_info[0]}{sys.version_info[1]}"
+    tag = f"numba-{__version__}-{numba_version()}-py{sys.version_info[0]}{sys.version_info[1]}"
     return base / tag
 
 
-def _configure_cache() -> None:
+_NUMBA_LOCK = threading.Lock()
+_CONFIGURED = False
+
+
+def _numba() -> ModuleType:
+    """Import numba, point its cache at :func:`cache_dir` (once), and return the module."""
+    global _CONFIGURED
     import numba
 
-    if not os.environ.get("NUMBA_CACHE_DIR"):
-        path = cache_dir()
-        path.mkdir(parents=True, exist_ok=True)
-        numba.config.CACHE_DIR = str(path)  # type: ignore[attr-defined]
+    if not _CONFIGURED:
+        with _NUMBA_LOCK:
+            if not _CONFIGURED:
+                if not os.environ.get("NUMBA_CACHE_DIR"):
+                    path = cache_dir()
+                    path.mkdir(parents=True, exist_ok=True)
+                    numba.config.CACHE_DIR = str(path)  # type: ignore[attr-defined]
+                _CONFIGURED = True
+    return numba
+
+
+def compile_flags() -> Any:
+    """Return numba compiler flags equivalent to :func:`jit`'s options (for pycc).
+
+    Returns
+    -------
+    numba.core.compiler.Flags
+        Fast-math, error model, ``release_gil`` (``nogil``), NRT and the rest, parsed by
+        numba's CPU target from the same keywords :func:`jit` passes to ``numba.njit`` (the
+        ``cache`` keyword is the dispatcher's, not the compiler's, and is left out).
+    """
+    _numba()
+    from numba.core.compiler import Flags
+    from numba.core.registry import cpu_target
+
+    options = {key: value for key, value in _OPTIONS.items() if key != "cache"}
+    options["nopython"] = True
+    flags = Flags()
+    cpu_target.options.parse_as_flags(flags, options)
+    return flags
 
 
 _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
 
 
+def _default_threads() -> int:
+    """Numba's default thread count, computed as numba computes it (without importing it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - no sched_getaffinity (macOS, Windows)
+        return max(1, os.cpu_count() or 1)
+
+
 def pool_threads() -> int:
-    """Return the number of threads :func:`run_parallel` uses (``NUMBA_NUM_THREADS``)."""
+    """Return the number of threads :func:`run_parallel` uses (``NUMBA_NUM_THREADS``).
+
+    The value numba uses: its configuration when numba is loaded, otherwise the same rule
+    read from the environment (``NUMBA_NUM_THREADS``, else the CPUs this process may run on).
+    """
     if DISABLE_JIT:
         return 1
-    import numba
-
-    return max(1, int(numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
+    numba = sys.modules.get("numba")
+    if numba is not None:
+        return max(1, int(numba.config.NUMBA_NUM_THREADS))
+    value = os.environ.get("NUMBA_NUM_THREADS", "")
+    return max(1, int(value)) if value else _default_threads()
 
 
 def run_parallel(task: Callable[[int, int], object], n: int, grain: int) -> None:
@@ -105,55 +185,52 @@ def run_parallel(task: Callable[[int, int], object], n: int, grain: int) -> None
         pass
 
 
-if not DISABLE_JIT:
-    import numba
+def jit(func: F) -> F:
+    """Compile ``func`` as a serial nopython kernel with the project's options.
 
-    _configure_cache()
-    _OPTIONS: dict[str, Any] = {
-        "cache": True,
-        "fastmath": set(FASTMATH_FLAGS),
-        "nogil": True,
-        "error_model": ERROR_MODEL,
-    }
-    prange: Any = numba.prange
-
-    def jit(func: F) -> F:
-        """Compile ``func`` as a serial nopython kernel with the project's options."""
-        compiled = numba.njit(**_OPTIONS)(func)
-        return cast(F, compiled)
-
-    def jit_parallel(func: F) -> F:
-        """Compile ``func`` as a parallel nopython kernel (``prange`` loops) with the options."""
-        compiled = numba.njit(**_OPTIONS, parallel=True)(func)
-        return cast(F, compiled)
-
-    def num_threads() -> int:
-        """Return the number of threads numba will use (``NUMBA_NUM_THREADS``)."""
-        return int(numba.get_num_threads())
-
-else:  # pragma: no cover - exercised with DPV_DISABLE_JIT=1
-    prange = range
-
-    def jit(func: F) -> F:
-        """Return ``func`` unchanged (JIT disabled)."""
+    With ``DPV_DISABLE_JIT=1``, return ``func`` unchanged (plain Python).
+    """
+    if DISABLE_JIT:
         return func
+    compiled = _numba().njit(**_OPTIONS)(func)
+    return cast(F, compiled)
 
-    def jit_parallel(func: F) -> F:
-        """Return ``func`` unchanged (JIT disabled)."""
+
+def jit_parallel(func: F) -> F:
+    """Compile ``func`` as a parallel nopython kernel (``prange`` loops) with the options.
+
+    With ``DPV_DISABLE_JIT=1``, return ``func`` unchanged (plain Python).
+    """
+    if DISABLE_JIT:
         return func
+    compiled = _numba().njit(**_OPTIONS, parallel=True)(func)
+    return cast(F, compiled)
 
-    def num_threads() -> int:
-        """Return 1: without numba everything runs on one thread."""
+
+def num_threads() -> int:
+    """Return the number of threads numba will use (``NUMBA_NUM_THREADS``); 1 without JIT."""
+    if DISABLE_JIT:
         return 1
+    return int(_numba().get_num_threads())
+
+
+def __getattr__(name: str) -> Any:
+    """Resolve :data:`prange` on first use: ``numba.prange``, or ``range`` without JIT."""
+    if name == "prange":
+        return range if DISABLE_JIT else _numba().prange
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
     "DISABLE_JIT",
+    "ERROR_MODEL",
     "FASTMATH_FLAGS",
     "cache_dir",
+    "compile_flags",
     "jit",
     "jit_parallel",
     "num_threads",
+    "numba_version",
     "pool_threads",
     "prange",
     "run_parallel",
