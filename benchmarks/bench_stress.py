@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -153,9 +154,15 @@ def main() -> None:
     parser.add_argument("--twin-paths", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=5, help="fresh processes per first-call case")
     parser.add_argument("--first-call-only", action="store_true", help="skip the throughput")
+    parser.add_argument(
+        "--aot-vs-jit-only", action="store_true", help="only the AOT against the JIT kernel"
+    )
     args = parser.parse_args()
     if args.first_call_only:
         first_call_section(args.runs)
+        return
+    if args.aot_vs_jit_only:
+        aot_versus_jit(build_model(StressRequest.model_validate(FULL)), args.paths)
         return
 
     req = StressRequest.model_validate(FULL)
@@ -198,6 +205,7 @@ def main() -> None:
 
     t_gbm = best_of(gbm, label="gbm")
 
+    aot_versus_jit(model, paths)
     rows = [
         ("full model, numba (streaming)", item_steps / t_full, t_full),
         ("full model, numba (+ fan chart)", item_steps / t_full_pool, t_full_pool),
@@ -233,6 +241,43 @@ def main() -> None:
     )
 
     first_call_section(args.runs)
+
+
+def aot_versus_jit(model: m.StressModel, paths: int, repeat: int = 5) -> None:
+    """Time ``simulate`` with the ahead-of-time kernel and with the JIT kernel, interleaved."""
+    report = aot.build()
+    if aot.load() is None:
+        print(f"ahead-of-time kernel not loaded: {aot.last_reason()}")
+        return
+    item_steps = paths * model.n_steps * model.items.shape[0]
+    best = {"AOT": math.inf, "JIT": math.inf}
+    cpu = {"AOT": 0.0, "JIT": 0.0}
+    for name in ("AOT", "JIT"):  # once each first (JIT: the cached load)
+        os.environ.pop("DPV_DISABLE_AOT", None)
+        if name == "JIT":
+            os.environ["DPV_DISABLE_AOT"] = "1"
+        simulate(model, paths, store_pool=False)
+    for _ in range(repeat):
+        for name in ("AOT", "JIT"):
+            os.environ.pop("DPV_DISABLE_AOT", None)
+            if name == "JIT":
+                os.environ["DPV_DISABLE_AOT"] = "1"
+            start, start_cpu = time.perf_counter(), time.process_time()
+            simulate(model, paths, store_pool=False)
+            elapsed = time.perf_counter() - start
+            if elapsed < best[name]:
+                best[name], cpu[name] = elapsed, time.process_time() - start_cpu
+    os.environ.pop("DPV_DISABLE_AOT", None)
+    print(
+        f"full model, {pool_threads()} threads, best of {repeat} (interleaved), "
+        f"AOT module {report.path.name}:"
+    )
+    for name in ("AOT", "JIT"):
+        print(
+            f"  {name} kernel {item_steps / best[name] / 1e6:8.1f} M path-steps/s "
+            f"({best[name]:.3f} s wall, {cpu[name]:.3f} s CPU)"
+        )
+    print(f"  ratio AOT / JIT {best['JIT'] / best['AOT']:.2f}x")
 
 
 def first_call_section(runs: int) -> None:

@@ -34,6 +34,7 @@ Options
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import threading
@@ -63,6 +64,7 @@ _OPTIONS: dict[str, Any] = {
 prange: Any
 
 
+@functools.cache
 def numba_version() -> str:
     """Return the installed numba's version without importing numba.
 

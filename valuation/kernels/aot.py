@@ -40,6 +40,7 @@ contiguity, writeability; a compiled wrapper would not) and hands anything else 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -128,17 +129,9 @@ def _version(distribution: str) -> str:
         return "unknown"
 
 
-def build_key() -> str:
-    """Return the key an ahead-of-time module must carry to be loaded in this process.
-
-    Returns
-    -------
-    str
-        SHA-256 (hex) of: the format of this module, the dpv version, the name and bytes of
-        every kernel source (:func:`kernel_sources`), the numba, llvmlite, NumPy and Python
-        versions, the extension suffix (ABI and platform), the machine, numba's code-generation
-        environment variables and :func:`cpu_fingerprint`.
-    """
+@functools.cache
+def _static_digest() -> bytes:
+    """SHA-256 of what cannot change while a process runs: versions, platform, CPU, sources."""
     digest = hashlib.sha256()
     parts = [
         f"format={FORMAT}",
@@ -150,7 +143,6 @@ def build_key() -> str:
         f"implementation={sys.implementation.cache_tag}",
         f"ext={sysconfig.get_config_var('EXT_SUFFIX')}",
         f"machine={platform.machine()}",
-        *(f"{name}={os.environ.get(name, '')}" for name in _CODEGEN_ENV),
         f"cpu={cpu_fingerprint()}",
     ]
     for part in parts:
@@ -158,6 +150,25 @@ def build_key() -> str:
     for path in kernel_sources():
         digest.update(path.name.encode("utf-8") + b"\0")
         digest.update(path.read_bytes() + b"\0")
+    return digest.digest()
+
+
+def build_key() -> str:
+    """Return the key an ahead-of-time module must carry to be loaded in this process.
+
+    Returns
+    -------
+    str
+        SHA-256 (hex) of: the format of this module, the dpv version, the numba, llvmlite,
+        NumPy and Python versions, the extension suffix (ABI and platform), the machine,
+        :func:`cpu_fingerprint`, the name and bytes of every kernel source
+        (:func:`kernel_sources`; read once per process, like the JIT's kernels) and numba's
+        code-generation environment variables (``NUMBA_CPU_NAME``, ``NUMBA_CPU_FEATURES``,
+        ``NUMBA_OPT``, ``NUMBA_BOUNDSCHECK``).
+    """
+    digest = hashlib.sha256(_static_digest())
+    for name in _CODEGEN_ENV:
+        digest.update(f"{name}={os.environ.get(name, '')}".encode() + b"\0")
     return digest.hexdigest()
 
 
