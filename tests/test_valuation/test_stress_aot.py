@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from valuation.cli import main
 from valuation.kernels import aot
 from valuation.kernels.stress import stress_paths as jit_stress_paths
 from valuation.risk.api import simulate, stress
@@ -308,14 +309,15 @@ def test_the_key_follows_sources_and_target(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.delenv("NUMBA_CPU_NAME")
     assert aot.build_key() == key
     assert aot.module_name(key) in aot.module_files(key)[0].name
-    assert "flags" in aot.cpu_fingerprint() or sys.platform != "linux"
+    fingerprint = aot.cpu_fingerprint()
+    assert "flags" in fingerprint or "Features" in fingerprint or sys.platform != "linux"
 
 
 _SCRIPT = """
 import json, sys
+import valuation
 from valuation.kernels import aot
-from valuation.risk.api import stress
-result = stress(json.loads(sys.stdin.read()))
+result = valuation.stress(json.loads(sys.stdin.read()))
 print(json.dumps({
     "numba": "numba" in sys.modules,
     "kernel": type(aot.stress_kernel()).__name__,
@@ -366,3 +368,16 @@ def test_disable_jit_still_runs_plain_python(cache_base: Path) -> None:
     assert out["result"]["breach_probability"] == pytest.approx(
         here["breach_probability"], abs=0.02
     )
+
+
+def test_dpv_warmup_reports_the_aot_kernel(
+    cache_base: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DPV_CACHE_DIR", str(cache_base))
+    monkeypatch.delenv("DPV_DISABLE_AOT", raising=False)
+    assert main(["warmup"]) == 0
+    assert "ahead-of-time stress kernel up to date" in capsys.readouterr().err
+    monkeypatch.setenv("DPV_DISABLE_AOT", "1")
+    assert main(["warmup"]) == 0
+    assert "switched off" in capsys.readouterr().err
+    aot.forget()

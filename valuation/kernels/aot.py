@@ -72,7 +72,9 @@ KERNEL = "stress_paths"
 _KERNELS_DIR = Path(__file__).resolve().parent
 # Environment variables numba reads that change the code it generates for the host.
 _CODEGEN_ENV = ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "NUMBA_OPT", "NUMBA_BOUNDSCHECK")
+# /proc/cpuinfo fields that identify the CPU's model and features (x86 first, then Arm).
 _CPU_FIELDS = ("vendor_id", "cpu family", "model", "model name", "flags")
+_ARM_CPU_FIELDS = ("CPU implementer", "CPU architecture", "CPU variant", "CPU part", "Features")
 
 
 def aot_disabled() -> bool:
@@ -101,8 +103,9 @@ def cpu_fingerprint() -> str:
     """Return what identifies the CPU's code generation target, without numba or llvmlite.
 
     On Linux, the vendor, family, model, model name and feature flags of the first processor
-    in ``/proc/cpuinfo`` (what LLVM's host CPU name and features are derived from); elsewhere
-    llvmlite's host CPU name and features (importing llvmlite, not numba).
+    in ``/proc/cpuinfo`` (what LLVM's host CPU name and features are derived from; on Arm the
+    implementer, architecture, variant, part and features); elsewhere llvmlite's host CPU name
+    and features (importing llvmlite, not numba).
     """
     try:
         text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
@@ -111,9 +114,9 @@ def cpu_fingerprint() -> str:
     fields: dict[str, str] = {}
     for line in text.split("\n\n", 1)[0].splitlines():
         name, sep, value = line.partition(":")
-        if sep and name.strip() in _CPU_FIELDS:
+        if sep and name.strip() in _CPU_FIELDS + _ARM_CPU_FIELDS:
             fields[name.strip()] = " ".join(value.split())
-    if fields.get("flags"):
+    if fields.get("flags") or fields.get("Features"):
         return json.dumps(fields, sort_keys=True)
     import llvmlite.binding as ll  # pragma: no cover - not Linux
 
