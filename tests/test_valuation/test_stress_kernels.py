@@ -149,3 +149,55 @@ def test_poisson_inverse_inverts_the_cdf():
     assert kernel.poisson_inverse(cdf2 * 1.0001, mean) == 3
     big = [kernel.poisson_inverse(u, 400.0) for u in (0.001, 0.5, 0.999)]
     assert 330 < big[0] < big[1] < big[2] < 470
+
+
+@pytest.mark.parametrize("n", [0, 1, 63, 64, 65, 128])
+def test_list_tails_lists_exactly_the_tail_lanes_in_order(n):
+    rng = np.random.default_rng(n)
+    u = rng.random(n)
+    u[::7] = kernel._P_LOW  # the boundaries themselves are central
+    u[1::11] = kernel._P_HIGH
+    u[2::13] = np.nextafter(kernel._P_LOW, 0.0)
+    tails = np.full(128, -1, dtype=np.int64)
+    count = kernel.list_tails(u, n, tails)
+    expected = np.flatnonzero((u < kernel._P_LOW) | (u > kernel._P_HIGH))
+    assert count == expected.size
+    np.testing.assert_array_equal(tails[:count], expected)
+
+
+def test_central_branch_stays_above_its_stated_lower_bound():
+    # default_steps_from_tails skips every draw of the central branch on this bound.
+    u = np.linspace(kernel._P_LOW, 0.5, 200_001)
+    z = np.array([kernel.inverse_normal(x) for x in u])
+    assert np.all(np.diff(z) >= 0)  # increasing, so the minimum is at _P_LOW
+    assert z.min() == pytest.approx(ndtri(kernel._P_LOW), abs=1e-8)
+    assert z.min() - kernel._Z_CENTRAL_MIN > 5e-3  # a margin far above any rounding
+    assert kernel.inverse_normal(np.nextafter(kernel._P_LOW, 0.0)) < z.min()
+
+
+@pytest.mark.parametrize("wrong_way", [0.0, 0.3, -0.5, 0.95, 1.0])
+@pytest.mark.parametrize("annual_pd", [0.03, 0.4])
+def test_default_steps_from_tails_equal_testing_every_step(wrong_way, annual_pd):
+    rng = np.random.default_rng(11)
+    n_steps, nb = 24, 128
+    threshold = ndtri(1 - (1 - annual_pd) ** (1 / 12))
+    scalars = np.zeros(8)
+    scalars[kernel.DEFAULT_THRESHOLD] = threshold
+    scalars[kernel.WRONG_WAY] = wrong_way
+    scalars[kernel.WRONG_WAY_COMPLEMENT] = math.sqrt(1 - wrong_way**2)
+    # uniforms with many tails and factors with fat tails, so every branch is taken
+    u = rng.random((n_steps, nb)) ** 1.5
+    factor = 1.6 * rng.standard_normal((n_steps + 1, nb))
+    use_factor = wrong_way != 0.0
+    cut = threshold - scalars[kernel.WRONG_WAY_COMPLEMENT] * kernel._Z_CENTRAL_MIN
+    got = np.full(nb, -1, dtype=np.int64)
+    kernel.default_steps_from_tails(
+        u, factor, use_factor, scalars, cut, n_steps, nb, np.empty(nb, dtype=np.int64), got
+    )
+    # the obvious way: every step's normal, the first step below the threshold
+    eta = np.array([[kernel.inverse_normal(x) for x in row] for row in u])
+    latent = wrong_way * factor[1:] + scalars[kernel.WRONG_WAY_COMPLEMENT] * eta
+    below = latent < threshold
+    expected = np.where(below.any(axis=0), below.argmax(axis=0) + 1, -1)
+    np.testing.assert_array_equal(got, expected)
+    assert 0 < (expected > 0).sum() < nb

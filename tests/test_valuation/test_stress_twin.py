@@ -184,6 +184,26 @@ def test_bit_identical_on_one_and_two_threads():
     assert outputs[0]["result"] == outputs[1]["result"]
 
 
+def test_bit_identical_on_another_instruction_set(tmp_path):
+    """Compiled for plain x86-64 (SSE2, 2 doubles per vector) in an empty cache, the kernels give
+    the bits they give on this machine's widest vectors (AVX-512 where present)."""
+    doc = {**FULL_MODEL, "simulation": {**FULL_MODEL["simulation"], "paths": 3000}}
+    outputs = []
+    for extra in ({}, {"NUMBA_CPU_NAME": "generic", "DPV_CACHE_DIR": str(tmp_path)}):
+        done = subprocess.run(
+            [sys.executable, "-c", _SCRIPT],
+            input=json.dumps(doc),
+            capture_output=True,
+            text=True,
+            env={**os.environ, **extra},
+            check=True,
+            timeout=600,
+        )
+        outputs.append(json.loads(done.stdout))
+    assert outputs[0]["digest"] == outputs[1]["digest"]
+    assert outputs[0]["result"]["scenarios"] == outputs[1]["result"]["scenarios"]
+
+
 def test_breach_probability_matches_kernel_ltv_monitoring():
     """The reported breach (loan > ltv · min V/profile) is the covenant LTV > margin call."""
     req = StressRequest.model_validate(FULL_MODEL)

@@ -71,7 +71,13 @@ MODULE_PREFIX = "dpv_stress_"
 KERNEL = "stress_paths"
 _KERNELS_DIR = Path(__file__).resolve().parent
 # Environment variables numba reads that change the code it generates for the host.
-_CODEGEN_ENV = ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "NUMBA_OPT", "NUMBA_BOUNDSCHECK")
+_CODEGEN_ENV = (
+    "NUMBA_CPU_NAME",
+    "NUMBA_CPU_FEATURES",
+    "NUMBA_OPT",
+    "NUMBA_BOUNDSCHECK",
+    "DPV_VECTOR_WIDTH",
+)
 # /proc/cpuinfo fields that identify the CPU's model and features (x86 first, then Arm).
 _CPU_FIELDS = ("vendor_id", "cpu family", "model", "model name", "flags")
 _ARM_CPU_FIELDS = ("CPU implementer", "CPU architecture", "CPU variant", "CPU part", "Features")
@@ -167,7 +173,7 @@ def build_key() -> str:
         :func:`cpu_fingerprint`, the name and bytes of every kernel source
         (:func:`kernel_sources`; read once per process, like the JIT's kernels) and numba's
         code-generation environment variables (``NUMBA_CPU_NAME``, ``NUMBA_CPU_FEATURES``,
-        ``NUMBA_OPT``, ``NUMBA_BOUNDSCHECK``).
+        ``NUMBA_OPT``, ``NUMBA_BOUNDSCHECK``) and ``DPV_VECTOR_WIDTH``.
     """
     digest = hashlib.sha256(_static_digest())
     for name in _CODEGEN_ENV:

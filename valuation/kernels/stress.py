@@ -44,7 +44,7 @@ import math
 
 import numpy as np
 
-from valuation.kernels._jit import jit
+from valuation.kernels._jit import jit, trailing_zeros
 from valuation.kernels.layout import (
     AMOUNT,
     CHUNK,
@@ -83,6 +83,8 @@ SEGMENT_MEAN = 400.0
 SEGMENT_SHIFT = 20
 
 _MASK32 = np.uint64(0xFFFFFFFF)
+_ZERO64 = np.uint64(0)
+_ONE64 = np.uint64(1)
 _SHIFT32 = np.uint64(32)
 
 # Acklam's rational approximation of the normal quantile (relative error < 1.15e-9).
@@ -96,6 +98,9 @@ _D0, _D1, _D2 = 7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e
 _D3 = 3.754408661907416e00
 _P_LOW = 0.02425
 _P_HIGH = 1.0 - _P_LOW
+# A lower bound of the central branch of inverse_normal (u ≥ _P_LOW gives about −1.97296; a
+# test checks the bound with a margin far above rounding).
+_Z_CENTRAL_MIN = -1.98
 
 # exp: Cody-Waite reduction x = n·ln2 + r, |r| ≤ ln2/2, and Taylor to r^13 (truncation < 2^-60).
 _LN2_HI = 6.93147180369123816490e-01  # ln 2 rounded to 32 significant bits: n·_LN2_HI is exact
@@ -200,12 +205,83 @@ def exp_into(x: np.ndarray, out: np.ndarray, bits: np.ndarray, n: int) -> None:
 
 
 @jit
+def exp_add_into(x: np.ndarray, acc: np.ndarray, out: np.ndarray, bits: np.ndarray, n: int) -> None:
+    """Write :func:`exp_into` of ``x[:n]`` into ``out`` and add it to ``acc[:n]``.
+
+    One time step of an item at a time: its row of log-values in, the pooled value of the step
+    accumulated, everything in the first-level cache.
+    """
+    exp_into(x, out, bits, n)
+    for j in range(n):
+        acc[j] += out[j]
+
+
+@jit
 def exp_scalar(x: float) -> float:
     """Return :func:`exp_into` of one number (the same bits)."""
     xs = np.full(1, x)
     out = np.empty(1)
     exp_into(xs, out, np.empty(1, dtype=np.int64), 1)
     return out[0]
+
+
+@jit
+def list_tails(u: np.ndarray, n: int, tails: np.ndarray) -> int:
+    """List, in increasing order, the ``j < n`` with ``u[j]`` in a tail of :func:`inverse_normal`.
+
+    Writes them into ``tails`` (int64) and returns how many. Sixty-four lanes at a time: a
+    branch-free, vectorised pass sets one bit per tail lane in a 64-bit mask, then the set bits
+    are walked with :func:`~valuation.kernels._jit.trailing_zeros` (about three of the 64 lanes
+    are tails). A scan that appends every lane to the list with a data-dependent count is
+    serial and costs five times as much.
+    """
+    n_tails = 0
+    for g in range(0, n, 64):
+        mask = np.uint64(0)
+        for j in range(min(64, n - g)):
+            x = u[g + j]
+            mask |= np.uint64((x < _P_LOW) | (x > _P_HIGH)) << np.uint64(j)
+        while mask != _ZERO64:
+            tails[n_tails] = g + trailing_zeros(mask)
+            n_tails += 1
+            mask &= mask - _ONE64
+    return n_tails
+
+
+@jit
+def inverse_normal_into(
+    u: np.ndarray, n: int, z: np.ndarray, tails: np.ndarray, tail_q: np.ndarray
+) -> None:
+    """Write ``inverse_normal(u[j])`` into ``z[j]`` for ``j < n``, the same bits, vectorised.
+
+    The central rational branch for every draw in one branch-free loop, then the tails
+    (u < 0.02425 or u > 0.97575, one draw in twenty) recomputed: listed in ``tails`` (int64
+    scratch) by :func:`list_tails` (a loop that tested and fixed in one go would be if-converted
+    and call ``log`` for every lane), then the tail branch of :func:`inverse_normal`, the same
+    operations in the same order, in three loops over the list: the ``log`` calls, the square
+    root and rational function (vectorised), the sign and scatter (``tail_q`` float64 scratch,
+    as long as ``tails``).
+    """
+    for j in range(n):
+        q = u[j] - 0.5
+        r = q * q
+        z[j] = (
+            (((((_A0 * r + _A1) * r + _A2) * r + _A3) * r + _A4) * r + _A5)
+            * q
+            / (((((_B0 * r + _B1) * r + _B2) * r + _B3) * r + _B4) * r + 1.0)
+        )
+    n_tails = list_tails(u, n, tails)
+    for t in range(n_tails):
+        x = u[tails[t]]
+        tail_q[t] = math.log(x if x < 0.5 else 1.0 - x)
+    for t in range(n_tails):
+        q = math.sqrt(-2.0 * tail_q[t])
+        tail_q[t] = (((((_C0 * q + _C1) * q + _C2) * q + _C3) * q + _C4) * q + _C5) / (
+            (((_D0 * q + _D1) * q + _D2) * q + _D3) * q + 1.0
+        )
+    for t in range(n_tails):
+        j = tails[t]
+        z[j] = tail_q[t] if u[j] < 0.5 else -tail_q[t]
 
 
 @jit
@@ -224,42 +300,12 @@ def normals_block(
     """Write :func:`fast_normals4` of paths ``path0 .. path0 + n − 1`` into ``out[row0 + w, j]``.
 
     The same bits as :func:`fast_normals4`: Philox for all paths at once
-    (:func:`~valuation.kernels.rng.uniforms_block`), the central rational branch of
-    :func:`inverse_normal` for every draw in a vectorised loop, then the tails (u < 0.02425 or
-    u > 0.97575, one draw in twenty) recomputed. The tails are first listed in ``tails`` (int64
-    scratch) by a branch-free scan: a loop that tested and fixed in one go would be
-    if-converted and call ``log`` for every lane. Then the tail branch of
-    :func:`inverse_normal`, the same operations in the same order, in three loops over the
-    list: the ``log`` calls, the square root and rational function (vectorised), the sign and
-    scatter (``tail_q`` float64 scratch, as long as ``tails``).
+    (:func:`~valuation.kernels.rng.uniforms_block`), then :func:`inverse_normal_into` on each
+    of the four words.
     """
     uniforms_block(seed, entity, path0, n, block, uniforms)
     for w in range(4):
-        u = uniforms[w]
-        z = out[row0 + w]
-        for j in range(n):
-            q = u[j] - 0.5
-            r = q * q
-            z[j] = (
-                (((((_A0 * r + _A1) * r + _A2) * r + _A3) * r + _A4) * r + _A5)
-                * q
-                / (((((_B0 * r + _B1) * r + _B2) * r + _B3) * r + _B4) * r + 1.0)
-            )
-        n_tails = 0
-        for j in range(n):
-            tails[n_tails] = j
-            n_tails += (u[j] < _P_LOW) | (u[j] > _P_HIGH)
-        for t in range(n_tails):
-            x = u[tails[t]]
-            tail_q[t] = math.log(x if x < 0.5 else 1.0 - x)
-        for t in range(n_tails):
-            q = math.sqrt(-2.0 * tail_q[t])
-            tail_q[t] = (((((_C0 * q + _C1) * q + _C2) * q + _C3) * q + _C4) * q + _C5) / (
-                (((_D0 * q + _D1) * q + _D2) * q + _D3) * q + 1.0
-            )
-        for t in range(n_tails):
-            j = tails[t]
-            z[j] = tail_q[t] if u[j] < 0.5 else -tail_q[t]
+        inverse_normal_into(uniforms[w], n, out[row0 + w], tails, tail_q)
 
 
 @jit
@@ -413,6 +459,45 @@ def events_flags(item: np.ndarray, n_steps: int, u_revoke: float, u_renew: float
 
 
 @jit
+def poisson_counts(u: np.ndarray, n: int, mean: float, p0: float, counts: np.ndarray) -> int:
+    """Write ``poisson_inverse_p0(u[j], mean, p0)`` into ``counts[j]``, ``j < n``; return the max.
+
+    The same counts: the CDF sequence of :func:`poisson_inverse_p0` (the same operations in
+    the same order) is tabulated once, up to the largest ``u``, and each count is the number of
+    table entries below its ``u`` (the sequence never decreases), in a loop across paths that
+    vectorises. Falls back to the per-path search when the table would pass 4,096 entries.
+    """
+    top = 0.0
+    for j in range(n):
+        top = max(top, u[j])
+    table = np.empty(4096)
+    prob = p0
+    cdf = prob
+    table[0] = cdf
+    size = 1
+    while top > cdf and size < table.shape[0]:
+        prob *= mean / size
+        cdf += prob
+        table[size] = cdf
+        size += 1
+    if top > cdf:
+        most = 0
+        for j in range(n):
+            counts[j] = poisson_inverse_p0(u[j], mean, p0)
+            most = max(most, counts[j])
+        return most
+    counts[:n] = 0
+    for k in range(size - 1):  # table[size - 1] ≥ every u: never counted
+        bound = table[k]
+        for j in range(n):
+            counts[j] += u[j] > bound
+    most = 0
+    for j in range(n):
+        most = max(most, counts[j])
+    return most
+
+
+@jit
 def chunk_events(
     item: np.ndarray,
     seed: np.uint64,
@@ -428,12 +513,15 @@ def chunk_events(
     """:func:`item_events` of steps ``1..n_steps`` for paths ``path0 .. path0 + n − 1`` at once.
 
     Adds each path's event log-changes of step ``k`` to ``add[k − 1, j]`` with the same draws
-    and the same arithmetic as :func:`item_events`, but generates the Philox blocks for all
-    paths together (each segment's count block, then its ``m``-th pair of jumps for every path
-    in one vectorised call, up to the largest count of the block, into ``jump_u``; then each
-    path adds its own jumps, in the same order). Leaves the event uniforms (revocation,
-    renewal) in ``uniforms[0]`` and ``uniforms[1]`` and each path's :func:`events_flags` in
-    ``counts[j]`` (int64, also the scratch of the jump counts).
+    and the same arithmetic as :func:`item_events`, vectorised across the paths: each jump
+    segment's counts (:func:`poisson_counts`), the Philox blocks of its ``m``-th pair of jumps
+    for every path in one call, up to the largest count; the jumps that fall within the tenor
+    listed path by path, their sizes' normals in one :func:`inverse_normal_into` pass, then
+    added in the list's order (a path's additions in the same order as :func:`item_events`).
+    The revocation time is inverted only where it falls within the tenor (``u ≥`` the
+    probability of no revocation by then, with a margin); elsewhere it is "never". Leaves the
+    event uniforms (revocation, renewal) in ``uniforms[0]`` and ``uniforms[1]`` and each path's
+    :func:`events_flags` in ``counts[j]`` (int64, also the scratch of the jump counts).
     """
     rate = item[JUMP_LAMBDA_DT]
     if rate > 0.0:
@@ -444,25 +532,35 @@ def chunk_events(
             length = min(first + seg_steps, horizon) - first
             base = JUMP_BLOCK + (first // seg_steps << SEGMENT_SHIFT)
             uniforms_block(seed, key, path0, n, np.uint64(base), uniforms)
-            most = 0
             mean = rate * length
-            p0 = math.exp(-mean)
-            for j in range(n):
-                counts[j] = poisson_inverse_p0(uniforms[0, j], mean, p0)
-                most = max(most, counts[j])
+            most = poisson_counts(uniforms[0], n, mean, math.exp(-mean), counts)
             jump_u = np.empty(((most + 1) // 2, 4, n))
             for b in range((most + 1) // 2):
                 uniforms_block(seed, key, path0, n, np.uint64(base + 1 + b), jump_u[b])
             # Path by path, jump m of the path in words 2·(m % 2) (step) and 2·(m % 2) + 1
-            # (size) of block m // 2: the additions of a path in the same order as before.
+            # (size) of block m // 2; those within the tenor go on the list.
+            total = 0
+            for j in range(n):
+                total += counts[j]
+            size_u = np.empty(total)
+            at_step = np.empty(total, dtype=np.int64)
+            at_path = np.empty(total, dtype=np.int64)
+            listed = 0
             for j in range(n):
                 for m in range(counts[j]):
                     w = 2 * (m % 2)
                     k = first + math.ceil(jump_u[m // 2, w, j] * length)
                     if k <= n_steps:
-                        add[k - 1, j] += jump_mean + jump_vol * inverse_normal(
-                            jump_u[m // 2, w + 1, j]
-                        )
+                        size_u[listed] = jump_u[m // 2, w + 1, j]
+                        at_step[listed] = k - 1
+                        at_path[listed] = j
+                        listed += 1
+            size_z = np.empty(listed)
+            inverse_normal_into(
+                size_u, listed, size_z, np.empty(listed, dtype=np.int64), np.empty(listed)
+            )
+            for t in range(listed):
+                add[at_step[t], at_path[t]] += jump_mean + jump_vol * size_z[t]
     uniforms_block(seed, key, path0, n, np.uint64(EVENT_BLOCK), uniforms)
     revoke_p = item[REVOKE_P]
     revoke_log_keep = log_keep(item[REVOKE_KEEP])
@@ -471,9 +569,18 @@ def chunk_events(
     if revoke_p <= 0.0 and not 1 <= expiry <= n_steps:
         counts[:n] = 0  # the flags: no revocation, no expiry within the tenor
         return
+    # revocation_step(u) ≤ n_steps ⇔ log(u) ≥ n_steps·log(1 − p) ⇔ u ≥ (1 − p)^n_steps; the
+    # margin (1e-9 relative) keeps every u near the edge on the exact side.
+    if revoke_p <= 0.0:
+        u_within = 2.0
+    elif revoke_p >= 1.0:
+        u_within = 0.0
+    else:
+        u_within = math.exp(n_steps * math.log1p(-revoke_p)) * (1.0 - 1e-9)
     renew_p = item[RENEW_P]
     for j in range(n):
-        revoked_at = revocation_step(uniforms[0, j], revoke_p)
+        u_revoke = uniforms[0, j]
+        revoked_at = revocation_step(u_revoke, revoke_p) if u_revoke >= u_within else _NEVER
         flags = 0
         if revoked_at <= n_steps:
             add[revoked_at - 1, j] += revoke_log_keep
@@ -502,6 +609,122 @@ def running_min_ratio(
         for j in range(nb):
             ratio = pk[j] / den
             min_ratio[j] = ratio if ratio < min_ratio[j] else min_ratio[j]
+
+
+@jit
+def default_steps_from_tails(
+    borrower_u: np.ndarray,
+    factor: np.ndarray,
+    use_factor: bool,
+    scalars: np.ndarray,
+    default_cut: float,
+    n_steps: int,
+    nb: int,
+    lanes: np.ndarray,
+    default_step: np.ndarray,
+) -> None:
+    """Set ``default_step[j]`` to the first step ``k`` with ``w F_k + √(1−w²) η_k < threshold``.
+
+    The same decisions, bit for bit, as testing every step with the borrower's normals
+    ``η_k = inverse_normal(u_k)`` (``borrower_u[k − 1, j]``, uniforms), without computing most
+    of them: a draw in the central branch (``u ≥ 0.02425``) has ``η ≥`` :data:`_Z_CENTRAL_MIN`,
+    so it can only default where ``w F_k < default_cut = threshold − √(1−w²)·_Z_CENTRAL_MIN``.
+    Only the lanes of a step with ``u < 0.02425`` or a factor below that cut (listed through a
+    64-bit mask, as in :func:`list_tails`) get their normal and the exact test.
+    ``default_step`` must hold −1 on entry; ``factor`` is read only when ``use_factor``. Exact
+    for any parameters, fast when the cut is far below the factor's range (the caller's test).
+    """
+    threshold = scalars[DEFAULT_THRESHOLD]
+    wrong_way = scalars[WRONG_WAY]
+    wrong_way_c = scalars[WRONG_WAY_COMPLEMENT]
+    for k in range(1, n_steps + 1):
+        u = borrower_u[k - 1]
+        n_lanes = 0
+        for g in range(0, nb, 64):
+            mask = np.uint64(0)
+            if use_factor:
+                fac = factor[k]
+                for j in range(min(64, nb - g)):
+                    hit = (u[g + j] < _P_LOW) | (wrong_way * fac[g + j] < default_cut)
+                    mask |= np.uint64(hit) << np.uint64(j)
+            else:
+                every = 0.0 < default_cut  # the factor term is 0
+                for j in range(min(64, nb - g)):
+                    mask |= np.uint64((u[g + j] < _P_LOW) | every) << np.uint64(j)
+            while mask != _ZERO64:
+                lanes[n_lanes] = g + trailing_zeros(mask)
+                n_lanes += 1
+                mask &= mask - _ONE64
+        for t in range(n_lanes):
+            j = lanes[t]
+            if default_step[j] >= 0:
+                continue
+            eta = inverse_normal(u[j])
+            if use_factor:
+                latent = wrong_way * factor[k, j] + wrong_way_c * eta
+            else:
+                latent = wrong_way_c * eta
+            if latent < threshold:
+                default_step[j] = k
+
+
+@jit
+def advance_item(
+    level: np.ndarray,
+    item_z: np.ndarray,
+    sector: np.ndarray,
+    jumps: np.ndarray,
+    factor: np.ndarray,
+    pool: np.ndarray,
+    row: np.ndarray,
+    value: np.ndarray,
+    bits: np.ndarray,
+    n_steps: int,
+    nb: int,
+    drift: float,
+    sigma: float,
+    weight: float,
+    sqrt_rho: float,
+    sqrt_1m_rho: float,
+    draw_sector: bool,
+    use_factor: bool,
+) -> None:
+    """Move one item's log-value ``level[:nb]`` through steps ``1..n_steps`` of a block.
+
+    Per step ``k``: the shock ``√ρ·sector[k − 1] + √(1−ρ)·item_z[k − 1]`` (no sector term
+    when ``draw_sector`` is false), the drift and the events ``jumps[k − 1]`` added to the
+    level, its exponential added to ``pool[k]`` (``value`` keeps the last step's), and
+    ``weight``·shock to ``factor[k]`` when ``use_factor``. ``row`` and ``bits`` are scratch.
+    """
+    for k in range(1, n_steps + 1):
+        eps = item_z[k - 1]
+        common = sector[k - 1]
+        jump = jumps[k - 1]
+        if draw_sector and use_factor:
+            fac = factor[k]
+            for j in range(nb):
+                shock = sqrt_rho * common[j] + sqrt_1m_rho * eps[j]
+                level[j] += drift + sigma * shock + jump[j]
+                row[j] = level[j]
+                fac[j] += weight * shock
+        elif draw_sector:
+            for j in range(nb):
+                shock = sqrt_rho * common[j] + sqrt_1m_rho * eps[j]
+                level[j] += drift + sigma * shock + jump[j]
+                row[j] = level[j]
+        elif use_factor:
+            fac = factor[k]
+            for j in range(nb):
+                shock = sqrt_1m_rho * eps[j]
+                level[j] += drift + sigma * shock + jump[j]
+                row[j] = level[j]
+                fac[j] += weight * shock
+        else:
+            for j in range(nb):
+                shock = sqrt_1m_rho * eps[j]
+                level[j] += drift + sigma * shock + jump[j]
+                row[j] = level[j]
+        exp_add_into(row, pool[k], value, bits, nb)
 
 
 @jit
@@ -590,13 +813,18 @@ def stress_paths(
     uniforms = np.empty((4, CHUNK))
     item_z = np.empty((n_rows, CHUNK))
     sector_z = np.zeros((n_sectors if draw_sector else 0, n_rows, CHUNK))
+    # Default can only come from a tail draw of the borrower's normal unless the factor term
+    # alone brings the latent variable near the threshold: see default_steps.
+    default_cut = threshold - wrong_way_c * _Z_CENTRAL_MIN
+    tails_only = draw_borrower and default_cut < -2.0 * abs(wrong_way)
     borrower_z = np.zeros((n_rows if draw_borrower else 0, CHUNK))
+    lanes = np.empty(CHUNK, dtype=np.int64)
     jumps = np.empty((n_steps, CHUNK))
     counts = np.empty(CHUNK, dtype=np.int64)
     horizon = n_steps + n_liquidation_steps
-    log_v = np.empty(n_steps * CHUNK)
-    value = np.empty(n_steps * CHUNK)
-    bits = np.empty(n_steps * CHUNK, dtype=np.int64)
+    row = np.empty(CHUNK)
+    value = np.empty(CHUNK)
+    bits = np.empty(CHUNK, dtype=np.int64)
     pool = np.empty((n_steps + 1, CHUNK))
     factor = np.zeros((n_steps + 1 if use_factor else 0, CHUNK))
     final_log_v = np.empty((n_items, CHUNK))
@@ -614,7 +842,12 @@ def stress_paths(
         if draw_sector:
             for s in range(n_sectors):
                 step_normals(seed, sector_keys[s], path0, nb, n_steps, uniforms, sector_z[s])
-        if draw_borrower:
+        if tails_only:
+            for b in range(n_rows // 4):
+                uniforms_block(
+                    seed, borrower_key, path0, nb, np.uint64(b), borrower_z[4 * b : 4 * b + 4]
+                )
+        elif draw_borrower:
             step_normals(seed, borrower_key, path0, nb, n_steps, uniforms, borrower_z)
         pool[0, :nb] = pool0
         pool[1:, :nb] = 0.0
@@ -629,50 +862,32 @@ def stress_paths(
             )
             for j in range(nb):
                 out_flags[c0 + j, i] = counts[j]
-            drift = item[LOG_DRIFT_STEP]
-            sigma = item[SIGMA_SQRT_DT]
-            weight = item[POOL_WEIGHT]
             sector = sector_z[sector_index[i]] if draw_sector else item_z
             level = final_log_v[i]
             level[:nb] = item[LOG_V0]
-            for k in range(1, n_steps + 1):
-                eps = item_z[k - 1]
-                common = sector[k - 1]
-                jump = jumps[k - 1]
-                row = log_v[(k - 1) * CHUNK : k * CHUNK]
-                fac = factor[k] if use_factor else jump  # (not written without the factor)
-                if draw_sector and use_factor:
-                    for j in range(nb):
-                        shock = sqrt_rho * common[j] + sqrt_1m_rho * eps[j]
-                        level[j] += drift + sigma * shock + jump[j]
-                        row[j] = level[j]
-                        fac[j] += weight * shock
-                elif draw_sector:
-                    for j in range(nb):
-                        shock = sqrt_rho * common[j] + sqrt_1m_rho * eps[j]
-                        level[j] += drift + sigma * shock + jump[j]
-                        row[j] = level[j]
-                elif use_factor:
-                    for j in range(nb):
-                        shock = sqrt_1m_rho * eps[j]
-                        level[j] += drift + sigma * shock + jump[j]
-                        row[j] = level[j]
-                        fac[j] += weight * shock
-                else:
-                    for j in range(nb):
-                        shock = sqrt_1m_rho * eps[j]
-                        level[j] += drift + sigma * shock + jump[j]
-                        row[j] = level[j]
-            exp_into(log_v, value, bits, n_steps * CHUNK)
-            for k in range(1, n_steps + 1):
-                pk = pool[k]
-                vk = value[(k - 1) * CHUNK : k * CHUNK]
-                for j in range(nb):
-                    pk[j] += vk[j]
+            advance_item(
+                level,
+                item_z,
+                sector,
+                jumps,
+                factor,
+                pool,
+                row,
+                value,
+                bits,
+                n_steps,
+                nb,
+                item[LOG_DRIFT_STEP],
+                item[SIGMA_SQRT_DT],
+                item[POOL_WEIGHT],
+                sqrt_rho,
+                sqrt_1m_rho,
+                draw_sector,
+                use_factor,
+            )
             if store_terminal:
-                vk = value[(n_steps - 1) * CHUNK : n_steps * CHUNK]
                 for j in range(nb):
-                    out_terminal[c0 + j, i] = vk[j]
+                    out_terminal[c0 + j, i] = value[j]
 
         running_min_ratio(pool, profile, n_steps, nb, min_ratio)
         if store_pool:
@@ -680,7 +895,19 @@ def stress_paths(
                 for j in range(nb):
                     out_pool[k, c0 + j] = np.float32(pool[k, j])
         default_step[:nb] = -1
-        if draw_borrower:
+        if tails_only:
+            default_steps_from_tails(
+                borrower_z,
+                factor,
+                use_factor,
+                scalars,
+                default_cut,
+                n_steps,
+                nb,
+                lanes,
+                default_step,
+            )
+        elif draw_borrower:
             for k in range(n_steps, 0, -1):
                 eta = borrower_z[k - 1]
                 if use_factor:
@@ -803,9 +1030,9 @@ def gbm_min_ratio(
     n_rows = 4 * ((n_steps + 3) // 4)
     uniforms = np.empty((4, CHUNK))
     item_z = np.empty((n_rows, CHUNK))
-    log_v = np.empty(n_steps * CHUNK)
-    value = np.empty(n_steps * CHUNK)
-    bits = np.empty(n_steps * CHUNK, dtype=np.int64)
+    row = np.empty(CHUNK)
+    value = np.empty(CHUNK)
+    bits = np.empty(CHUNK, dtype=np.int64)
     pool = np.empty((n_steps + 1, CHUNK))
     level = np.empty(CHUNK)
     min_ratio = np.empty(CHUNK)
@@ -824,16 +1051,10 @@ def gbm_min_ratio(
             level[:nb] = log_v0[i]
             for k in range(1, n_steps + 1):
                 eps = item_z[k - 1]
-                row = log_v[(k - 1) * CHUNK : k * CHUNK]
                 for j in range(nb):
                     level[j] += drift + sigma * eps[j]
                     row[j] = level[j]
-            exp_into(log_v, value, bits, n_steps * CHUNK)
-            for k in range(1, n_steps + 1):
-                pk = pool[k]
-                vk = value[(k - 1) * CHUNK : k * CHUNK]
-                for j in range(nb):
-                    pk[j] += vk[j]
+                exp_add_into(row, pool[k], value, bits, nb)
         running_min_ratio(pool, profile, n_steps, nb, min_ratio)
         for j in range(nb):
             out_min_ratio[c0 + j] = min_ratio[j]
