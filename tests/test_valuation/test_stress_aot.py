@@ -128,7 +128,7 @@ def cache_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
         report = aot.build()
         assert report.built
         assert report.path.parent == aot.aot_dir()
-        print(f"ahead-of-time build: {report.seconds:.1f} s")
+        print(f"AOT build {report.seconds:.1f} s (+ JIT warm-up {report.warmup_seconds:.1f} s)")
     return base
 
 
@@ -381,3 +381,23 @@ def test_dpv_warmup_reports_the_aot_kernel(
     assert main(["warmup"]) == 0
     assert "switched off" in capsys.readouterr().err
     aot.forget()
+
+
+def test_a_build_removes_this_cpus_stale_modules_only(cache_base: Path, tmp_path: Path) -> None:
+    so_path, meta_path = _copy_module(cache_base, tmp_path)
+    folder = so_path.parent
+    fingerprint = json.loads(meta_path.read_text())["cpu_fingerprint"]
+    assert fingerprint == aot.cpu_fingerprint()
+    suffix = so_path.name[len(meta_path.stem) :]
+    for stem, cpu in (("dpv_stress_old", fingerprint), ("dpv_stress_other_cpu", "elsewhere")):
+        (folder / (stem + ".json")).write_text(json.dumps({"cpu_fingerprint": cpu}))
+        (folder / (stem + suffix)).write_bytes(b"")
+    aot._remove_stale(folder, meta_path.stem, fingerprint)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [
+            so_path.name,
+            meta_path.name,
+            "dpv_stress_other_cpu.json",
+            "dpv_stress_other_cpu" + suffix,
+        ]
+    )

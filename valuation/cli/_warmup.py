@@ -42,7 +42,8 @@ def warmup_command() -> None:
         return
     if report.built:
         typer.echo(
-            f"built the ahead-of-time stress kernel in {report.seconds:.2f} s: {report.path}",
+            f"built the ahead-of-time stress kernel in {report.seconds:.2f} s "
+            f"(after {report.warmup_seconds:.2f} s of JIT warm-up): {report.path}",
             err=True,
         )
     else:

@@ -47,7 +47,6 @@ import json
 import logging
 import os
 import platform
-import shutil
 import sys
 import sysconfig
 import tempfile
@@ -433,11 +432,15 @@ class BuildReport:
     key
         Its key.
     seconds
-        Wall-clock time of the build (0 when an up-to-date module was already there).
+        Wall-clock time of the ahead-of-time compilation and link (0 when an up-to-date module
+        was already there).
     built
         False when the module for this key was already present and loadable.
     signatures
         The exported signatures, as numba prints them.
+    warmup_seconds
+        Wall-clock time of :func:`valuation.kernels.stress.warmup` before it (loading, or on a
+        cold cache compiling, the JIT kernels; ``dpv warmup`` has already done it).
     """
 
     path: Path
@@ -445,6 +448,7 @@ class BuildReport:
     seconds: float
     built: bool
     signatures: tuple[str, ...]
+    warmup_seconds: float = 0.0
 
 
 def _host_target() -> tuple[str, str]:
@@ -508,13 +512,33 @@ def _compile(py_func: Callable[..., Any], signatures: Sequence[Any], name: str, 
             )
 
 
+def _remove_stale(folder: Path, keep: str, fingerprint: str) -> None:
+    """Remove the modules in ``folder`` built on this kind of CPU for another key.
+
+    A module built for another CPU may be another machine's that shares the cache directory: it
+    stays. So do files being written (no description yet) by another build.
+    """
+    for meta_path in folder.glob(MODULE_PREFIX + "*.json"):
+        if meta_path.stem == keep:
+            continue
+        try:
+            other = json.loads(meta_path.read_text(encoding="utf-8")).get("cpu_fingerprint")
+        except (OSError, ValueError):
+            other = fingerprint  # unreadable: nobody can load it
+        if other != fingerprint:
+            continue
+        meta_path.unlink(missing_ok=True)
+        (folder / (meta_path.stem + _ext_suffix())).unlink(missing_ok=True)
+
+
 def build(folder: Path | None = None, *, force: bool = False) -> BuildReport:
     """Compile the stress kernel ahead of time into ``folder`` (``dpv warmup`` calls this).
 
     Runs :func:`valuation.kernels.stress.warmup` first, so that the signatures are the ones
     the JIT dispatcher compiled (``stress_paths.nopython_signatures``), then compiles
     ``stress_paths.py_func`` with ``numba.pycc`` for each (see :func:`_compile`), writes the
-    module and its JSON description atomically and removes the modules of other keys.
+    module and its JSON description atomically and removes the modules this kind of CPU had for
+    other keys.
 
     Parameters
     ----------
@@ -553,6 +577,8 @@ def build(folder: Path | None = None, *, force: bool = False) -> BuildReport:
     from valuation.kernels import stress
 
     stress.warmup()
+    warmup_seconds = time.perf_counter() - start
+    start = time.perf_counter()
     dispatcher: Any = stress.stress_paths
     signatures = list(dispatcher.nopython_signatures)
     options = dispatcher.targetoptions
@@ -575,6 +601,7 @@ def build(folder: Path | None = None, *, force: bool = False) -> BuildReport:
             "module": name,
             "sha256": _sha256_file(built),
             "releases_gil": bool(flags.release_gil),
+            "cpu_fingerprint": cpu_fingerprint(),
             "exports": [
                 {"symbol": f"{KERNEL}_{index}", "signature": str(signature), "args": spec}
                 for index, (signature, spec) in enumerate(zip(signatures, specs, strict=True))
@@ -594,13 +621,7 @@ def build(folder: Path | None = None, *, force: bool = False) -> BuildReport:
         # The description is the commit marker: written after the module it describes.
         os.replace(built, so_path)
         os.replace(meta_tmp, meta_path)
-    for stale in folder.glob(MODULE_PREFIX + "*"):
-        if stale.name.startswith(name):
-            continue
-        if stale.is_dir():
-            shutil.rmtree(stale, ignore_errors=True)
-        else:
-            stale.unlink(missing_ok=True)
+    _remove_stale(folder, name, meta["cpu_fingerprint"])
     forget()
     return BuildReport(
         so_path,
@@ -608,6 +629,7 @@ def build(folder: Path | None = None, *, force: bool = False) -> BuildReport:
         time.perf_counter() - start,
         True,
         tuple(str(signature) for signature in signatures),
+        warmup_seconds,
     )
 
 
