@@ -21,7 +21,8 @@ Options
   which keeps LLVM from vectorising the random-number and path loops; the kernels never rely
   on the exception (they check their inputs instead).
 * **Switch.** ``DPV_DISABLE_JIT=1`` runs every kernel as plain Python (for debugging and
-  coverage); ``NUMBA_DISABLE_JIT=1`` does the same through numba itself.
+  coverage); ``NUMBA_DISABLE_JIT=1`` does the same through numba itself. Both also switch off
+  the ahead-of-time stress kernel, and ``DPV_DISABLE_AOT=1`` switches off only that.
 * **Threads.** ``NUMBA_NUM_THREADS`` is respected; parallel kernels are written so that each
   iteration owns its outputs and its random stream, never a thread. Serial kernels that
   release the GIL can instead be run on disjoint ranges by :func:`run_parallel` (a plain
