@@ -95,7 +95,15 @@ def test_block_normals_are_the_scalar_normals():
     rows = 4 * ((steps + 3) // 4)
     out = np.empty((rows, n))
     kernel.step_normals(
-        np.uint64(5), np.uint64(77), np.uint64(1000), n, steps, np.empty((4, n)), out
+        np.uint64(5),
+        np.uint64(77),
+        np.uint64(1000),
+        n,
+        steps,
+        np.empty((4, n)),
+        out,
+        np.empty(out.size),
+        np.empty((2, out.size), dtype=np.int64),
     )
     for p in range(0, n, 37):
         for block in range(rows // 4):
@@ -201,3 +209,37 @@ def test_default_steps_from_tails_equal_testing_every_step(wrong_way, annual_pd)
     expected = np.where(below.any(axis=0), below.argmax(axis=0) + 1, -1)
     np.testing.assert_array_equal(got, expected)
     assert 0 < (expected > 0).sum() < nb
+
+
+def test_log_positive_is_within_one_ulp_of_numpy():
+    x = np.concatenate(
+        [
+            np.geomspace(0.5 / 2**32, 0.5, 100_001),
+            np.linspace(0.70, 1.45, 10_001),  # both sides of the √2/2 and √2 split points
+            [kernel._SQRT2, np.nextafter(kernel._SQRT2, 2.0), 1.0, 2.0, 1e300, 1e-300],
+        ]
+    )
+    ours = np.array([kernel.log_positive(v) for v in x])
+    exact = np.log(x)
+    assert np.all(np.abs(ours - exact) <= np.spacing(np.abs(exact)))
+    assert kernel.log_positive(1.0) == 0.0
+
+
+def test_vectorised_tail_pass_has_the_scalar_bits():
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.uniform(0.5 / 2**32, kernel._P_LOW, 997), [0.5 / 2**32, kernel._P_LOW]])
+    expected = np.array([kernel.tail_rational(math.sqrt(-2.0 * kernel.log_positive(v))) for v in x])
+    got = x.copy()
+    kernel.tail_magnitudes_into(got, got.size, np.empty(got.size, dtype=np.int64))
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_allclose(got, ndtri(x), rtol=1.2e-9)
+
+
+def test_lane_normal_is_one_of_the_four_normals():
+    for path in range(0, 5000, 97):
+        four = kernel.fast_normals4(np.uint64(9), np.uint64(31), np.uint64(path), np.uint64(2))
+        lanes = [
+            kernel.lane_normal(np.uint64(9), np.uint64(31), np.uint64(path), np.uint64(2), w)
+            for w in range(4)
+        ]
+        assert tuple(lanes) == four

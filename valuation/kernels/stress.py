@@ -113,6 +113,76 @@ _E6, _E7, _E8, _E9 = 1.0 / 720, 1.0 / 5040, 1.0 / 40320, 1.0 / 362880
 _E10, _E11, _E12, _E13 = 1.0 / 3628800, 1.0 / 39916800, 1.0 / 479001600, 1.0 / 6227020800
 _NEVER = 1 << 40  # the step of an event that does not happen
 
+# log of a positive normal double for the tails of the inverse normal: fdlibm's e_log.c
+# (Sun Microsystems, freely distributable) without its special cases: x = 2^e·m with
+# m in [√2/2, √2), f = m − 1, s = f/(2 + f), log(1 + f) = f − s·(f − R(s²)); error < 1 ulp.
+_LG1, _LG2 = 6.666666666666735130e-01, 3.999999999940941908e-01
+_LG3, _LG4 = 2.857142874366239149e-01, 2.222219843214978396e-01
+_LG5, _LG6 = 1.818357216161805012e-01, 1.531383769920937332e-01
+_LG7 = 1.479819860511658591e-01
+_MANTISSA = np.int64((1 << 52) - 1)
+_EXPONENT_ONE = np.int64(1023 << 52)
+_SQRT2_MANTISSA = np.int64(0x6A09E667F3BCD)  # the mantissa bits of √2 (1.4142135623730951)
+_SQRT2 = 1.4142135623730951
+
+
+@jit
+def log_core(f: float, dk: float) -> float:
+    """Return ``dk·log 2 + log(1 + f)`` for ``f`` in ``[√2/2 − 1, √2 − 1]`` (fdlibm's kernel)."""
+    hfsq = 0.5 * f * f
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    t1 = w * (_LG2 + w * (_LG4 + w * _LG6))
+    t2 = z * (_LG1 + w * (_LG3 + w * (_LG5 + w * _LG7)))
+    r = t2 + t1
+    return dk * _LN2_HI - ((hfsq - (s * (hfsq + r) + dk * _LN2_LO)) - f)
+
+
+@jit
+def log_positive(x: float) -> float:
+    """Return ``log(x)`` for a positive normal ``x`` (error below 1 ulp).
+
+    The same bits as :func:`tail_magnitudes_into`, which splits ``x`` with integer operations
+    where this uses ``frexp`` (both exact).
+    """
+    m, e = math.frexp(x)  # x = m·2^e, m in [1/2, 1)
+    m = 2.0 * m
+    e -= 1
+    if m > _SQRT2:
+        m *= 0.5
+        e += 1
+    return log_core(m - 1.0, float(e))
+
+
+@jit
+def tail_rational(q: float) -> float:
+    """Acklam's lower-tail rational at ``q = √(−2 log u)`` (negative)."""
+    return (((((_C0 * q + _C1) * q + _C2) * q + _C3) * q + _C4) * q + _C5) / (
+        (((_D0 * q + _D1) * q + _D2) * q + _D3) * q + 1.0
+    )
+
+
+@jit
+def tail_magnitudes_into(x: np.ndarray, n: int, bits: np.ndarray) -> None:
+    """Replace ``x[t]`` (``min(u, 1 − u)`` of a tail draw) by ``tail_rational(√(−2 log x[t]))``.
+
+    For ``t < n``; ``x`` float64 and ``bits`` int64 scratch, both contiguous. Branch-free, so
+    LLVM vectorises it: the exponent and mantissa of ``x`` from its bits, the logarithm by
+    :func:`log_core`, then the square root and the rational. The same operations as
+    :func:`log_positive` and :func:`tail_rational`, so the same bits as the scalar
+    :func:`inverse_normal`.
+    """
+    xb = x.view(np.int64)
+    for t in range(n):
+        big = (xb[t] & _MANTISSA) > _SQRT2_MANTISSA
+        bits[t] = (xb[t] & _MANTISSA) | (_EXPONENT_ONE - (np.int64(big) << 52))
+    m = bits.view(np.float64)
+    for t in range(n):
+        b = xb[t]
+        dk = float((b >> 52) - 1023 + np.int64((b & _MANTISSA) > _SQRT2_MANTISSA))
+        x[t] = tail_rational(math.sqrt(-2.0 * log_core(m[t] - 1.0, dk)))
+
 
 @jit
 def inverse_normal(u: float) -> float:
@@ -120,13 +190,11 @@ def inverse_normal(u: float) -> float:
 
     Rational approximations in the centre and in the tails; relative error below 1.15e-9,
     far below any Monte Carlo error here, and about four times cheaper than Box-Muller's
-    log, square root, sine and cosine.
+    log, square root, sine and cosine. The tails' logarithm is :func:`log_positive` (our own,
+    so that the vectorised :func:`inverse_normal_into` gives the same bits).
     """
     if u < _P_LOW or u > 1.0 - _P_LOW:
-        q = math.sqrt(-2.0 * math.log(u if u < 0.5 else 1.0 - u))
-        z = (((((_C0 * q + _C1) * q + _C2) * q + _C3) * q + _C4) * q + _C5) / (
-            (((_D0 * q + _D1) * q + _D2) * q + _D3) * q + 1.0
-        )
+        z = tail_rational(math.sqrt(-2.0 * log_positive(u if u < 0.5 else 1.0 - u)))
         return z if u < 0.5 else -z
     q = u - 0.5
     r = q * q
@@ -163,6 +231,22 @@ def fast_normals4(
 
 
 @jit
+def lane_normal(
+    seed: np.uint64, entity: np.uint64, path: np.uint64, block: np.uint64, lane: int
+) -> float:
+    """Return normal number ``lane`` of :func:`fast_normals4` (the same bits, one transform)."""
+    words = philox4x32(
+        entity & _MASK32,
+        entity >> _SHIFT32,
+        path & _MASK32,
+        block & _MASK32,
+        seed & _MASK32,
+        seed >> _SHIFT32,
+    )
+    return inverse_normal(uniform_from_word(words[lane]))
+
+
+@jit
 def poisson_count(u: float, p0: float, lam: float) -> int:
     """Return the Poisson(``lam``) count whose CDF first exceeds ``u`` (``p0 = e^{-lam}``)."""
     k = 0
@@ -176,6 +260,28 @@ def poisson_count(u: float, p0: float, lam: float) -> int:
 
 
 @jit
+def exp_parts(x: float) -> tuple[float, np.int64]:
+    """Return ``(p, bits)`` with ``exp(x) = p · 2^n`` and ``bits`` those of the double ``2^n``.
+
+    The body of :func:`exp_into`, for loops that fuse the exponential with other work: the
+    caller multiplies ``p`` by ``bits`` viewed as float64 in a second loop (numba cannot
+    reinterpret a scalar's bits, an array view can).
+    """
+    xc = min(max(x, _EXP_MIN), _EXP_MAX)
+    nf = np.floor(xc * _INV_LN2 + 0.5)
+    r = (xc - nf * _LN2_HI) - nf * _LN2_LO
+    # Estrin's scheme: four levels of dependent operations instead of Horner's thirteen.
+    r2 = r * r
+    r4 = r2 * r2
+    c0 = (1.0 + r) + (_E2 + _E3 * r) * r2
+    c1 = (_E4 + _E5 * r) + (_E6 + _E7 * r) * r2
+    c2 = (_E8 + _E9 * r) + (_E10 + _E11 * r) * r2
+    c3 = _E12 + _E13 * r
+    p = (c0 + c1 * r4) + (c2 + c3 * r4) * (r4 * r4)
+    return (p if x >= _EXP_MIN else 0.0), (np.int64(nf) + 1023) << 52
+
+
+@jit
 def exp_into(x: np.ndarray, out: np.ndarray, bits: np.ndarray, n: int) -> None:
     """Write ``exp(x[j])`` into ``out[j]`` for ``j < n`` (1-D float64; ``bits`` int64 scratch).
 
@@ -185,35 +291,10 @@ def exp_into(x: np.ndarray, out: np.ndarray, bits: np.ndarray, n: int) -> None:
     ``x < -708`` (and ``-inf``) gives 0.
     """
     for j in range(n):
-        xj = x[j]
-        xc = min(max(xj, _EXP_MIN), _EXP_MAX)
-        nf = np.floor(xc * _INV_LN2 + 0.5)
-        r = (xc - nf * _LN2_HI) - nf * _LN2_LO
-        # Estrin's scheme: four levels of dependent operations instead of Horner's thirteen.
-        r2 = r * r
-        r4 = r2 * r2
-        c0 = (1.0 + r) + (_E2 + _E3 * r) * r2
-        c1 = (_E4 + _E5 * r) + (_E6 + _E7 * r) * r2
-        c2 = (_E8 + _E9 * r) + (_E10 + _E11 * r) * r2
-        c3 = _E12 + _E13 * r
-        p = (c0 + c1 * r4) + (c2 + c3 * r4) * (r4 * r4)
-        out[j] = p if xj >= _EXP_MIN else 0.0
-        bits[j] = (np.int64(nf) + 1023) << 52
+        out[j], bits[j] = exp_parts(x[j])
     scale = bits.view(np.float64)
     for j in range(n):
         out[j] *= scale[j]
-
-
-@jit
-def exp_add_into(x: np.ndarray, acc: np.ndarray, out: np.ndarray, bits: np.ndarray, n: int) -> None:
-    """Write :func:`exp_into` of ``x[:n]`` into ``out`` and add it to ``acc[:n]``.
-
-    One time step of an item at a time: its row of log-values in, the pooled value of the step
-    accumulated, everything in the first-level cache.
-    """
-    exp_into(x, out, bits, n)
-    for j in range(n):
-        acc[j] += out[j]
 
 
 @jit
@@ -250,17 +331,21 @@ def list_tails(u: np.ndarray, n: int, tails: np.ndarray) -> int:
 
 @jit
 def inverse_normal_into(
-    u: np.ndarray, n: int, z: np.ndarray, tails: np.ndarray, tail_q: np.ndarray
+    u: np.ndarray,
+    n: int,
+    z: np.ndarray,
+    tails: np.ndarray,
+    tail_q: np.ndarray,
+    tail_bits: np.ndarray,
 ) -> None:
     """Write ``inverse_normal(u[j])`` into ``z[j]`` for ``j < n``, the same bits, vectorised.
 
     The central rational branch for every draw in one branch-free loop, then the tails
     (u < 0.02425 or u > 0.97575, one draw in twenty) recomputed: listed in ``tails`` (int64
     scratch) by :func:`list_tails` (a loop that tested and fixed in one go would be if-converted
-    and call ``log`` for every lane), then the tail branch of :func:`inverse_normal`, the same
-    operations in the same order, in three loops over the list: the ``log`` calls, the square
-    root and rational function (vectorised), the sign and scatter (``tail_q`` float64 scratch,
-    as long as ``tails``).
+    and take the logarithm of every lane), gathered into ``tail_q``, transformed in one
+    vectorised pass (:func:`tail_magnitudes_into`, ``tail_bits`` int64 scratch) and scattered
+    back with their sign. The scratch arrays are contiguous and at least ``n`` long.
     """
     for j in range(n):
         q = u[j] - 0.5
@@ -273,12 +358,8 @@ def inverse_normal_into(
     n_tails = list_tails(u, n, tails)
     for t in range(n_tails):
         x = u[tails[t]]
-        tail_q[t] = math.log(x if x < 0.5 else 1.0 - x)
-    for t in range(n_tails):
-        q = math.sqrt(-2.0 * tail_q[t])
-        tail_q[t] = (((((_C0 * q + _C1) * q + _C2) * q + _C3) * q + _C4) * q + _C5) / (
-            (((_D0 * q + _D1) * q + _D2) * q + _D3) * q + 1.0
-        )
+        tail_q[t] = x if x < 0.5 else 1.0 - x
+    tail_magnitudes_into(tail_q, n_tails, tail_bits)
     for t in range(n_tails):
         j = tails[t]
         z[j] = tail_q[t] if u[j] < 0.5 else -tail_q[t]
@@ -294,6 +375,7 @@ def normals_block(
     uniforms: np.ndarray,
     tails: np.ndarray,
     tail_q: np.ndarray,
+    tail_bits: np.ndarray,
     out: np.ndarray,
     row0: int,
 ) -> None:
@@ -305,7 +387,7 @@ def normals_block(
     """
     uniforms_block(seed, entity, path0, n, block, uniforms)
     for w in range(4):
-        inverse_normal_into(uniforms[w], n, out[row0 + w], tails, tail_q)
+        inverse_normal_into(uniforms[w], n, out[row0 + w], tails, tail_q, tail_bits)
 
 
 @jit
@@ -317,17 +399,45 @@ def step_normals(
     n_steps: int,
     uniforms: np.ndarray,
     out: np.ndarray,
+    tail_x: np.ndarray,
+    tail_i: np.ndarray,
 ) -> None:
     """Write the diffusion normal of step ``k`` of path ``path0 + j`` into ``out[k − 1, j]``.
 
-    ``out`` has at least ``4·⌈n_steps / 4⌉`` rows (a Philox block serves four steps).
+    ``out`` has at least ``4·⌈n_steps / 4⌉`` rows (a Philox block serves four steps). The same
+    bits as :func:`normals_block` block by block, but the tail draws of all the rows are
+    gathered first (``tail_x`` float64 and ``tail_i`` int64 ``(2, ·)`` scratch, as long as
+    ``out`` has entries) and transformed in one vectorised pass: a row holds only about six.
     """
-    tails = np.empty(n, dtype=np.int64)
-    tail_q = np.empty(n)
+    lanes = tail_i[1]
+    width = out.shape[1]
+    n_tails = 0
     for block in range((n_steps + 3) // 4):
-        normals_block(
-            seed, entity, path0, n, np.uint64(block), uniforms, tails, tail_q, out, 4 * block
-        )
+        uniforms_block(seed, entity, path0, n, np.uint64(block), uniforms)
+        for w in range(4):
+            u = uniforms[w]
+            z = out[4 * block + w]
+            for j in range(n):
+                q = u[j] - 0.5
+                r = q * q
+                z[j] = (
+                    (((((_A0 * r + _A1) * r + _A2) * r + _A3) * r + _A4) * r + _A5)
+                    * q
+                    / (((((_B0 * r + _B1) * r + _B2) * r + _B3) * r + _B4) * r + 1.0)
+                )
+            row_tails = list_tails(u, n, lanes)
+            for t in range(row_tails):
+                j = lanes[t]
+                x = u[j]
+                upper = x > 0.5
+                tail_x[n_tails] = 1.0 - x if upper else x
+                tail_i[0, n_tails] = 2 * ((4 * block + w) * width + j) + upper
+                n_tails += 1
+    tail_magnitudes_into(tail_x, n_tails, tail_i[1])
+    flat = out.reshape(out.shape[0] * width)
+    for t in range(n_tails):
+        code = tail_i[0, t]
+        flat[code >> 1] = -tail_x[t] if code & 1 else tail_x[t]
 
 
 @jit
@@ -537,27 +647,42 @@ def chunk_events(
             jump_u = np.empty(((most + 1) // 2, 4, n))
             for b in range((most + 1) // 2):
                 uniforms_block(seed, key, path0, n, np.uint64(base + 1 + b), jump_u[b])
-            # Path by path, jump m of the path in words 2·(m % 2) (step) and 2·(m % 2) + 1
-            # (size) of block m // 2; those within the tenor go on the list.
+            # Jump m of a path: words 2·(m % 2) (step) and 2·(m % 2) + 1 (size) of block m // 2.
+            # Those within the tenor go on the list jump by jump (m-major: a path's jumps stay
+            # in the order of m), each row's lanes through a 64-bit mask as in list_tails.
             total = 0
             for j in range(n):
                 total += counts[j]
             size_u = np.empty(total)
             at_step = np.empty(total, dtype=np.int64)
             at_path = np.empty(total, dtype=np.int64)
+            steps = np.empty(n, dtype=np.int64)
             listed = 0
-            for j in range(n):
-                for m in range(counts[j]):
-                    w = 2 * (m % 2)
-                    k = first + math.ceil(jump_u[m // 2, w, j] * length)
-                    if k <= n_steps:
-                        size_u[listed] = jump_u[m // 2, w + 1, j]
-                        at_step[listed] = k - 1
+            for m in range(most):
+                u_step = jump_u[m // 2, 2 * (m % 2)]
+                u_size = jump_u[m // 2, 2 * (m % 2) + 1]
+                for j in range(n):
+                    steps[j] = first + math.ceil(u_step[j] * length)
+                for g in range(0, n, 64):
+                    mask = np.uint64(0)
+                    for j in range(min(64, n - g)):
+                        keep = (m < counts[g + j]) & (steps[g + j] <= n_steps)
+                        mask |= np.uint64(keep) << np.uint64(j)
+                    while mask != _ZERO64:
+                        j = g + trailing_zeros(mask)
+                        mask &= mask - _ONE64
+                        size_u[listed] = u_size[j]
+                        at_step[listed] = steps[j] - 1
                         at_path[listed] = j
                         listed += 1
             size_z = np.empty(listed)
             inverse_normal_into(
-                size_u, listed, size_z, np.empty(listed, dtype=np.int64), np.empty(listed)
+                size_u,
+                listed,
+                size_z,
+                np.empty(listed, dtype=np.int64),
+                np.empty(listed),
+                np.empty(listed, dtype=np.int64),
             )
             for t in range(listed):
                 add[at_step[t], at_path[t]] += jump_mean + jump_vol * size_z[t]
@@ -676,7 +801,6 @@ def advance_item(
     jumps: np.ndarray,
     factor: np.ndarray,
     pool: np.ndarray,
-    row: np.ndarray,
     value: np.ndarray,
     bits: np.ndarray,
     n_steps: int,
@@ -694,8 +818,11 @@ def advance_item(
     Per step ``k``: the shock ``√ρ·sector[k − 1] + √(1−ρ)·item_z[k − 1]`` (no sector term
     when ``draw_sector`` is false), the drift and the events ``jumps[k − 1]`` added to the
     level, its exponential added to ``pool[k]`` (``value`` keeps the last step's), and
-    ``weight``·shock to ``factor[k]`` when ``use_factor``. ``row`` and ``bits`` are scratch.
+    ``weight``·shock to ``factor[k]`` when ``use_factor``; ``bits`` is scratch. The
+    exponential (:func:`exp_parts`) is computed in the loop that moves the level, and scaled
+    and pooled in a second one: two passes over a step's lanes, all in the first-level cache.
     """
+    scale = bits.view(np.float64)
     for k in range(1, n_steps + 1):
         eps = item_z[k - 1]
         common = sector[k - 1]
@@ -704,27 +831,35 @@ def advance_item(
             fac = factor[k]
             for j in range(nb):
                 shock = sqrt_rho * common[j] + sqrt_1m_rho * eps[j]
-                level[j] += drift + sigma * shock + jump[j]
-                row[j] = level[j]
+                lv = level[j] + (drift + sigma * shock + jump[j])
+                level[j] = lv
+                value[j], bits[j] = exp_parts(lv)
                 fac[j] += weight * shock
         elif draw_sector:
             for j in range(nb):
                 shock = sqrt_rho * common[j] + sqrt_1m_rho * eps[j]
-                level[j] += drift + sigma * shock + jump[j]
-                row[j] = level[j]
+                lv = level[j] + (drift + sigma * shock + jump[j])
+                level[j] = lv
+                value[j], bits[j] = exp_parts(lv)
         elif use_factor:
             fac = factor[k]
             for j in range(nb):
                 shock = sqrt_1m_rho * eps[j]
-                level[j] += drift + sigma * shock + jump[j]
-                row[j] = level[j]
+                lv = level[j] + (drift + sigma * shock + jump[j])
+                level[j] = lv
+                value[j], bits[j] = exp_parts(lv)
                 fac[j] += weight * shock
         else:
             for j in range(nb):
                 shock = sqrt_1m_rho * eps[j]
-                level[j] += drift + sigma * shock + jump[j]
-                row[j] = level[j]
-        exp_add_into(row, pool[k], value, bits, nb)
+                lv = level[j] + (drift + sigma * shock + jump[j])
+                level[j] = lv
+                value[j], bits[j] = exp_parts(lv)
+        acc = pool[k]
+        for j in range(nb):
+            v = value[j] * scale[j]
+            value[j] = v
+            acc[j] += v
 
 
 @jit
@@ -811,6 +946,8 @@ def stress_paths(
     use_factor = draw_borrower and wrong_way != 0.0
 
     uniforms = np.empty((4, CHUNK))
+    tail_x = np.empty(n_rows * CHUNK)
+    tail_i = np.empty((2, n_rows * CHUNK), dtype=np.int64)
     item_z = np.empty((n_rows, CHUNK))
     sector_z = np.zeros((n_sectors if draw_sector else 0, n_rows, CHUNK))
     # Default can only come from a tail draw of the borrower's normal unless the factor term
@@ -822,7 +959,6 @@ def stress_paths(
     jumps = np.empty((n_steps, CHUNK))
     counts = np.empty(CHUNK, dtype=np.int64)
     horizon = n_steps + n_liquidation_steps
-    row = np.empty(CHUNK)
     value = np.empty(CHUNK)
     bits = np.empty(CHUNK, dtype=np.int64)
     pool = np.empty((n_steps + 1, CHUNK))
@@ -841,21 +977,25 @@ def stress_paths(
         path0 = np.uint64(path_start + c0)
         if draw_sector:
             for s in range(n_sectors):
-                step_normals(seed, sector_keys[s], path0, nb, n_steps, uniforms, sector_z[s])
+                step_normals(
+                    seed, sector_keys[s], path0, nb, n_steps, uniforms, sector_z[s], tail_x, tail_i
+                )
         if tails_only:
             for b in range(n_rows // 4):
                 uniforms_block(
                     seed, borrower_key, path0, nb, np.uint64(b), borrower_z[4 * b : 4 * b + 4]
                 )
         elif draw_borrower:
-            step_normals(seed, borrower_key, path0, nb, n_steps, uniforms, borrower_z)
+            step_normals(
+                seed, borrower_key, path0, nb, n_steps, uniforms, borrower_z, tail_x, tail_i
+            )
         pool[0, :nb] = pool0
         pool[1:, :nb] = 0.0
         if use_factor:
             factor[:, :nb] = 0.0
         for i in range(n_items):
             item = items[i]
-            step_normals(seed, item_keys[i], path0, nb, n_steps, uniforms, item_z)
+            step_normals(seed, item_keys[i], path0, nb, n_steps, uniforms, item_z, tail_x, tail_i)
             jumps[:, :nb] = 0.0
             chunk_events(
                 item, seed, item_keys[i], path0, nb, n_steps, horizon, uniforms, jumps, counts
@@ -872,7 +1012,6 @@ def stress_paths(
                 jumps,
                 factor,
                 pool,
-                row,
                 value,
                 bits,
                 n_steps,
@@ -992,10 +1131,10 @@ def pool_after_tenor(
         for k in range(n_steps + 1, sale + 1):
             block = np.uint64((k - 1) // 4)
             lane = (k - 1) % 4
-            eps = fast_normals4(seed, key, path, block)[lane]
+            eps = lane_normal(seed, key, path, block, lane)
             common = 0.0
             if sqrt_rho > 0.0:
-                common = fast_normals4(seed, sector_keys[sector_index[i]], path, block)[lane]
+                common = lane_normal(seed, sector_keys[sector_index[i]], path, block, lane)
             shock = sqrt_rho * common + sqrt_1m_rho * eps
             log_v += (
                 item[LOG_DRIFT_STEP]
@@ -1029,11 +1168,13 @@ def gbm_min_ratio(
     n_steps = profile.shape[0] - 1
     n_rows = 4 * ((n_steps + 3) // 4)
     uniforms = np.empty((4, CHUNK))
+    tail_x = np.empty(n_rows * CHUNK)
+    tail_i = np.empty((2, n_rows * CHUNK), dtype=np.int64)
     item_z = np.empty((n_rows, CHUNK))
-    row = np.empty(CHUNK)
     value = np.empty(CHUNK)
     bits = np.empty(CHUNK, dtype=np.int64)
     pool = np.empty((n_steps + 1, CHUNK))
+    scale = bits.view(np.float64)
     level = np.empty(CHUNK)
     min_ratio = np.empty(CHUNK)
     pool0 = 0.0
@@ -1045,16 +1186,19 @@ def gbm_min_ratio(
         pool[0, :nb] = pool0
         pool[1:, :nb] = 0.0
         for i in range(n_items):
-            step_normals(seed, item_keys[i], path0, nb, n_steps, uniforms, item_z)
+            step_normals(seed, item_keys[i], path0, nb, n_steps, uniforms, item_z, tail_x, tail_i)
             drift = log_drift_step[i]
             sigma = sigma_sqrt_dt[i]
             level[:nb] = log_v0[i]
             for k in range(1, n_steps + 1):
                 eps = item_z[k - 1]
                 for j in range(nb):
-                    level[j] += drift + sigma * eps[j]
-                    row[j] = level[j]
-                exp_add_into(row, pool[k], value, bits, nb)
+                    lv = level[j] + (drift + sigma * eps[j])
+                    level[j] = lv
+                    value[j], bits[j] = exp_parts(lv)
+                acc = pool[k]
+                for j in range(nb):
+                    acc[j] += value[j] * scale[j]
         running_min_ratio(pool, profile, n_steps, nb, min_ratio)
         for j in range(nb):
             out_min_ratio[c0 + j] = min_ratio[j]
