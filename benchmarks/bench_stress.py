@@ -12,13 +12,20 @@ so this unit does not change with how the collateral is grouped into pledges, an
 pool moved one step), which is three times smaller for the three-item benchmark model. Ratios
 are the same in either unit.
 
-Run: ``.venv/bin/python benchmarks/bench_stress.py [--paths 100000]``.
+First call. ``total`` runs from the spawn of a fresh interpreter to the result of ``stress()``
+on a small pledge (1,000 paths × 12 steps): interpreter start-up, every import, the call. Three
+cases: a warm cache with the ahead-of-time kernel (what ``dpv warmup`` leaves; numba is never
+imported), a warm numba cache without it (``DPV_DISABLE_AOT=1``), and an empty cache (numba
+compiles). Each warm case runs ``--runs`` processes; best and median are printed.
+
+Run: ``.venv/bin/python benchmarks/bench_stress.py [--paths 100000] [--first-call-only]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -29,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from valuation.kernels import aot
 from valuation.kernels._jit import pool_threads, run_parallel
 from valuation.kernels.stress import CHUNK, gbm_min_ratio
 from valuation.risk import model as m
@@ -97,13 +105,25 @@ _FIRST_CALL = """
 import json, sys, time
 start = time.perf_counter()
 from valuation.risk.api import stress
+imported = time.perf_counter()
 stress(json.loads(sys.argv[1]))
-print(time.perf_counter() - start)
+done = time.perf_counter()
+from valuation.kernels import aot
+print(json.dumps({"done": done, "import": imported - start, "call": done - imported,
+                  "numba": "numba" in sys.modules, "aot": aot.load() is not None}))
 """
 
 
-def first_call(env: dict[str, str]) -> float:
+def first_call(env: dict[str, str]) -> dict[str, Any]:
+    """Time ``stress()`` of a small pledge in a fresh interpreter, from process start.
+
+    ``total`` runs from just before the process is spawned to the moment the result exists
+    (the child reads the same monotonic clock), so it includes the interpreter's start-up and
+    every import; ``import`` and ``call`` are the child's own split. ``numba`` says whether the
+    child imported numba, ``aot`` whether it found the ahead-of-time kernel.
+    """
     small = {**PLEDGE, "simulation": {"paths": 1000, "seed": 1}}
+    start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", _FIRST_CALL, json.dumps(small)],
         capture_output=True,
@@ -111,14 +131,39 @@ def first_call(env: dict[str, str]) -> float:
         env=env,
         check=True,
     )
-    return float(done.stdout.strip())
+    out = json.loads(done.stdout)
+    out["total"] = out.pop("done") - start
+    return dict(out)
+
+
+def first_calls(label: str, env: dict[str, str], runs: int, goal: str) -> None:
+    """Print the first-call latency of ``runs`` fresh processes: best, median and the split."""
+    times = [first_call(env) for _ in range(runs)]
+    totals = sorted(t["total"] for t in times)
+    best = min(times, key=lambda t: t["total"])
+    print(
+        f"first call, {label:28} best {totals[0]:.2f} s, median {totals[len(totals) // 2]:.2f} s"
+        f" (import {best['import']:.2f} + call {best['call']:.2f}; numba imported: "
+        f"{best['numba']}, AOT kernel: {best['aot']}) {goal}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--paths", type=int, default=100_000)
     parser.add_argument("--twin-paths", type=int, default=20_000)
+    parser.add_argument("--runs", type=int, default=5, help="fresh processes per first-call case")
+    parser.add_argument("--first-call-only", action="store_true", help="skip the throughput")
+    parser.add_argument(
+        "--aot-vs-jit-only", action="store_true", help="only the AOT against the JIT kernel"
+    )
     args = parser.parse_args()
+    if args.first_call_only:
+        first_call_section(args.runs)
+        return
+    if args.aot_vs_jit_only:
+        aot_versus_jit(build_model(StressRequest.model_validate(FULL)), args.paths)
+        return
 
     req = StressRequest.model_validate(FULL)
     model = build_model(req)
@@ -160,6 +205,7 @@ def main() -> None:
 
     t_gbm = best_of(gbm, label="gbm")
 
+    aot_versus_jit(model, paths)
     rows = [
         ("full model, numba (streaming)", item_steps / t_full, t_full),
         ("full model, numba (+ fan chart)", item_steps / t_full_pool, t_full_pool),
@@ -194,11 +240,56 @@ def main() -> None:
         f"stress() {t_api * 1e3:.1f} ms  (goal < 50 ms)"
     )
 
-    warm = first_call(dict(os.environ))
+    first_call_section(args.runs)
+
+
+def aot_versus_jit(model: m.StressModel, paths: int, repeat: int = 5) -> None:
+    """Time ``simulate`` with the ahead-of-time kernel and with the JIT kernel, interleaved."""
+    report = aot.build()
+    if aot.load() is None:
+        print(f"ahead-of-time kernel not loaded: {aot.last_reason()}")
+        return
+    item_steps = paths * model.n_steps * model.items.shape[0]
+    best = {"AOT": math.inf, "JIT": math.inf}
+    cpu = {"AOT": 0.0, "JIT": 0.0}
+    for name in ("AOT", "JIT"):  # once each first (JIT: the cached load)
+        os.environ.pop("DPV_DISABLE_AOT", None)
+        if name == "JIT":
+            os.environ["DPV_DISABLE_AOT"] = "1"
+        simulate(model, paths, store_pool=False)
+    for _ in range(repeat):
+        for name in ("AOT", "JIT"):
+            os.environ.pop("DPV_DISABLE_AOT", None)
+            if name == "JIT":
+                os.environ["DPV_DISABLE_AOT"] = "1"
+            start, start_cpu = time.perf_counter(), time.process_time()
+            simulate(model, paths, store_pool=False)
+            elapsed = time.perf_counter() - start
+            if elapsed < best[name]:
+                best[name], cpu[name] = elapsed, time.process_time() - start_cpu
+    os.environ.pop("DPV_DISABLE_AOT", None)
+    print(
+        f"full model, {pool_threads()} threads, best of {repeat} (interleaved), "
+        f"AOT module {report.path.name}:"
+    )
+    for name in ("AOT", "JIT"):
+        print(
+            f"  {name} kernel {item_steps / best[name] / 1e6:8.1f} M path-steps/s "
+            f"({best[name]:.3f} s wall, {cpu[name]:.3f} s CPU)"
+        )
+    print(f"  ratio AOT / JIT {best['JIT'] / best['AOT']:.2f}x")
+
+
+def first_call_section(runs: int) -> None:
+    """First call in fresh processes: warm with the AOT kernel, warm JIT only, cold."""
+    report = aot.build()  # what `dpv warmup` does; a no-op when the module is up to date
+    state = f"built in {report.seconds:.1f} s" if report.built else "up to date"
+    print(f"ahead-of-time stress kernel: {state} ({report.path.name})")
+    env = {k: v for k, v in os.environ.items() if k != "DPV_DISABLE_AOT"}
+    first_calls("warm, AOT kernel", env, runs, "(goal < 0.5 s)")
+    first_calls("warm, JIT only", {**env, "DPV_DISABLE_AOT": "1"}, runs, "")
     with tempfile.TemporaryDirectory() as cold_dir:
-        cold = first_call({**os.environ, "DPV_CACHE_DIR": cold_dir})
-    print(f"first call, warm cache: {warm:.2f} s (goal < 0.5 s)")
-    print(f"first call, cold compile: {cold:.2f} s (goal < 20 s)")
+        first_calls("cold (empty cache)", {**env, "DPV_CACHE_DIR": cold_dir}, 1, "(goal < 20 s)")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,8 @@ Options
   which keeps LLVM from vectorising the random-number and path loops; the kernels never rely
   on the exception (they check their inputs instead).
 * **Switch.** ``DPV_DISABLE_JIT=1`` runs every kernel as plain Python (for debugging and
-  coverage); ``NUMBA_DISABLE_JIT=1`` does the same through numba itself.
+  coverage); ``NUMBA_DISABLE_JIT=1`` does the same through numba itself. Both also switch off
+  the ahead-of-time stress kernel, and ``DPV_DISABLE_AOT=1`` switches off only that.
 * **Threads.** ``NUMBA_NUM_THREADS`` is respected; parallel kernels are written so that each
   iteration owns its outputs and its random stream, never a thread. Serial kernels that
   release the GIL can instead be run on disjoint ranges by :func:`run_parallel` (a plain
@@ -29,16 +30,24 @@ Options
   nor numba's threading layer, which makes the first call of a process much cheaper.
 * **Bit tricks.** :func:`trailing_zeros` (numba's ``cttz`` intrinsic, a plain-Python fallback
   when the JIT is off) walks the set bits of a mask, for kernels that gather rare lanes.
+* **Lazy import.** This module does not import numba: the first :func:`jit` or
+  :func:`jit_parallel` decoration (that is, importing a kernel module), :data:`prange` or
+  :func:`num_threads` does. :func:`cache_dir`, :func:`pool_threads` and :func:`run_parallel`
+  work without it, so a process that runs the ahead-of-time compiled stress kernel
+  (:mod:`valuation.kernels.aot`) never loads numba. The same options compile that module
+  (:func:`compile_flags`).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar, cast
 
 from valuation._version import __version__
@@ -48,6 +57,37 @@ F = TypeVar("F", bound=Callable[..., Any])
 FASTMATH_FLAGS: frozenset[str] = frozenset({"nsz", "arcp"})
 ERROR_MODEL = "numpy"
 DISABLE_JIT: bool = os.environ.get("DPV_DISABLE_JIT", "") not in ("", "0")
+# Every kernel is compiled with these (numba.njit keywords; ``parallel=True`` is added by
+# jit_parallel). valuation.kernels.aot compiles the ahead-of-time module with the same ones.
+_OPTIONS: dict[str, Any] = {
+    "cache": True,
+    "fastmath": set(FASTMATH_FLAGS),
+    "nogil": True,
+    "error_model": ERROR_MODEL,
+}
+
+# ``from valuation.kernels._jit import prange, trailing_zeros`` is resolved by __getattr__ (it
+# imports numba).
+prange: Any
+trailing_zeros: Any
+
+
+@functools.cache
+def numba_version() -> str:
+    """Return the installed numba's version without importing numba.
+
+    Returns
+    -------
+    str
+        The version in numba's distribution metadata (``numba.__version__`` when the metadata
+        is missing, which imports numba).
+    """
+    from importlib import metadata
+
+    try:
+        return metadata.version("numba")
+    except metadata.PackageNotFoundError:  # pragma: no cover - numba without metadata
+        return str(_numba().__version__)
 
 
 def cache_dir() -> Path:
@@ -57,21 +97,57 @@ def cache_dir() -> Path:
     -------
     pathlib.Path
         ``$DPV_CACHE_DIR/numba-<dpv>-<numba>-py<major><minor>`` (default base ``~/.cache/dpv``).
+        Computed without importing numba.
     """
-    import numba
-
     base = Path(os.environ.get("DPV_CACHE_DIR", Path.home() / ".cache" / "dpv"))
-    tag = f"numba-{__version__}-{numba.__version__}-py{sys.version_info[0]}{sys.version_info[1]}"
+    tag = f"numba-{__version__}-{numba_version()}-py{sys.version_info[0]}{sys.version_info[1]}"
     return base / tag
 
 
-def _configure_cache() -> None:
+_NUMBA_LOCK = threading.Lock()
+_CONFIGURED = False
+
+
+def _numba() -> ModuleType:
+    """Import numba, configure it (once) and return the module.
+
+    Points its cache at :func:`cache_dir` and sets the vector width
+    (:func:`_configure_vector_width`) before the first kernel is decorated.
+    """
+    global _CONFIGURED
     import numba
 
-    if not os.environ.get("NUMBA_CACHE_DIR"):
-        path = cache_dir()
-        path.mkdir(parents=True, exist_ok=True)
-        numba.config.CACHE_DIR = str(path)  # type: ignore[attr-defined]
+    if not _CONFIGURED:
+        with _NUMBA_LOCK:
+            if not _CONFIGURED:
+                if not os.environ.get("NUMBA_CACHE_DIR"):
+                    path = cache_dir()
+                    path.mkdir(parents=True, exist_ok=True)
+                    numba.config.CACHE_DIR = str(path)  # type: ignore[attr-defined]
+                _configure_vector_width()
+                _CONFIGURED = True
+    return numba
+
+
+def compile_flags() -> Any:
+    """Return numba compiler flags equivalent to :func:`jit`'s options (for pycc).
+
+    Returns
+    -------
+    numba.core.compiler.Flags
+        Fast-math, error model, ``release_gil`` (``nogil``), NRT and the rest, parsed by
+        numba's CPU target from the same keywords :func:`jit` passes to ``numba.njit`` (the
+        ``cache`` keyword is the dispatcher's, not the compiler's, and is left out).
+    """
+    _numba()
+    from numba.core.compiler import Flags
+    from numba.core.registry import cpu_target
+
+    options = {key: value for key, value in _OPTIONS.items() if key != "cache"}
+    options["nopython"] = True
+    flags = Flags()
+    cpu_target.options.parse_as_flags(flags, options)
+    return flags
 
 
 def _configure_vector_width() -> None:
@@ -82,7 +158,8 @@ def _configure_vector_width() -> None:
     full width: Philox 1.8× and the exponential 1.4× faster here. No bit changes: without
     ``reassoc`` and ``contract`` every lane computes the same IEEE operations at any width.
     ``NUMBA_CPU_NAME``/``NUMBA_CPU_FEATURES`` set by the user win; so does any numba
-    compilation that ran in the process before this module was imported.
+    compilation that ran in the process before the first dpv kernel was decorated. The
+    ahead-of-time stress kernel (:mod:`valuation.kernels.aot`) is built with the same features.
     """
     import numba
 
@@ -99,13 +176,27 @@ _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
 
 
+def _default_threads() -> int:
+    """Numba's default thread count, computed as numba computes it (without importing it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - no sched_getaffinity (macOS, Windows)
+        return max(1, os.cpu_count() or 1)
+
+
 def pool_threads() -> int:
-    """Return the number of threads :func:`run_parallel` uses (``NUMBA_NUM_THREADS``)."""
+    """Return the number of threads :func:`run_parallel` uses (``NUMBA_NUM_THREADS``).
+
+    The value numba uses: its configuration when numba is loaded, otherwise the same rule
+    read from the environment (``NUMBA_NUM_THREADS``, else the CPUs this process may run on).
+    """
     if DISABLE_JIT:
         return 1
-    import numba
-
-    return max(1, int(numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
+    numba = sys.modules.get("numba")
+    if numba is not None:
+        return max(1, int(numba.config.NUMBA_NUM_THREADS))
+    value = os.environ.get("NUMBA_NUM_THREADS", "")
+    return max(1, int(value)) if value else _default_threads()
 
 
 def run_parallel(task: Callable[[int, int], object], n: int, grain: int) -> None:
@@ -137,63 +228,64 @@ def _trailing_zeros_python(word: Any) -> int:
     return (value & -value).bit_length() - 1
 
 
-if not DISABLE_JIT:
-    import numba
+def jit(func: F) -> F:
+    """Compile ``func`` as a serial nopython kernel with the project's options.
 
-    _configure_cache()
-    _configure_vector_width()
-    _OPTIONS: dict[str, Any] = {
-        "cache": True,
-        "fastmath": set(FASTMATH_FLAGS),
-        "nogil": True,
-        "error_model": ERROR_MODEL,
-    }
-    prange: Any = numba.prange
+    With ``DPV_DISABLE_JIT=1``, return ``func`` unchanged (plain Python).
+    """
+    if DISABLE_JIT:
+        return func
+    compiled = _numba().njit(**_OPTIONS)(func)
+    return cast(F, compiled)
 
-    def jit(func: F) -> F:
-        """Compile ``func`` as a serial nopython kernel with the project's options."""
-        compiled = numba.njit(**_OPTIONS)(func)
-        return cast(F, compiled)
 
-    def jit_parallel(func: F) -> F:
-        """Compile ``func`` as a parallel nopython kernel (``prange`` loops) with the options."""
-        compiled = numba.njit(**_OPTIONS, parallel=True)(func)
-        return cast(F, compiled)
+def jit_parallel(func: F) -> F:
+    """Compile ``func`` as a parallel nopython kernel (``prange`` loops) with the options.
 
-    def num_threads() -> int:
-        """Return the number of threads numba will use (``NUMBA_NUM_THREADS``)."""
-        return int(numba.get_num_threads())
+    With ``DPV_DISABLE_JIT=1``, return ``func`` unchanged (plain Python).
+    """
+    if DISABLE_JIT:
+        return func
+    compiled = _numba().njit(**_OPTIONS, parallel=True)(func)
+    return cast(F, compiled)
 
-    if numba.config.DISABLE_JIT:  # type: ignore[attr-defined]
-        trailing_zeros: Any = _trailing_zeros_python
-    else:
+
+def num_threads() -> int:
+    """Return the number of threads numba will use (``NUMBA_NUM_THREADS``); 1 without JIT."""
+    if DISABLE_JIT:
+        return 1
+    return int(_numba().get_num_threads())
+
+
+def __getattr__(name: str) -> Any:
+    """Resolve :data:`prange` and :data:`trailing_zeros` on first use (they import numba).
+
+    ``prange`` is ``numba.prange`` (``range`` without JIT); ``trailing_zeros`` numba's ``cttz``
+    intrinsic (a plain-Python fallback without JIT or with ``NUMBA_DISABLE_JIT=1``).
+    """
+    if name == "prange":
+        return range if DISABLE_JIT else _numba().prange
+    if name == "trailing_zeros":
+        if DISABLE_JIT or _numba().config.DISABLE_JIT:
+            return _trailing_zeros_python
         from numba.cpython.unsafe.numbers import trailing_zeros
 
-else:  # pragma: no cover - exercised with DPV_DISABLE_JIT=1
-    prange = range
-
-    def jit(func: F) -> F:
-        """Return ``func`` unchanged (JIT disabled)."""
-        return func
-
-    def jit_parallel(func: F) -> F:
-        """Return ``func`` unchanged (JIT disabled)."""
-        return func
-
-    def num_threads() -> int:
-        """Return 1: without numba everything runs on one thread."""
-        return 1
+        return trailing_zeros
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
     trailing_zeros = _trailing_zeros_python
 
 
 __all__ = [
     "DISABLE_JIT",
+    "ERROR_MODEL",
     "FASTMATH_FLAGS",
     "cache_dir",
+    "compile_flags",
     "jit",
     "jit_parallel",
     "num_threads",
+    "numba_version",
     "pool_threads",
     "prange",
     "run_parallel",

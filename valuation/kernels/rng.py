@@ -19,12 +19,12 @@ tails are therefore cut at about 6.66 standard deviations, far beyond any quanti
 
 from __future__ import annotations
 
-import hashlib
 import math
 
 import numpy as np
 
 from valuation.kernels._jit import jit
+from valuation.kernels.keys import entity_key, seed_key
 
 _M0 = np.uint64(0xD2511F53)
 _M1 = np.uint64(0xCD9E8D57)
@@ -159,29 +159,6 @@ def uniforms_block(
         out[1, j] = (float(c1) + 0.5) * _INV_2_32
         out[2, j] = (float(c2) + 0.5) * _INV_2_32
         out[3, j] = (float(c3) + 0.5) * _INV_2_32
-
-
-def entity_key(identifier: str) -> int:
-    """Return the 64-bit stream key of an entity (a product or collateral id).
-
-    A stable hash (BLAKE2b, 8 bytes) of the UTF-8 id, so the same id draws the same stream
-    in any process, on any machine, whatever its position in a batch.
-
-    Examples
-    --------
-    >>> entity_key("SH-DP-2025-000123") == entity_key("SH-DP-2025-000123")
-    True
-    """
-    return int.from_bytes(
-        hashlib.blake2b(identifier.encode("utf-8"), digest_size=8).digest(), "little"
-    )
-
-
-def seed_key(seed: int) -> np.uint64:
-    """Validate a user seed and return it as the 64-bit Philox key."""
-    if not 0 <= int(seed) < 2**64:
-        raise ValueError(f"seed must be in [0, 2**64), got {seed}")
-    return np.uint64(int(seed))
 
 
 __all__ = [

@@ -45,44 +45,42 @@ import math
 import numpy as np
 
 from valuation.kernels._jit import jit, trailing_zeros
+from valuation.kernels.layout import (
+    AMOUNT,
+    CHUNK,
+    DEFAULT_THRESHOLD,
+    EXPIRY_STEP,
+    FLAG_EXPIRY_REACHED,
+    FLAG_LAPSED,
+    FLAG_REVOKED,
+    JUMP_LAMBDA_DT,
+    JUMP_MEAN,
+    JUMP_P0,
+    JUMP_VOL,
+    LAPSE_KEEP,
+    LIQUIDATION_KEEP,
+    LOG_DRIFT_STEP,
+    LOG_V0,
+    MARGIN_CALL_LTV,  # noqa: F401 - every layout name stays importable from here
+    POOL_WEIGHT,
+    RENEW_P,
+    REVOKE_KEEP,
+    REVOKE_P,
+    SIGMA_SQRT_DT,
+    SQRT_ONE_MINUS_RHO,
+    SQRT_RHO,
+    WRONG_WAY,
+    WRONG_WAY_COMPLEMENT,
+)
 from valuation.kernels.rng import philox4x32, uniform_from_word, uniforms4, uniforms_block
-
-# Column / scalar indices of StressModel.items and .scalars (valuation.risk.model imports them).
-LOG_V0 = 0
-LOG_DRIFT_STEP = 1
-SIGMA_SQRT_DT = 2
-JUMP_P0 = 3
-JUMP_LAMBDA_DT = 4
-JUMP_MEAN = 5
-JUMP_VOL = 6
-REVOKE_P = 7
-REVOKE_KEEP = 8
-EXPIRY_STEP = 9
-RENEW_P = 10
-LAPSE_KEEP = 11
-POOL_WEIGHT = 12
-
-AMOUNT = 0
-MARGIN_CALL_LTV = 1
-DEFAULT_THRESHOLD = 2
-WRONG_WAY = 3
-WRONG_WAY_COMPLEMENT = 4
-LIQUIDATION_KEEP = 5
-SQRT_RHO = 6
-SQRT_ONE_MINUS_RHO = 7
 
 EVENT_BLOCK = 1 << 28
 JUMP_BLOCK = 1 << 29
-CHUNK = 128
 MAX_JUMPS_PER_STEP = 64
 # Jump schedules: segments hold at most this many jumps on average (e^-mean stays far from
 # underflow); segment s draws from blocks JUMP_BLOCK + (s << SEGMENT_SHIFT) + 0, 1, 2, ...
 SEGMENT_MEAN = 400.0
 SEGMENT_SHIFT = 20
-
-FLAG_REVOKED = 1
-FLAG_EXPIRY_REACHED = 2
-FLAG_LAPSED = 4
 
 _MASK32 = np.uint64(0xFFFFFFFF)
 _ZERO64 = np.uint64(0)

@@ -12,7 +12,8 @@ from numpy.typing import NDArray
 from valuation.audit import make_audit
 from valuation.defaults import default_calibration_id
 from valuation.kernels._jit import run_parallel
-from valuation.kernels.stress import CHUNK, FLAG_LAPSED, FLAG_REVOKED, stress_paths
+from valuation.kernels.aot import stress_kernel
+from valuation.kernels.layout import CHUNK, FLAG_LAPSED, FLAG_REVOKED
 from valuation.risk.model import StressModel, build_model
 from valuation.risk.scenarios import resolve_scenarios
 from valuation.schema._base import parse_model
@@ -80,7 +81,13 @@ def simulate(
     store_pool: bool = True,
     store_terminal: bool = True,
 ) -> PathStats:
-    """Run the numba kernel on paths ``path_start .. path_start + paths − 1`` of ``model``."""
+    """Run the stress kernel on paths ``path_start .. path_start + paths − 1`` of ``model``.
+
+    The kernel is :func:`valuation.kernels.aot.stress_kernel`'s: the ahead-of-time compiled
+    ``stress_paths`` when ``dpv warmup`` has built it for this machine and these sources (then
+    numba is not imported), otherwise the numba JIT kernel; both give the same bits and run
+    on :func:`~valuation.kernels._jit.run_parallel`'s threads.
+    """
     n_items = model.items.shape[0]
     if path_start < 0 or path_start + paths > 2**32:
         raise ValueError("path indices must lie in [0, 2**32)")
@@ -93,6 +100,8 @@ def simulate(
         terminal=np.empty((paths, n_items if store_terminal else 0)),
         pool=np.empty((model.n_steps + 1 if store_pool else 0, paths), dtype=np.float32),
     )
+
+    stress_paths = stress_kernel()
 
     def run(begin: int, end: int) -> None:
         stress_paths(

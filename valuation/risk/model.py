@@ -33,8 +33,8 @@ from statistics import NormalDist
 import numpy as np
 from numpy.typing import NDArray
 
-from valuation.kernels.rng import entity_key, seed_key
-from valuation.kernels.stress import (
+from valuation.kernels.keys import entity_key, seed_key
+from valuation.kernels.layout import (
     AMOUNT,
     DEFAULT_THRESHOLD,
     EXPIRY_STEP,
@@ -47,23 +47,23 @@ from valuation.kernels.stress import (
     LOG_DRIFT_STEP,
     LOG_V0,
     MARGIN_CALL_LTV,
+    N_ITEM_COLUMNS,
+    N_SCALARS,
     POOL_WEIGHT,
     RENEW_P,
     REVOKE_KEEP,
     REVOKE_P,
     SIGMA_SQRT_DT,
+    SQRT_ONE_MINUS_RHO,
+    SQRT_RHO,
     WRONG_WAY,
     WRONG_WAY_COMPLEMENT,
 )
 from valuation.schema.stress import Scenario, StressRequest
 
 # The layout of StressModel.items (one row per collateral item) and StressModel.scalars is
-# the kernel's: its indices are defined once, in valuation.kernels.stress, which reads them.
-N_ITEM_COLUMNS = POOL_WEIGHT + 1
-# Scalars only the Python side and the twin use, after the kernel's.
-SQRT_RHO = 6
-SQRT_ONE_MINUS_RHO = 7
-N_SCALARS = 8
+# the kernel's: its indices are defined once, in valuation.kernels.layout (no numba), which the
+# kernels in valuation.kernels.stress import; this module re-exports them.
 
 COLLATERAL_KEY_PREFIX = "collateral:"
 SECTOR_KEY_PREFIX = "sector:"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from valuation.kernels.stress import FLAG_EXPIRY_REACHED, FLAG_LAPSED, FLAG_REVOKED
+from valuation.kernels.layout import FLAG_EXPIRY_REACHED, FLAG_LAPSED, FLAG_REVOKED
 from valuation.risk import model as m
 
 

@@ -13,11 +13,9 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from valuation.schema._base import Frozen
+from valuation.schema.sectors import Sector
 
 Category = Literal["data_collection", "data_product", "data_algorithm"]
-Sector = Literal[
-    "ai", "biopharma", "finance", "education", "culture", "transport", "manufacturing", "other"
-]
 CertificateStatus = Literal["announced", "valid", "objected", "revoked", "expired"]
 CostItemKind = Literal[
     "planning",

@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 
 from valuation.audit import Audit
 from valuation.schema._base import Frozen
-from valuation.schema.product import Sector
+from valuation.schema.sectors import Sector
 
 Amortization = Literal["bullet", "annuity", "linear"]
 AMORTIZATIONS: tuple[str, ...] = Amortization.__args__  # type: ignore[attr-defined]
