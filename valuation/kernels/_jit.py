@@ -41,6 +41,7 @@ Options
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import sys
 import threading
@@ -96,12 +97,35 @@ def cache_dir() -> Path:
     Returns
     -------
     pathlib.Path
-        ``$DPV_CACHE_DIR/numba-<dpv>-<numba>-py<major><minor>`` (default base ``~/.cache/dpv``).
-        Computed without importing numba.
+        ``$DPV_CACHE_DIR/numba-<dpv>-<numba>-py<major><minor>-<sources>`` (default base
+        ``~/.cache/dpv``), ``<sources>`` a digest of the kernel modules
+        (:func:`kernel_sources_digest`). Computed without importing numba.
+
+    Notes
+    -----
+    numba checks a cached kernel against the time stamp of its own source file only, not of the
+    modules it calls: after an edit of ``rng.py`` alone, ``stress.py``'s cached kernels would
+    still run the old random stream. Keying the directory by every kernel source closes that
+    hole (an installed release never changes its sources; a working copy does).
     """
     base = Path(os.environ.get("DPV_CACHE_DIR", Path.home() / ".cache" / "dpv"))
-    tag = f"numba-{__version__}-{numba_version()}-py{sys.version_info[0]}{sys.version_info[1]}"
+    tag = (
+        f"numba-{__version__}-{numba_version()}-py{sys.version_info[0]}{sys.version_info[1]}"
+        f"-{kernel_sources_digest()}"
+    )
     return base / tag
+
+
+@functools.cache
+def kernel_sources_digest() -> str:
+    """Return 12 hex digits of the SHA-256 of every ``valuation/kernels/*.py`` (name and bytes).
+
+    Every numba kernel of the project lives in that folder.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        digest.update(path.name.encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
 
 
 _NUMBA_LOCK = threading.Lock()
@@ -281,6 +305,7 @@ __all__ = [
     "ERROR_MODEL",
     "FASTMATH_FLAGS",
     "cache_dir",
+    "kernel_sources_digest",
     "compile_flags",
     "jit",
     "jit_parallel",
