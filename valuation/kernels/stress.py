@@ -299,11 +299,13 @@ def exp_into(x: np.ndarray, out: np.ndarray, bits: np.ndarray, n: int) -> None:
 
 @jit
 def exp_scalar(x: float) -> float:
-    """Return :func:`exp_into` of one number (the same bits)."""
-    xs = np.full(1, x)
-    out = np.empty(1)
-    exp_into(xs, out, np.empty(1, dtype=np.int64), 1)
-    return out[0]
+    """Return :func:`exp_into` of one number (the same bits).
+
+    ``p · 2^n`` by ``ldexp``: scaling by a power of two is exact (or, below the normal range,
+    rounded once), as is the multiplication by the double ``2^n`` in :func:`exp_into`.
+    """
+    p, bits = exp_parts(x)
+    return math.ldexp(p, int((bits >> 52) - 1023))
 
 
 @jit
@@ -411,7 +413,7 @@ def step_normals(
     """
     lanes = tail_i[1]
     width = out.shape[1]
-    n_tails = 0
+    n_tails = np.int64(0)  # int64 from the start: a literal 0 makes numba type the calls twice
     for block in range((n_steps + 3) // 4):
         uniforms_block(seed, entity, path0, n, np.uint64(block), uniforms)
         for w in range(4):
@@ -665,7 +667,7 @@ def chunk_events(
             at_step = np.empty(total, dtype=np.int64)
             at_path = np.empty(total, dtype=np.int64)
             steps = np.empty(n, dtype=np.int64)
-            listed = 0
+            listed = np.int64(0)  # int64 from the start (a literal 0: calls typed twice)
             for m in range(most):
                 u_step = jump_u[m // 2, 2 * (m % 2)]
                 u_size = jump_u[m // 2, 2 * (m % 2) + 1]
@@ -775,7 +777,7 @@ def default_steps_from_tails(
     wrong_way = scalars[WRONG_WAY]
     wrong_way_c = scalars[WRONG_WAY_COMPLEMENT]
     every = 0.0 < default_cut  # without the factor its term is 0
-    n_cand = 0
+    n_cand = np.int64(0)  # int64 from the start: a literal 0 makes numba type the calls twice
     for k in range(1, n_steps + 1):
         u = borrower_u[k - 1]
         fac = factor[k] if use_factor else u  # (not read without the factor)
@@ -1150,7 +1152,7 @@ def pool_after_tenor(
             n_steps + 1,
             sale,
             later_events,
-            0,
+            np.int64(0),  # not the literal 0: numba would compile a second item_events for it
         )
         log_v = final_log_v[i]
         for k in range(n_steps + 1, sale + 1):
