@@ -72,7 +72,13 @@ from valuation.kernels.layout import (
     WRONG_WAY,
     WRONG_WAY_COMPLEMENT,
 )
-from valuation.kernels.rng import philox4x32, uniform_from_word, uniforms4, uniforms_block
+from valuation.kernels.rng import (
+    philox4x32,
+    philox_block,
+    uniform_from_word,
+    uniforms4,
+    uniforms_block,
+)
 
 EVENT_BLOCK = 1 << 28
 JUMP_BLOCK = 1 << 29
@@ -235,15 +241,7 @@ def lane_normal(
     seed: np.uint64, entity: np.uint64, path: np.uint64, block: np.uint64, lane: int
 ) -> float:
     """Return normal number ``lane`` of :func:`fast_normals4` (the same bits, one transform)."""
-    words = philox4x32(
-        entity & _MASK32,
-        entity >> _SHIFT32,
-        path & _MASK32,
-        block & _MASK32,
-        seed & _MASK32,
-        seed >> _SHIFT32,
-    )
-    return inverse_normal(uniform_from_word(words[lane]))
+    return inverse_normal(uniform_from_word(philox_block(seed, entity, path, block)[lane]))
 
 
 @jit
@@ -332,6 +330,23 @@ def list_tails(u: np.ndarray, n: int, tails: np.ndarray) -> int:
 
 
 @jit
+def central_into(u: np.ndarray, n: int, z: np.ndarray) -> None:
+    """Write the central rational branch of :func:`inverse_normal` of ``u[j]`` into ``z[j]``.
+
+    For every ``j < n``, whatever the branch ``u[j]`` belongs to: one branch-free loop that
+    vectorises; the callers then overwrite the tails.
+    """
+    for j in range(n):
+        q = u[j] - 0.5
+        r = q * q
+        z[j] = (
+            (((((_A0 * r + _A1) * r + _A2) * r + _A3) * r + _A4) * r + _A5)
+            * q
+            / (((((_B0 * r + _B1) * r + _B2) * r + _B3) * r + _B4) * r + 1.0)
+        )
+
+
+@jit
 def inverse_normal_into(
     u: np.ndarray,
     n: int,
@@ -349,14 +364,7 @@ def inverse_normal_into(
     vectorised pass (:func:`tail_magnitudes_into`, ``tail_bits`` int64 scratch) and scattered
     back with their sign. The scratch arrays are contiguous and at least ``n`` long.
     """
-    for j in range(n):
-        q = u[j] - 0.5
-        r = q * q
-        z[j] = (
-            (((((_A0 * r + _A1) * r + _A2) * r + _A3) * r + _A4) * r + _A5)
-            * q
-            / (((((_B0 * r + _B1) * r + _B2) * r + _B3) * r + _B4) * r + 1.0)
-        )
+    central_into(u, n, z)
     n_tails = list_tails(u, n, tails)
     for t in range(n_tails):
         x = u[tails[t]]
@@ -418,15 +426,7 @@ def step_normals(
         uniforms_block(seed, entity, path0, n, np.uint64(block), uniforms)
         for w in range(4):
             u = uniforms[w]
-            z = out[4 * block + w]
-            for j in range(n):
-                q = u[j] - 0.5
-                r = q * q
-                z[j] = (
-                    (((((_A0 * r + _A1) * r + _A2) * r + _A3) * r + _A4) * r + _A5)
-                    * q
-                    / (((((_B0 * r + _B1) * r + _B2) * r + _B3) * r + _B4) * r + 1.0)
-                )
+            central_into(u, n, out[4 * block + w])
             row_tails = list_tails(u, n, lanes)
             for t in range(row_tails):
                 j = lanes[t]
