@@ -102,14 +102,7 @@ def _outputs(model: StressModel, rows: int) -> list[np.ndarray]:
 def _run(kernel: Any, model: StressModel, rows: int, path_start: int = 0) -> list[np.ndarray]:
     out = _outputs(model, rows)
     kernel(
-        model.items,
-        model.sector_index,
-        model.item_keys,
-        model.sector_keys,
-        model.stream_keys,
-        model.profile,
-        model.scalars,
-        model.n_liquidation_steps,
+        *model.kernel_inputs,
         path_start,
         0,
         rows,
@@ -148,14 +141,7 @@ def test_aot_kernel_is_bit_identical_to_jit(built: aot.AotStressKernel, name: st
     model = build_model(_request(name))
     rows = 1000  # not a multiple of the 128-path block: the last block is partial
     assert built.accepts(
-        model.items,
-        model.sector_index,
-        model.item_keys,
-        model.sector_keys,
-        model.stream_keys,
-        model.profile,
-        model.scalars,
-        model.n_liquidation_steps,
+        *model.kernel_inputs,
         0,
         0,
         rows,
@@ -232,14 +218,7 @@ def test_aot_kernel_releases_the_gil(built: aot.AotStressKernel) -> None:
     def call() -> None:
         window.append(time.perf_counter())
         built(
-            model.items,
-            model.sector_index,
-            model.item_keys,
-            model.sector_keys,
-            model.stream_keys,
-            model.profile,
-            model.scalars,
-            model.n_liquidation_steps,
+            *model.kernel_inputs,
             0,
             0,
             rows,

@@ -170,7 +170,7 @@ def tail_rational(q: float) -> float:
 
 
 @jit
-def tail_magnitudes_into(x: np.ndarray, n: int, bits: np.ndarray) -> None:
+def tail_magnitudes_into(x: np.ndarray, n: int | np.int64, bits: np.ndarray) -> None:
     """Replace ``x[t]`` (``min(u, 1 − u)`` of a tail draw) by ``tail_rational(√(−2 log x[t]))``.
 
     For ``t < n``; ``x`` float64 and ``bits`` int64 scratch, both contiguous. Branch-free, so
@@ -307,7 +307,7 @@ def exp_scalar(x: float) -> float:
 
 
 @jit
-def list_tails(u: np.ndarray, n: int, tails: np.ndarray) -> int:
+def list_tails(u: np.ndarray, n: int | np.int64, tails: np.ndarray) -> int:
     """List, in increasing order, the ``j < n`` with ``u[j]`` in a tail of :func:`inverse_normal`.
 
     Writes them into ``tails`` (int64) and returns how many. Sixty-four lanes at a time: a
@@ -330,7 +330,7 @@ def list_tails(u: np.ndarray, n: int, tails: np.ndarray) -> int:
 
 
 @jit
-def central_into(u: np.ndarray, n: int, z: np.ndarray) -> None:
+def central_into(u: np.ndarray, n: int | np.int64, z: np.ndarray) -> None:
     """Write the central rational branch of :func:`inverse_normal` of ``u[j]`` into ``z[j]``.
 
     For every ``j < n``, whatever the branch ``u[j]`` belongs to: one branch-free loop that
@@ -349,7 +349,7 @@ def central_into(u: np.ndarray, n: int, z: np.ndarray) -> None:
 @jit
 def inverse_normal_into(
     u: np.ndarray,
-    n: int,
+    n: int | np.int64,
     z: np.ndarray,
     tails: np.ndarray,
     tail_q: np.ndarray,
@@ -500,7 +500,7 @@ def item_events(
     k_lo: int,
     k_hi: int,
     add: np.ndarray,
-    col: int,
+    col: int | np.int64,
 ) -> int:
     """Add the log-value changes of an item's events at steps ``k_lo..k_hi`` to ``add``.
 

@@ -105,14 +105,7 @@ def simulate(
 
     def run(begin: int, end: int) -> None:
         stress_paths(
-            model.items,
-            model.sector_index,
-            model.item_keys,
-            model.sector_keys,
-            model.stream_keys,
-            model.profile,
-            model.scalars,
-            model.n_liquidation_steps,
+            *model.kernel_inputs,
             path_start,
             begin,
             end,

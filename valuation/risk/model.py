@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -107,6 +108,24 @@ class StressModel:
     item_ids: tuple[str, ...]
     initial_value: float
     annual_rate: float
+
+    @property
+    def kernel_inputs(self) -> tuple[Any, ...]:
+        """The model's arguments of :func:`~valuation.kernels.stress.stress_paths`, in order.
+
+        ``items, sector_index, item_keys, sector_keys, stream_keys, profile, scalars,
+        n_liquidation_steps``: what precedes the path range and the outputs.
+        """
+        return (
+            self.items,
+            self.sector_index,
+            self.item_keys,
+            self.sector_keys,
+            self.stream_keys,
+            self.profile,
+            self.scalars,
+            self.n_liquidation_steps,
+        )
 
     @property
     def n_steps(self) -> int:
