@@ -182,7 +182,9 @@ def _configure_vector_width() -> None:
     full width: Philox 1.8× and the exponential 1.4× faster here. No bit changes: without
     ``reassoc`` and ``contract`` every lane computes the same IEEE operations at any width.
     ``NUMBA_CPU_NAME``/``NUMBA_CPU_FEATURES`` set by the user win; so does any numba
-    compilation that ran in the process before the first dpv kernel was decorated. The
+    compilation that ran in the process before the first dpv kernel was decorated. The setting
+    is numba's own (``numba.config.CPU_FEATURES``), so it also applies to any other numba code
+    the process compiles afterwards; set ``DPV_VECTOR_WIDTH=256`` to leave numba untouched. The
     ahead-of-time stress kernel (:mod:`valuation.kernels.aot`) is built with the same features.
     """
     import numba
