@@ -20,13 +20,13 @@ LightGBM major version the set was written with is the running one. No pickle an
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from valuation.exceptions import CalibrationError
+from valuation.hashing import sha256_file
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -43,15 +43,6 @@ MSG_MISSING = "file listed in the manifest is missing"
 MSG_UNLISTED = "required file is not listed in the manifest"
 MSG_LGB_MAJOR = "written with LightGBM {saved}, running {running}: the major versions differ"
 MSG_FORMAT = "format_version {found!r} is not supported (this dpv reads {supported})"
-
-
-def sha256_file(path: Path) -> str:
-    """Return the hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _major(version: str) -> str:

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from valuation.cli import main
+from valuation.hashing import sha256_file
 from valuation.kernels import aot
 from valuation.kernels.stress import stress_paths as jit_stress_paths
 from valuation.risk.api import simulate, stress
@@ -259,7 +260,7 @@ def test_a_stale_or_corrupt_module_is_ignored(
         so_path.write_bytes(so_path.read_bytes()[:4096])
     elif damage == "garbage":  # a recorded hash that matches: the import itself fails
         so_path.write_bytes(b"\x7fELF" + b"\0" * 5000)
-        meta["sha256"] = aot._sha256_file(so_path)
+        meta["sha256"] = sha256_file(so_path)
         meta_path.write_text(json.dumps(meta))
     elif damage == "wrong_key":
         meta["key"] = "0" * 64

@@ -61,6 +61,7 @@ from typing import Any
 import numpy as np
 
 from valuation._version import __version__
+from valuation.hashing import sha256_file
 from valuation.kernels import _jit
 
 log = logging.getLogger(__name__)
@@ -318,14 +319,6 @@ _LOADED: dict[tuple[str, str], AotStressKernel | None] = {}
 _LAST_REASON: dict[str, str] = {}
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _load(key: str, folder: Path) -> AotStressKernel:
     """Load and check the module of ``key`` in ``folder``; raise with the reason otherwise."""
     so_path, meta_path = module_files(key, folder)
@@ -334,7 +327,7 @@ def _load(key: str, folder: Path) -> AotStressKernel:
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     if meta.get("format") != FORMAT or meta.get("key") != key:
         raise ValueError(f"{meta_path}: built for another key or format")
-    if meta.get("sha256") != _sha256_file(so_path):
+    if meta.get("sha256") != sha256_file(so_path):
         raise ValueError(f"{so_path}: its SHA-256 is not the one recorded when it was built")
     name = module_name(key)
     spec = importlib.util.spec_from_file_location(name, so_path)
@@ -599,7 +592,7 @@ def build(folder: Path | None = None, *, force: bool = False) -> BuildReport:
             "format": FORMAT,
             "key": key,
             "module": name,
-            "sha256": _sha256_file(built),
+            "sha256": sha256_file(built),
             "releases_gil": bool(flags.release_gil),
             "cpu_fingerprint": cpu_fingerprint(),
             "exports": [

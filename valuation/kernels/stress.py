@@ -73,7 +73,6 @@ from valuation.kernels.layout import (
     WRONG_WAY_COMPLEMENT,
 )
 from valuation.kernels.rng import (
-    philox4x32,
     philox_block,
     uniform_from_word,
     uniforms4,
@@ -220,14 +219,7 @@ def fast_normals4(
     The same Philox4x32-10 block as :func:`valuation.kernels.rng.uniforms4`, each 32-bit
     uniform mapped through :func:`inverse_normal` (tails cut at about ±6.3 σ).
     """
-    w0, w1, w2, w3 = philox4x32(
-        entity & _MASK32,
-        entity >> _SHIFT32,
-        path & _MASK32,
-        block & _MASK32,
-        seed & _MASK32,
-        seed >> _SHIFT32,
-    )
+    w0, w1, w2, w3 = philox_block(seed, entity, path, block)
     return (
         inverse_normal(uniform_from_word(w0)),
         inverse_normal(uniform_from_word(w1)),
