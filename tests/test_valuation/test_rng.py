@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from valuation.kernels.rng import entity_key, normals4, philox4x32, seed_key, uniforms4
+from valuation.kernels.rng import (
+    entity_key,
+    normals4,
+    philox4x32,
+    seed_key,
+    uniforms4,
+    uniforms_block,
+    uniforms_lanes,
+)
 
 # Random123 distribution, tests/kat_vectors, "philox4x32 10" lines:
 # counter words 0-3, key words 0-1 -> output words 0-3 (hex).
@@ -108,3 +116,23 @@ def test_seed_key_rejects_out_of_range() -> None:
         seed_key(-1)
     with pytest.raises(ValueError, match="seed"):
         seed_key(2**64)
+
+
+def test_vectorised_uniforms_are_the_scalar_uniforms() -> None:
+    """uniforms_block (consecutive paths) and uniforms_lanes (a list of path and block
+    counters) give uniforms4's numbers, bit for bit."""
+    rng = np.random.default_rng(3)
+    seed, entity, path0 = np.uint64(2**40 + 17), np.uint64(2**63 + 5), np.uint64(2**32 - 9)
+    block = np.empty((4, 20))
+    uniforms_block(seed, entity, path0, 20, np.uint64(7), block)
+    n = 300
+    paths = rng.integers(0, 128, n)
+    blocks = rng.integers(0, 2**31, n)
+    lanes = np.empty((4, n + 5))
+    uniforms_lanes(seed, entity, path0, paths, blocks, n, lanes)
+    for j in range(20):
+        assert tuple(block[:, j]) == uniforms4(seed, entity, path0 + np.uint64(j), np.uint64(7))
+    for t in range(n):
+        # the path counter is 32 bits: path0 + 120 wraps past 2**32 as in uniforms4's counter
+        path = np.uint64((int(path0) + int(paths[t])) % 2**32)
+        assert tuple(lanes[:, t]) == uniforms4(seed, entity, path, np.uint64(blocks[t]))

@@ -113,10 +113,11 @@ def test_block_normals_are_the_scalar_normals():
             assert tuple(out[4 * block : 4 * block + 4, p]) == expected
 
 
-def test_chunk_events_are_the_per_path_events():
+@pytest.mark.parametrize("jumps_per_step", [0.7, 40.0])  # 40: two jump segments in the tenor
+def test_chunk_events_are_the_per_path_events(jumps_per_step):
     """The vectorised event schedule of a block equals the per-path one (used after the tenor)."""
     item = np.zeros(13)
-    item[kernel.JUMP_LAMBDA_DT] = 0.7
+    item[kernel.JUMP_LAMBDA_DT] = jumps_per_step
     item[kernel.JUMP_MEAN] = -0.1
     item[kernel.JUMP_VOL] = 0.2
     item[kernel.REVOKE_P] = 0.05
@@ -125,26 +126,39 @@ def test_chunk_events_are_the_per_path_events():
     item[kernel.RENEW_P] = 0.6
     item[kernel.LAPSE_KEEP] = 0.5
     seed, key, n, n_steps, horizon = np.uint64(9), np.uint64(1234), 200, 12, 18
-    block = np.zeros((n_steps, n))
+    block = np.zeros((n_steps + 1, n))  # the last row is chunk_events' spare
     uniforms = np.empty((4, n))
-    kernel.chunk_events(
-        item,
-        seed,
-        key,
-        np.uint64(500),
-        n,
-        n_steps,
-        horizon,
-        uniforms,
-        block,
-        np.empty(n, dtype=np.int64),
-    )
+
+    def run(room: int) -> int:
+        return int(
+            kernel.chunk_events(
+                item,
+                seed,
+                key,
+                np.uint64(500),
+                n,
+                n_steps,
+                horizon,
+                uniforms,
+                block,
+                np.empty(n, dtype=np.int64),
+                np.empty((4, room), dtype=np.int64),
+                np.empty((4, room)),
+                np.empty((2, room)),
+                np.empty((3, room), dtype=np.int64),
+            )
+        )
+
+    short = run(8)  # too little room for the jump lists: asks for more and adds nothing
+    assert short < -8
+    np.testing.assert_array_equal(block, 0.0)
+    assert run(-short) == 0
     for j in range(n):
         one = np.zeros((n_steps, 1))
         flags = kernel.item_events(
             item, seed, key, np.uint64(500 + j), n_steps, horizon, 1, n_steps, one, 0
         )
-        np.testing.assert_array_equal(block[:, j], one[:, 0])
+        np.testing.assert_array_equal(block[:n_steps, j], one[:, 0])
         assert flags == kernel.events_flags(item, n_steps, uniforms[0, j], uniforms[1, j])
 
 
@@ -166,7 +180,7 @@ def test_list_tails_lists_exactly_the_tail_lanes_in_order(n):
     u[::7] = kernel._P_LOW  # the boundaries themselves are central
     u[1::11] = kernel._P_HIGH
     u[2::13] = np.nextafter(kernel._P_LOW, 0.0)
-    tails = np.full(128, -1, dtype=np.int64)
+    tails = np.full(n + 1, -1, dtype=np.int64)  # n + 1: list_tails writes one spare entry
     count = kernel.list_tails(u, n, tails)
     expected = np.flatnonzero((u < kernel._P_LOW) | (u > kernel._P_HIGH))
     assert count == expected.size
@@ -207,8 +221,8 @@ def test_default_steps_from_tails_equal_testing_every_step(wrong_way, annual_pd)
         cut,
         n_steps,
         nb,
-        np.empty((3, n_steps * nb)),
-        np.empty((4, n_steps * nb), dtype=np.int64),
+        np.empty((3, n_steps * nb + 1)),
+        np.empty((4, n_steps * nb + 1), dtype=np.int64),
         got,
     )
     # the obvious way: every step's normal, the first step below the threshold

@@ -161,6 +161,54 @@ def uniforms_block(
         out[3, j] = (float(c3) + 0.5) * _INV_2_32
 
 
+@jit
+def uniforms_lanes(
+    seed: np.uint64,
+    entity: np.uint64,
+    path0: np.uint64,
+    paths: np.ndarray,
+    blocks: np.ndarray,
+    n: int | np.int64,
+    out: np.ndarray,
+) -> None:
+    """Write the uniforms of ``(seed, entity, path0 + paths[t], blocks[t])`` into ``out[:, t]``.
+
+    :func:`uniforms_block` for a list of (path, block) counters, ``t < n`` (``paths`` and
+    ``blocks`` int64, ``out`` ``(4, ≥ n)`` float64): for draws that only some paths need, such as
+    the blocks of a path's jumps. The rounds are written out in the loop, as in
+    :func:`uniforms_block`: through a call to :func:`philox4x32` LLVM does not vectorise the
+    loop (five times slower).
+    """
+    k0 = seed & _MASK32
+    k1 = seed >> _SHIFT32
+    e0 = entity & _MASK32
+    e1 = entity >> _SHIFT32
+    for t in range(n):
+        c0 = e0
+        c1 = e1
+        c2 = (path0 + np.uint64(paths[t])) & _MASK32
+        c3 = np.uint64(blocks[t]) & _MASK32
+        kk0 = k0
+        kk1 = k1
+        for _ in range(10):
+            p0 = _M0 * c0
+            p1 = _M1 * c2
+            hi0 = p0 >> _SHIFT32
+            lo0 = p0 & _MASK32
+            hi1 = p1 >> _SHIFT32
+            lo1 = p1 & _MASK32
+            c0 = hi1 ^ c1 ^ kk0
+            c1 = lo1
+            c2 = hi0 ^ c3 ^ kk1
+            c3 = lo0
+            kk0 = (kk0 + _W0) & _MASK32
+            kk1 = (kk1 + _W1) & _MASK32
+        out[0, t] = (float(c0) + 0.5) * _INV_2_32
+        out[1, t] = (float(c1) + 0.5) * _INV_2_32
+        out[2, t] = (float(c2) + 0.5) * _INV_2_32
+        out[3, t] = (float(c3) + 0.5) * _INV_2_32
+
+
 __all__ = [
     "entity_key",
     "normals4",
@@ -170,4 +218,5 @@ __all__ = [
     "uniform_from_word",
     "uniforms4",
     "uniforms_block",
+    "uniforms_lanes",
 ]

@@ -77,6 +77,7 @@ from valuation.kernels.rng import (
     uniform_from_word,
     uniforms4,
     uniforms_block,
+    uniforms_lanes,
 )
 
 EVENT_BLOCK = 1 << 28
@@ -299,21 +300,29 @@ def exp_scalar(x: float) -> float:
 
 
 @jit
-def list_tails(u: np.ndarray, n: int | np.int64, tails: np.ndarray) -> int:
+def list_tails(u: np.ndarray, n: int | np.int64, tails: np.ndarray) -> int | np.int64:
     """List, in increasing order, the ``j < n`` with ``u[j]`` in a tail of :func:`inverse_normal`.
 
-    Writes them into ``tails`` (int64) and returns how many. Sixty-four lanes at a time: a
-    branch-free, vectorised pass sets one bit per tail lane in a 64-bit mask, then the set bits
-    are walked with :func:`~valuation.kernels._jit.trailing_zeros` (about three of the 64 lanes
-    are tails). A scan that appends every lane to the list with a data-dependent count is
-    serial and costs five times as much.
+    Writes them into ``tails`` (int64, at least ``n + 1`` long: one spare entry) and returns
+    how many. Sixty-four lanes at a time: a branch-free, vectorised pass sets one bit per tail
+    lane in a 64-bit mask, then the set bits are taken with
+    :func:`~valuation.kernels._jit.trailing_zeros`, eight times without a branch (a write at
+    the end of the list that counts only while bits are left; about three of the 64 lanes are
+    tails) and, rarely, on in a loop for the rest. A loop that stops at the last bit costs a
+    mispredicted branch nearly every time; a scan that appends every lane to the list with a
+    data-dependent count is serial and costs three times as much.
     """
-    n_tails = 0
+    n_tails = np.int64(0)
     for g in range(0, n, 64):
+        ug = u[g:]  # a view: indexing u[g + j] makes LLVM gather (it cannot tell g + j ≥ 0)
         mask = np.uint64(0)
         for j in range(min(64, n - g)):
-            x = u[g + j]
+            x = ug[j]
             mask |= np.uint64((x < _P_LOW) | (x > _P_HIGH)) << np.uint64(j)
+        for _ in range(8):
+            tails[n_tails] = g + trailing_zeros(mask)
+            n_tails += np.int64(mask != _ZERO64)
+            mask &= mask - _ONE64
         while mask != _ZERO64:
             tails[n_tails] = g + trailing_zeros(mask)
             n_tails += 1
@@ -354,7 +363,8 @@ def inverse_normal_into(
     scratch) by :func:`list_tails` (a loop that tested and fixed in one go would be if-converted
     and take the logarithm of every lane), gathered into ``tail_q``, transformed in one
     vectorised pass (:func:`tail_magnitudes_into`, ``tail_bits`` int64 scratch) and scattered
-    back with their sign. The scratch arrays are contiguous and at least ``n`` long.
+    back with their sign. The scratch arrays are contiguous and at least ``n`` long (``tails``
+    ``n + 1``: :func:`list_tails`).
     """
     central_into(u, n, z)
     n_tails = list_tails(u, n, tails)
@@ -365,31 +375,6 @@ def inverse_normal_into(
     for t in range(n_tails):
         j = tails[t]
         z[j] = tail_q[t] if u[j] < 0.5 else -tail_q[t]
-
-
-@jit
-def normals_block(
-    seed: np.uint64,
-    entity: np.uint64,
-    path0: np.uint64,
-    n: int,
-    block: np.uint64,
-    uniforms: np.ndarray,
-    tails: np.ndarray,
-    tail_q: np.ndarray,
-    tail_bits: np.ndarray,
-    out: np.ndarray,
-    row0: int,
-) -> None:
-    """Write :func:`fast_normals4` of paths ``path0 .. path0 + n − 1`` into ``out[row0 + w, j]``.
-
-    The same bits as :func:`fast_normals4`: Philox for all paths at once
-    (:func:`~valuation.kernels.rng.uniforms_block`), then :func:`inverse_normal_into` on each
-    of the four words.
-    """
-    uniforms_block(seed, entity, path0, n, block, uniforms)
-    for w in range(4):
-        inverse_normal_into(uniforms[w], n, out[row0 + w], tails, tail_q, tail_bits)
 
 
 @jit
@@ -407,9 +392,11 @@ def step_normals(
     """Write the diffusion normal of step ``k`` of path ``path0 + j`` into ``out[k − 1, j]``.
 
     ``out`` has at least ``4·⌈n_steps / 4⌉`` rows (a Philox block serves four steps). The same
-    bits as :func:`normals_block` block by block, but the tail draws of all the rows are
-    gathered first (``tail_x`` float64 and ``tail_i`` int64 ``(2, ·)`` scratch, as long as
-    ``out`` has entries) and transformed in one vectorised pass: a row holds only about six.
+    bits as :func:`fast_normals4` path by path: Philox for all paths at once
+    (:func:`~valuation.kernels.rng.uniforms_block`), the central branch of each row in one
+    loop (:func:`central_into`), and the tail draws of all the rows gathered first
+    (``tail_x`` float64 and ``tail_i`` int64 ``(2, ·)`` scratch, as long as ``out`` has
+    entries) and transformed in one vectorised pass: a row holds only about six.
     """
     lanes = tail_i[1]
     width = out.shape[1]
@@ -620,81 +607,86 @@ def chunk_events(
     uniforms: np.ndarray,
     add: np.ndarray,
     counts: np.ndarray,
-) -> None:
+    blocks: np.ndarray,
+    jump_u: np.ndarray,
+    jump_z: np.ndarray,
+    scratch: np.ndarray,
+) -> int | np.int64:
     """:func:`item_events` of steps ``1..n_steps`` for paths ``path0 .. path0 + n − 1`` at once.
 
     Adds each path's event log-changes of step ``k`` to ``add[k − 1, j]`` with the same draws
-    and the same arithmetic as :func:`item_events`, vectorised across the paths: each jump
-    segment's counts (:func:`poisson_counts`), the Philox blocks of its ``m``-th pair of jumps
-    for every path in one call, up to the largest count; the jumps that fall within the tenor
-    listed path by path, their sizes' normals in one :func:`inverse_normal_into` pass, then
-    added in the list's order (a path's additions in the same order as :func:`item_events`).
-    The revocation time is inverted only where it falls within the tenor (``u ≥`` the
-    probability of no revocation by then, with a margin); elsewhere it is "never". Leaves each
-    path's :func:`events_flags` in ``counts[j]`` (int64, also the scratch of the jump counts)
-    and, when the item can be revoked or expire within the tenor, the event uniforms
-    (revocation, renewal) in ``uniforms[0]`` and ``uniforms[1]``.
+    and the same arithmetic as :func:`item_events`, and a path's changes of one step in the
+    same order (its jumps in the order of their number, then the revocation, then the lapse),
+    so the same bits. ``add`` has ``n_steps + 1`` rows: the last one takes the draws that fall
+    after the tenor (it holds nothing of use). Returns 0, or, when the scratch is too short,
+    minus the length to retry with.
+
+    How. Each jump segment's counts come from :func:`poisson_counts`; the Philox blocks of
+    each path's jumps (two jumps a block) are listed path by path and drawn for the list at
+    once (:func:`~valuation.kernels.rng.uniforms_lanes`: only the blocks a path uses); their
+    steps, and the normals of their sizes (:func:`inverse_normal_into`), are computed for
+    every listed word, used or not, in loops that vectorise; then each jump is added to its
+    cell, or to the spare row when it is after the tenor or unused (the second of a block
+    when the count is odd), so that no branch decides. The revocation time is inverted only
+    where it falls within the tenor (``u ≥`` the probability of no revocation by then, with
+    a margin); elsewhere it is "never".
+
+    Scratch, all of one length ``L``: ``blocks`` int64 ``(4, L)``, ``jump_u`` and ``jump_z``
+    float64 ``(4, L)`` and ``(2, L)``, ``scratch`` int64 ``(3, L)``. Leaves each path's
+    :func:`events_flags` in ``counts[j]`` (int64, also the scratch of the jump counts) and,
+    when the item can be revoked or expire within the tenor, the event uniforms (revocation,
+    renewal) in ``uniforms[0]`` and ``uniforms[1]``.
     """
     rate = item[JUMP_LAMBDA_DT]
     if rate > 0.0:
         jump_mean = item[JUMP_MEAN]
         jump_vol = item[JUMP_VOL]
         seg_steps = segment_steps(rate)
+        blk_path = blocks[0]
+        blk_no = blocks[1]
+        row0 = blocks[2]
+        row1 = blocks[3]
+        tail_q = scratch[0].view(np.float64)
         for first in range(0, min(horizon, n_steps), seg_steps):
             length = min(first + seg_steps, horizon) - first
             base = JUMP_BLOCK + (first // seg_steps << SEGMENT_SHIFT)
             uniforms_block(seed, key, path0, n, np.uint64(base), uniforms)
             mean = rate * length
-            most = poisson_counts(uniforms[0], n, mean, math.exp(-mean), counts)
-            jump_u = np.empty(((most + 1) // 2, 4, n))
-            for b in range((most + 1) // 2):
-                uniforms_block(seed, key, path0, n, np.uint64(base + 1 + b), jump_u[b])
-            # Jump m of a path: words 2·(m % 2) (step) and 2·(m % 2) + 1 (size) of block m // 2.
-            # Those within the tenor go on the list jump by jump (m-major: a path's jumps stay
-            # in the order of m), each row's lanes through a 64-bit mask as in list_tails.
-            total = 0
+            poisson_counts(uniforms[0], n, mean, math.exp(-mean), counts)
+            total = np.int64(0)
             for j in range(n):
-                total += counts[j]
-            size_u = np.empty(total)
-            at_step = np.empty(total, dtype=np.int64)
-            at_path = np.empty(total, dtype=np.int64)
-            steps = np.empty(n, dtype=np.int64)
-            listed = np.int64(0)  # int64 from the start (a literal 0: calls typed twice)
-            for m in range(most):
-                u_step = jump_u[m // 2, 2 * (m % 2)]
-                u_size = jump_u[m // 2, 2 * (m % 2) + 1]
-                for j in range(n):
-                    steps[j] = first + math.ceil(u_step[j] * length)
-                for g in range(0, n, 64):
-                    mask = np.uint64(0)
-                    for j in range(min(64, n - g)):
-                        keep = (m < counts[g + j]) & (steps[g + j] <= n_steps)
-                        mask |= np.uint64(keep) << np.uint64(j)
-                    while mask != _ZERO64:
-                        j = g + trailing_zeros(mask)
-                        mask &= mask - _ONE64
-                        size_u[listed] = u_size[j]
-                        at_step[listed] = steps[j] - 1
-                        at_path[listed] = j
-                        listed += 1
-            size_z = np.empty(listed)
-            inverse_normal_into(
-                size_u,
-                listed,
-                size_z,
-                np.empty(listed, dtype=np.int64),
-                np.empty(listed),
-                np.empty(listed, dtype=np.int64),
-            )
-            for t in range(listed):
-                add[at_step[t], at_path[t]] += jump_mean + jump_vol * size_z[t]
+                total += (counts[j] + 1) // 2
+            if total + 1 > blocks.shape[1]:
+                return -2 * (total + 1)
+            # Jump m of a path: words 2·(m % 2) (step) and 2·(m % 2) + 1 (size) of its block
+            # base + 1 + m // 2.
+            n_blk = np.int64(0)  # int64 from the start (a literal 0: calls typed twice)
+            for j in range(n):
+                count = counts[j]
+                for b in range((count + 1) // 2):
+                    blk_path[n_blk] = j
+                    blk_no[n_blk] = base + 1 + b
+                    row1[n_blk] = 2 * b + 1 < count  # whether the block's second jump is used
+                    n_blk += 1
+            uniforms_lanes(seed, key, path0, blk_path, blk_no, n_blk, jump_u)
+            for t in range(n_blk):
+                k0 = first + math.ceil(jump_u[0, t] * length)
+                k1 = first + math.ceil(jump_u[2, t] * length)
+                row0[t] = k0 - 1 if k0 <= n_steps else n_steps
+                row1[t] = k1 - 1 if (k1 <= n_steps) & (row1[t] != 0) else n_steps
+            inverse_normal_into(jump_u[1], n_blk, jump_z[0], scratch[1], tail_q, scratch[2])
+            inverse_normal_into(jump_u[3], n_blk, jump_z[1], scratch[1], tail_q, scratch[2])
+            for t in range(n_blk):
+                j = blk_path[t]
+                add[row0[t], j] += jump_mean + jump_vol * jump_z[0, t]
+                add[row1[t], j] += jump_mean + jump_vol * jump_z[1, t]
     revoke_p = item[REVOKE_P]
-    revoke_log_keep = log_keep(item[REVOKE_KEEP])
     expiry = int(item[EXPIRY_STEP])
-    lapse_log_keep = log_keep(item[LAPSE_KEEP])
     if revoke_p <= 0.0 and not 1 <= expiry <= n_steps:
         counts[:n] = 0  # the flags: no revocation, no expiry within the tenor
-        return
+        return 0
+    revoke_log_keep = log_keep(item[REVOKE_KEEP])
+    lapse_log_keep = log_keep(item[LAPSE_KEEP])
     uniforms_block(seed, key, path0, n, np.uint64(EVENT_BLOCK), uniforms)
     # revocation_step(u) ≤ n_steps ⇔ log(u) ≥ n_steps·log(1 − p) ⇔ u ≥ (1 − p)^n_steps; the
     # margin (1e-9 relative) keeps every u near the edge on the exact side.
@@ -718,6 +710,7 @@ def chunk_events(
                 add[expiry - 1, j] += lapse_log_keep
                 flags |= FLAG_LAPSED
         counts[j] = flags
+    return 0
 
 
 @jit
@@ -760,8 +753,8 @@ def default_steps_from_tails(
     Only the lanes of a step with ``u < 0.02425`` or a factor below that cut are candidates:
     listed step by step through a 64-bit mask (as in :func:`list_tails`), their normals
     computed in one :func:`inverse_normal_into` pass, then tested in the list's order, so the
-    first default of a path is its earliest. ``cand_f`` (float64 ``(3, ≥ n_steps·nb)``) and
-    ``cand_i`` (int64 ``(4, ≥ n_steps·nb)``) are scratch. ``default_step`` must hold −1 on
+    first default of a path is its earliest. ``cand_f`` (float64 ``(3, ≥ n_steps·nb + 1)``) and
+    ``cand_i`` (int64 ``(4, ≥ n_steps·nb + 1)``) are scratch. ``default_step`` must hold −1 on
     entry; ``factor`` is read only when ``use_factor``. Exact for any parameters, fast when the
     cut is far below the factor's range (the caller's test).
     """
@@ -775,13 +768,16 @@ def default_steps_from_tails(
         fac = factor[k] if use_factor else u  # (not read without the factor)
         for g in range(0, nb, 64):
             mask = np.uint64(0)
+            # Views from g on: indexing u[g + j] makes LLVM gather (it cannot tell g + j ≥ 0).
+            ug = u[g:]
             if use_factor:
+                fg = fac[g:]
                 for j in range(min(64, nb - g)):
-                    hit = (u[g + j] < _P_LOW) | (wrong_way * fac[g + j] < default_cut)
+                    hit = (ug[j] < _P_LOW) | (wrong_way * fg[j] < default_cut)
                     mask |= np.uint64(hit) << np.uint64(j)
             else:
                 for j in range(min(64, nb - g)):
-                    mask |= np.uint64((u[g + j] < _P_LOW) | every) << np.uint64(j)
+                    mask |= np.uint64((ug[j] < _P_LOW) | every) << np.uint64(j)
             while mask != _ZERO64:
                 j = g + trailing_zeros(mask)
                 mask &= mask - _ONE64
@@ -966,11 +962,18 @@ def stress_paths(
     default_cut = threshold - wrong_way_c * _Z_CENTRAL_MIN
     tails_only = draw_borrower and default_cut < -2.0 * abs(wrong_way)
     borrower_z = np.zeros((n_rows if draw_borrower else 0, CHUNK))
-    cand_f = np.empty((3, n_steps * CHUNK if tails_only else 0))
-    cand_i = np.empty((4, n_steps * CHUNK if tails_only else 0), dtype=np.int64)
-    jumps = np.empty((n_steps, CHUNK))
-    no_events = np.zeros((n_steps, CHUNK))
+    cand_f = np.empty((3, n_steps * CHUNK + 1 if tails_only else 0))
+    cand_i = np.empty((4, n_steps * CHUNK + 1 if tails_only else 0), dtype=np.int64)
     counts = np.empty(CHUNK, dtype=np.int64)
+    # Events of an item: zeros but while an item with events is moved (its last row is the
+    # spare of chunk_events). The jump lists are grown when a block needs more.
+    events = np.zeros((n_steps + 1, CHUNK))
+    events_flat = events.reshape(events.size)
+    room: int | np.int64 = 8 * CHUNK
+    blocks = np.empty((4, room), dtype=np.int64)
+    jump_u = np.empty((4, room))
+    jump_z = np.empty((2, room))
+    scratch = np.empty((3, room), dtype=np.int64)
     horizon = n_steps + n_liquidation_steps
     value = np.empty(CHUNK)
     bits = np.empty(CHUNK, dtype=np.int64)
@@ -1009,14 +1012,34 @@ def stress_paths(
         for i in range(n_items):
             item = items[i]
             step_normals(seed, item_keys[i], path0, nb, n_steps, uniforms, item_z, tail_x, tail_i)
-            if has_events(item, n_steps):
-                events = jumps
-                events[:, :nb] = 0.0
-                chunk_events(
-                    item, seed, item_keys[i], path0, nb, n_steps, horizon, uniforms, events, counts
-                )
+            with_events = has_events(item, n_steps)
+            if with_events:
+                while True:
+                    short = chunk_events(
+                        item,
+                        seed,
+                        item_keys[i],
+                        path0,
+                        nb,
+                        n_steps,
+                        horizon,
+                        uniforms,
+                        events,
+                        counts,
+                        blocks,
+                        jump_u,
+                        jump_z,
+                        scratch,
+                    )
+                    if short == 0:
+                        break
+                    events_flat[:] = 0.0
+                    room = -short
+                    blocks = np.empty((4, room), dtype=np.int64)
+                    jump_u = np.empty((4, room))
+                    jump_z = np.empty((2, room))
+                    scratch = np.empty((3, room), dtype=np.int64)
             else:
-                events = no_events
                 counts[:nb] = 0
             for j in range(nb):
                 out_flags[c0 + j, i] = counts[j]
@@ -1045,6 +1068,8 @@ def stress_paths(
             if store_terminal:
                 for j in range(nb):
                     out_terminal[c0 + j, i] = value[j]
+            if with_events:
+                events_flat[:] = 0.0
 
         running_min_ratio(pool, profile, n_steps, nb, min_ratio)
         if store_pool:
