@@ -618,8 +618,9 @@ def chunk_events(
     and the same arithmetic as :func:`item_events`, and a path's changes of one step in the
     same order (its jumps in the order of their number, then the revocation, then the lapse),
     so the same bits. ``add`` has ``n_steps + 1`` rows: the last one takes the draws that fall
-    after the tenor (it holds nothing of use). Returns 0, or, when the scratch is too short,
-    minus the length to retry with.
+    after the tenor (it holds nothing of use). Returns the number of jump blocks listed (of
+    the last jump segment), or, when the scratch is too short, minus the length to retry
+    with; :func:`clear_events` then puts the zeros back.
 
     How. Each jump segment's counts come from :func:`poisson_counts`; the Philox blocks of
     each path's jumps (two jumps a block) are listed path by path and drawn for the list at
@@ -632,11 +633,13 @@ def chunk_events(
     a margin); elsewhere it is "never".
 
     Scratch, all of one length ``L``: ``blocks`` int64 ``(4, L)``, ``jump_u`` and ``jump_z``
-    float64 ``(4, L)`` and ``(2, L)``, ``scratch`` int64 ``(3, L)``. Leaves each path's
-    :func:`events_flags` in ``counts[j]`` (int64, also the scratch of the jump counts) and,
-    when the item can be revoked or expire within the tenor, the event uniforms (revocation,
-    renewal) in ``uniforms[0]`` and ``uniforms[1]``.
+    float64 ``(4, L)`` and ``(2, L)``, ``scratch`` int64 ``(3, L)`` (``L ≥ n``). Leaves each
+    path's :func:`events_flags` in ``counts[j]`` (int64, also the scratch of the jump counts)
+    and, when the item can be revoked or expire within the tenor, the event uniforms
+    (revocation, renewal) in ``uniforms[0]`` and ``uniforms[1]`` and the rows of a path's
+    revocation and lapse in ``scratch[1, j]`` and ``scratch[2, j]`` (the spare row for none).
     """
+    n_blk = np.int64(0)  # int64 from the start (a literal 0: calls typed twice)
     rate = item[JUMP_LAMBDA_DT]
     if rate > 0.0:
         jump_mean = item[JUMP_MEAN]
@@ -656,11 +659,12 @@ def chunk_events(
             total = np.int64(0)
             for j in range(n):
                 total += (counts[j] + 1) // 2
-            if total + 1 > blocks.shape[1]:
-                return -2 * (total + 1)
+            need = max(int(total) + 1, int(n))
+            if need > blocks.shape[1]:
+                return -2 * need
             # Jump m of a path: words 2·(m % 2) (step) and 2·(m % 2) + 1 (size) of its block
             # base + 1 + m // 2.
-            n_blk = np.int64(0)  # int64 from the start (a literal 0: calls typed twice)
+            n_blk = np.int64(0)
             for j in range(n):
                 count = counts[j]
                 for b in range((count + 1) // 2):
@@ -684,7 +688,9 @@ def chunk_events(
     expiry = int(item[EXPIRY_STEP])
     if revoke_p <= 0.0 and not 1 <= expiry <= n_steps:
         counts[:n] = 0  # the flags: no revocation, no expiry within the tenor
-        return 0
+        return n_blk
+    if n > scratch.shape[1]:
+        return -n
     revoke_log_keep = log_keep(item[REVOKE_KEEP])
     lapse_log_keep = log_keep(item[LAPSE_KEEP])
     uniforms_block(seed, key, path0, n, np.uint64(EVENT_BLOCK), uniforms)
@@ -701,16 +707,50 @@ def chunk_events(
         u_revoke = uniforms[0, j]
         revoked_at = revocation_step(u_revoke, revoke_p) if u_revoke >= u_within else _NEVER
         flags = 0
+        scratch[1, j] = n_steps
+        scratch[2, j] = n_steps
         if revoked_at <= n_steps:
             add[revoked_at - 1, j] += revoke_log_keep
+            scratch[1, j] = revoked_at - 1
             flags = FLAG_REVOKED
         if 1 <= expiry < revoked_at and expiry <= n_steps:
             flags |= FLAG_EXPIRY_REACHED
             if uniforms[1, j] >= renew_p:
                 add[expiry - 1, j] += lapse_log_keep
+                scratch[2, j] = expiry - 1
                 flags |= FLAG_LAPSED
         counts[j] = flags
-    return 0
+    return n_blk
+
+
+@jit
+def clear_events(
+    item: np.ndarray,
+    add: np.ndarray,
+    n: int,
+    n_steps: int,
+    horizon: int,
+    blocks: np.ndarray,
+    n_blk: int | np.int64,
+    scratch: np.ndarray,
+) -> None:
+    """Put back the zeros of ``add`` after :func:`chunk_events` (its lists still in place).
+
+    Clears only the cells the events went to, a few per path, unless the jumps had several
+    segments (their lists are gone): then every cell. ``n_blk`` is what it returned.
+    """
+    rate = item[JUMP_LAMBDA_DT]
+    if rate > 0.0 and segment_steps(rate) < min(horizon, n_steps):
+        add[:, :] = 0.0
+        return
+    for t in range(n_blk):
+        j = blocks[0, t]
+        add[blocks[2, t], j] = 0.0
+        add[blocks[3, t], j] = 0.0
+    if item[REVOKE_P] > 0.0 or 1 <= int(item[EXPIRY_STEP]) <= n_steps:
+        for j in range(n):
+            add[scratch[1, j], j] = 0.0
+            add[scratch[2, j], j] = 0.0
 
 
 @jit
@@ -968,7 +1008,6 @@ def stress_paths(
     # Events of an item: zeros but while an item with events is moved (its last row is the
     # spare of chunk_events). The jump lists are grown when a block needs more.
     events = np.zeros((n_steps + 1, CHUNK))
-    events_flat = events.reshape(events.size)
     room: int | np.int64 = 8 * CHUNK
     blocks = np.empty((4, room), dtype=np.int64)
     jump_u = np.empty((4, room))
@@ -1015,7 +1054,7 @@ def stress_paths(
             with_events = has_events(item, n_steps)
             if with_events:
                 while True:
-                    short = chunk_events(
+                    n_blk = chunk_events(
                         item,
                         seed,
                         item_keys[i],
@@ -1031,10 +1070,10 @@ def stress_paths(
                         jump_z,
                         scratch,
                     )
-                    if short == 0:
+                    if n_blk >= 0:
                         break
-                    events_flat[:] = 0.0
-                    room = -short
+                    events[:, :] = 0.0
+                    room = -n_blk
                     blocks = np.empty((4, room), dtype=np.int64)
                     jump_u = np.empty((4, room))
                     jump_z = np.empty((2, room))
@@ -1069,7 +1108,7 @@ def stress_paths(
                 for j in range(nb):
                     out_terminal[c0 + j, i] = value[j]
             if with_events:
-                events_flat[:] = 0.0
+                clear_events(item, events, nb, n_steps, horizon, blocks, n_blk, scratch)
 
         running_min_ratio(pool, profile, n_steps, nb, min_ratio)
         if store_pool:
@@ -1195,6 +1234,10 @@ def gbm_min_ratio(
     log_drift_step: np.ndarray,
     sigma_sqrt_dt: np.ndarray,
     item_keys: np.ndarray,
+    sector_index: np.ndarray,
+    sector_keys: np.ndarray,
+    sqrt_rho: float,
+    sqrt_1m_rho: float,
     seed: np.uint64,
     profile: np.ndarray,
     path_start: int,
@@ -1202,19 +1245,28 @@ def gbm_min_ratio(
     p_end: int,
     out_min_ratio: np.ndarray,
 ) -> None:
-    """Bare GBM reference: independent items, pooled value, running min of value / profile.
+    """Bare GBM reference: pooled value of the items, running min of value / profile.
 
     The same generator, blocks and vectorised loops as :func:`stress_paths` without jumps,
-    events, correlation or default: the practical speed limit of the random stream (used by
-    the benchmark). Rows ``p_begin .. p_end − 1`` (global path ``path_start + p``).
+    events or default: the practical speed limit of the random stream (used by the
+    benchmark). With ``sqrt_rho = 0`` the items are independent (one normal per item and
+    step); otherwise each item's shock is ``√ρ·Z_sector + √(1−ρ)·ε`` (``sqrt_rho``,
+    ``sqrt_1m_rho``) with the sectors' normals drawn as :func:`stress_paths` draws them
+    (``sector_index``, ``sector_keys``): the stream of normals of the full model. Either way
+    the result is, bit for bit, :func:`stress_paths`'s ``out_min_ratio`` for the same items
+    without events or default (tested). Rows ``p_begin .. p_end − 1`` (global path
+    ``path_start + p``).
     """
     n_items = log_v0.shape[0]
     n_steps = profile.shape[0] - 1
     n_rows = 4 * ((n_steps + 3) // 4)
+    correlated = sqrt_rho > 0.0
+    n_sectors = sector_keys.shape[0] if correlated else 0
     uniforms = np.empty((4, CHUNK))
     tail_x = np.empty(n_rows * CHUNK)
     tail_i = np.empty((2, n_rows * CHUNK), dtype=np.int64)
     item_z = np.empty((n_rows, CHUNK))
+    sector_z = np.empty((n_sectors, n_rows, CHUNK))
     value = np.empty(CHUNK)
     bits = np.empty(CHUNK, dtype=np.int64)
     pool = np.empty((n_steps + 1, CHUNK))
@@ -1229,6 +1281,10 @@ def gbm_min_ratio(
         path0 = np.uint64(path_start + c0)
         pool[0, :nb] = pool0
         pool[1:, :nb] = 0.0
+        for s in range(n_sectors):
+            step_normals(
+                seed, sector_keys[s], path0, nb, n_steps, uniforms, sector_z[s], tail_x, tail_i
+            )
         for i in range(n_items):
             step_normals(seed, item_keys[i], path0, nb, n_steps, uniforms, item_z, tail_x, tail_i)
             drift = log_drift_step[i]
@@ -1236,10 +1292,18 @@ def gbm_min_ratio(
             level[:nb] = log_v0[i]
             for k in range(1, n_steps + 1):
                 eps = item_z[k - 1]
-                for j in range(nb):
-                    lv = level[j] + (drift + sigma * eps[j])
-                    level[j] = lv
-                    value[j], bits[j] = exp_parts(lv)
+                if correlated:
+                    common = sector_z[sector_index[i], k - 1]
+                    for j in range(nb):
+                        shock = sqrt_rho * common[j] + sqrt_1m_rho * eps[j]
+                        lv = level[j] + (drift + sigma * shock)
+                        level[j] = lv
+                        value[j], bits[j] = exp_parts(lv)
+                else:
+                    for j in range(nb):
+                        lv = level[j] + (drift + sigma * eps[j])
+                        level[j] = lv
+                        value[j], bits[j] = exp_parts(lv)
                 acc = pool[k]
                 for j in range(nb):
                     acc[j] += value[j] * scale[j]
@@ -1284,18 +1348,23 @@ def warmup() -> None:
             np.empty((n_paths, n_items)),
             np.empty((pool_steps, n_paths), dtype=np.float32),
         )
-    gbm_min_ratio(
-        np.zeros(n_items),
-        np.zeros(n_items),
-        np.zeros(n_items),
-        keys,
-        np.uint64(1),
-        profile,
-        0,
-        0,
-        n_paths,
-        np.empty(n_paths),
-    )
+    for sqrt_rho in (0.0, 0.5):
+        gbm_min_ratio(
+            np.zeros(n_items),
+            np.zeros(n_items),
+            np.zeros(n_items),
+            keys,
+            np.zeros(n_items, dtype=np.int64),
+            keys[:1].copy(),
+            sqrt_rho,
+            math.sqrt(1.0 - sqrt_rho * sqrt_rho),
+            np.uint64(1),
+            profile,
+            0,
+            0,
+            n_paths,
+            np.empty(n_paths),
+        )
 
 
 __all__ = ["FLAG_EXPIRY_REACHED", "FLAG_LAPSED", "FLAG_REVOKED", "gbm_min_ratio", "stress_paths"]
