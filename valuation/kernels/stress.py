@@ -1290,23 +1290,29 @@ def gbm_min_ratio(
             drift = log_drift_step[i]
             sigma = sigma_sqrt_dt[i]
             level[:nb] = log_v0[i]
-            for k in range(1, n_steps + 1):
-                eps = item_z[k - 1]
-                if correlated:
-                    common = sector_z[sector_index[i], k - 1]
+            if correlated:
+                sector = sector_z[sector_index[i]]
+                for k in range(1, n_steps + 1):
+                    eps = item_z[k - 1]
+                    common = sector[k - 1]
                     for j in range(nb):
                         shock = sqrt_rho * common[j] + sqrt_1m_rho * eps[j]
                         lv = level[j] + (drift + sigma * shock)
                         level[j] = lv
                         value[j], bits[j] = exp_parts(lv)
-                else:
+                    acc = pool[k]
+                    for j in range(nb):
+                        acc[j] += value[j] * scale[j]
+            else:
+                for k in range(1, n_steps + 1):
+                    eps = item_z[k - 1]
                     for j in range(nb):
                         lv = level[j] + (drift + sigma * eps[j])
                         level[j] = lv
                         value[j], bits[j] = exp_parts(lv)
-                acc = pool[k]
-                for j in range(nb):
-                    acc[j] += value[j] * scale[j]
+                    acc = pool[k]
+                    for j in range(nb):
+                        acc[j] += value[j] * scale[j]
         running_min_ratio(pool, profile, n_steps, nb, min_ratio)
         for j in range(nb):
             out_min_ratio[c0 + j] = min_ratio[j]
