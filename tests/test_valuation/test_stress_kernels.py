@@ -325,3 +325,24 @@ def test_gbm_yardstick_is_the_model_without_events_or_default(correlation):
         got,
     )
     np.testing.assert_array_equal(got, expected)
+
+
+def test_plain_python_kernels_wrap_around_without_warnings():
+    """With DPV_DISABLE_JIT=1 the branch-free mask walk (mask − 1 at mask = 0) wraps around
+    silently, as it does compiled, and gives the same list."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import warnings, numpy as np\n"
+        "warnings.simplefilter('error')\n"
+        "from valuation.kernels import stress as k\n"
+        "u = np.random.default_rng(1).random(130)\n"
+        "t = np.empty(131, dtype=np.int64)\n"
+        "n = k.list_tails(u, 130, t)\n"
+        "assert list(t[:n]) == list(np.flatnonzero((u < k._P_LOW) | (u > k._P_HIGH)))\n"
+        "assert n > 0\n"
+    )
+    env = {**os.environ, "DPV_DISABLE_JIT": "1"}
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)

@@ -254,13 +254,31 @@ def _trailing_zeros_python(word: Any) -> int:
     return (value & -value).bit_length() - 1
 
 
+def _plain(func: F) -> F:
+    """Return ``func`` run as plain Python, with NumPy's overflow warnings off.
+
+    Compiled, integer arithmetic wraps around silently (the kernels rely on it, for instance
+    ``mask & (mask − 1)`` at ``mask = 0`` in a branch-free loop) and a float overflow gives
+    ``inf`` (``error_model="numpy"``); NumPy's scalars would warn about both.
+    """
+
+    @functools.wraps(func)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        import numpy as np
+
+        with np.errstate(over="ignore"):
+            return func(*args, **kwargs)
+
+    return cast(F, run)
+
+
 def jit(func: F) -> F:
     """Compile ``func`` as a serial nopython kernel with the project's options.
 
-    With ``DPV_DISABLE_JIT=1``, return ``func`` unchanged (plain Python).
+    With ``DPV_DISABLE_JIT=1``, return ``func`` as plain Python (:func:`_plain`).
     """
     if DISABLE_JIT:
-        return func
+        return _plain(func)
     compiled = _numba().njit(**_OPTIONS)(func)
     return cast(F, compiled)
 
@@ -268,10 +286,10 @@ def jit(func: F) -> F:
 def jit_parallel(func: F) -> F:
     """Compile ``func`` as a parallel nopython kernel (``prange`` loops) with the options.
 
-    With ``DPV_DISABLE_JIT=1``, return ``func`` unchanged (plain Python).
+    With ``DPV_DISABLE_JIT=1``, return ``func`` as plain Python (:func:`_plain`).
     """
     if DISABLE_JIT:
-        return func
+        return _plain(func)
     compiled = _numba().njit(**_OPTIONS, parallel=True)(func)
     return cast(F, compiled)
 
