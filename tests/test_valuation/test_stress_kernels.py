@@ -346,3 +346,70 @@ def test_plain_python_kernels_wrap_around_without_warnings():
     )
     env = {**os.environ, "DPV_DISABLE_JIT": "1"}
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
+
+
+@pytest.mark.parametrize(("jumps_per_year", "tenor"), [(12.0, 24), (100.0, 60)])
+def test_terminal_values_equal_a_path_by_path_simulation(jumps_per_year, tenor):
+    """stress_paths' terminal values, bit for bit, from the obvious per-path loop: each step's
+    normals (lane_normal), the events of item_events, the log-value update, exp_scalar. With
+    12 jumps a year the jump lists outgrow their first allocation; with 100 over five years the
+    jumps come in two segments."""
+    from valuation.risk import model as m
+    from valuation.risk.api import simulate
+    from valuation.risk.model import build_model
+    from valuation.schema.stress import StressRequest
+
+    request = StressRequest.model_validate(
+        {
+            "as_of": "2026-11-01",
+            "loan": {"amount": 60.0, "tenor_months": tenor, "amortization": "annuity"},
+            "collateral": [
+                {
+                    "id": f"c{i}",
+                    "value": 40.0,
+                    "sector": "ai" if i < 2 else "finance",
+                    "drift": 0.02,
+                    "volatility": 0.3,
+                    "jump_intensity": jumps_per_year,
+                    "jump_mean": -0.01,
+                    "jump_volatility": 0.05,
+                    "revocation_hazard": 0.3,
+                    "revocation_loss": 0.8,
+                    "expiry_months": 12,
+                    "renewal_probability": 0.5,
+                    "lapse_loss": 0.5,
+                }
+                for i in range(3)
+            ],
+            "correlation": 0.4,
+            "policy": {"months_to_liquidate": 6},
+            "simulation": {"paths": 1000, "seed": 3},
+        }
+    )
+    model = build_model(request)
+    segment = kernel.segment_steps(model.items[0, m.JUMP_LAMBDA_DT])
+    assert (segment < model.n_steps) == (jumps_per_year == 100.0)
+    paths = 200
+    terminal = simulate(model, paths, store_pool=False).terminal
+    seed = model.stream_keys[0]
+    n_steps = model.n_steps
+    horizon = n_steps + 6
+    sqrt_rho, sqrt_1m_rho = model.scalars[m.SQRT_RHO], model.scalars[m.SQRT_ONE_MINUS_RHO]
+    for p in range(0, paths, 13):
+        path = np.uint64(p)
+        for i in range(model.items.shape[0]):
+            item = model.items[i]
+            key = model.item_keys[i]
+            sector_key = model.sector_keys[model.sector_index[i]]
+            add = np.zeros((n_steps, 1))
+            kernel.item_events(item, seed, key, path, n_steps, horizon, 1, n_steps, add, 0)
+            level = item[m.LOG_V0]
+            for k in range(1, n_steps + 1):
+                block, lane = np.uint64((k - 1) // 4), (k - 1) % 4
+                eps = kernel.lane_normal(seed, key, path, block, lane)
+                common = kernel.lane_normal(seed, sector_key, path, block, lane)
+                shock = sqrt_rho * common + sqrt_1m_rho * eps
+                level = level + (
+                    item[m.LOG_DRIFT_STEP] + item[m.SIGMA_SQRT_DT] * shock + add[k - 1, 0]
+                )
+            assert terminal[p, i] == kernel.exp_scalar(level), (p, i)
