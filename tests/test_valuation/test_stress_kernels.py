@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -10,6 +13,10 @@ from scipy.special import ndtri
 
 from valuation.kernels import stress as kernel
 from valuation.kernels.registry import WARMUP_MODULES
+from valuation.risk import model as m
+from valuation.risk.api import simulate
+from valuation.risk.model import build_model
+from valuation.schema.stress import StressRequest
 
 
 def test_inverse_normal_matches_scipy():
@@ -281,11 +288,6 @@ def test_lane_normal_is_one_of_the_four_normals():
 def test_gbm_yardstick_is_the_model_without_events_or_default(correlation):
     """The benchmark's bare GBM kernel moves the items exactly as stress_paths does when the
     model has no jumps, events or default: the same running minimum, bit for bit."""
-    from valuation.risk import model as m
-    from valuation.risk.api import simulate
-    from valuation.risk.model import build_model
-    from valuation.schema.stress import StressRequest
-
     request = StressRequest.model_validate(
         {
             "as_of": "2026-11-01",
@@ -330,10 +332,6 @@ def test_gbm_yardstick_is_the_model_without_events_or_default(correlation):
 def test_plain_python_kernels_wrap_around_without_warnings():
     """With DPV_DISABLE_JIT=1 the branch-free mask walk (mask − 1 at mask = 0) wraps around
     silently, as it does compiled, and gives the same list."""
-    import os
-    import subprocess
-    import sys
-
     code = (
         "import warnings, numpy as np\n"
         "warnings.simplefilter('error')\n"
@@ -354,11 +352,6 @@ def test_terminal_values_equal_a_path_by_path_simulation(jumps_per_year, tenor):
     normals (lane_normal), the events of item_events, the log-value update, exp_scalar. With
     12 jumps a year the jump lists outgrow their first allocation; with 100 over five years the
     jumps come in two segments."""
-    from valuation.risk import model as m
-    from valuation.risk.api import simulate
-    from valuation.risk.model import build_model
-    from valuation.schema.stress import StressRequest
-
     request = StressRequest.model_validate(
         {
             "as_of": "2026-11-01",

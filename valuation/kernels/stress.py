@@ -591,8 +591,29 @@ def poisson_counts(u: np.ndarray, n: int, mean: float, p0: float, counts: np.nda
 @jit
 def has_events(item: np.ndarray, n_steps: int) -> bool:
     """Whether :func:`chunk_events` can change an item's value within ``n_steps`` steps."""
-    expiry = int(item[EXPIRY_STEP])
-    return item[JUMP_LAMBDA_DT] > 0.0 or item[REVOKE_P] > 0.0 or 1 <= expiry <= n_steps
+    return item[JUMP_LAMBDA_DT] > 0.0 or has_status_events(item, n_steps)
+
+
+@jit
+def has_status_events(item: np.ndarray, n_steps: int) -> bool:
+    """Whether an item can be revoked, or reach its expiry, within ``n_steps`` steps."""
+    return item[REVOKE_P] > 0.0 or 1 <= int(item[EXPIRY_STEP]) <= n_steps
+
+
+@jit
+def event_lists(
+    room: int | np.int64,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return the scratch of :func:`chunk_events` for jump lists of ``room`` blocks.
+
+    ``blocks``, ``jump_u``, ``jump_z`` and ``scratch``, in that order.
+    """
+    return (
+        np.empty((4, room), dtype=np.int64),
+        np.empty((4, room)),
+        np.empty((2, room)),
+        np.empty((3, room), dtype=np.int64),
+    )
 
 
 @jit
@@ -686,7 +707,7 @@ def chunk_events(
                 add[row1[t], j] += jump_mean + jump_vol * jump_z[1, t]
     revoke_p = item[REVOKE_P]
     expiry = int(item[EXPIRY_STEP])
-    if revoke_p <= 0.0 and not 1 <= expiry <= n_steps:
+    if not has_status_events(item, n_steps):
         counts[:n] = 0  # the flags: no revocation, no expiry within the tenor
         return n_blk
     if n > scratch.shape[1]:
@@ -747,7 +768,7 @@ def clear_events(
         j = blocks[0, t]
         add[blocks[2, t], j] = 0.0
         add[blocks[3, t], j] = 0.0
-    if item[REVOKE_P] > 0.0 or 1 <= int(item[EXPIRY_STEP]) <= n_steps:
+    if has_status_events(item, n_steps):
         for j in range(n):
             add[scratch[1, j], j] = 0.0
             add[scratch[2, j], j] = 0.0
@@ -1009,10 +1030,7 @@ def stress_paths(
     # spare of chunk_events). The jump lists are grown when a block needs more.
     events = np.zeros((n_steps + 1, CHUNK))
     room: int | np.int64 = 8 * CHUNK
-    blocks = np.empty((4, room), dtype=np.int64)
-    jump_u = np.empty((4, room))
-    jump_z = np.empty((2, room))
-    scratch = np.empty((3, room), dtype=np.int64)
+    blocks, jump_u, jump_z, scratch = event_lists(room)
     horizon = n_steps + n_liquidation_steps
     value = np.empty(CHUNK)
     bits = np.empty(CHUNK, dtype=np.int64)
@@ -1074,10 +1092,7 @@ def stress_paths(
                         break
                     events[:, :] = 0.0
                     room = -n_blk
-                    blocks = np.empty((4, room), dtype=np.int64)
-                    jump_u = np.empty((4, room))
-                    jump_z = np.empty((2, room))
-                    scratch = np.empty((3, room), dtype=np.int64)
+                    blocks, jump_u, jump_z, scratch = event_lists(room)
             else:
                 counts[:nb] = 0
             for j in range(nb):
