@@ -173,9 +173,11 @@ def test_chunk_events_are_the_per_path_events(jumps_per_step):
         )
         np.testing.assert_array_equal(block[:n_steps, j], one[:, 0])
         assert flags == kernel.events_flags(item, n_steps, uniforms[0, j], uniforms[1, j])
-    assert np.count_nonzero(block[:n_steps]) > n  # (so that clearing has work to do)
-    kernel.clear_events(item, block, n, n_steps, horizon, lists["blocks"], n_blk, lists["scratch"])
-    np.testing.assert_array_equal(block, 0.0)
+    for j in range(n):
+        flags = kernel.events_flags(item, n_steps, uniforms[0, j], uniforms[1, j])
+        revoked_at = kernel.revocation_step(uniforms[0, j], item[kernel.REVOKE_P])
+        assert lists["scratch"][1, j] == (revoked_at if revoked_at <= n_steps else kernel._NEVER)
+        assert bool(flags & kernel.FLAG_REVOKED) == (revoked_at <= n_steps)
 
 
 def test_poisson_inverse_inverts_the_cdf():
@@ -196,8 +198,8 @@ def test_list_tails_lists_exactly_the_tail_lanes_in_order(n):
     u[::7] = kernel._P_LOW  # the boundaries themselves are central
     u[1::11] = kernel._P_HIGH
     u[2::13] = np.nextafter(kernel._P_LOW, 0.0)
-    tails = np.full(n + 1, -1, dtype=np.int64)  # n + 1: list_tails writes one spare entry
-    count = kernel.list_tails(u, n, tails)
+    tails = np.full(n + 1, -1, dtype=np.int64)  # n + 1: list_outside writes one spare entry
+    count = kernel.list_outside(u, n, kernel._P_LOW, kernel._P_HIGH, tails)
     expected = np.flatnonzero((u < kernel._P_LOW) | (u > kernel._P_HIGH))
     assert count == expected.size
     np.testing.assert_array_equal(tails[:count], expected)
@@ -338,7 +340,7 @@ def test_plain_python_kernels_wrap_around_without_warnings():
         "from valuation.kernels import stress as k\n"
         "u = np.random.default_rng(1).random(130)\n"
         "t = np.empty(131, dtype=np.int64)\n"
-        "n = k.list_tails(u, 130, t)\n"
+        "n = k.list_outside(u, 130, k._P_LOW, k._P_HIGH, t)\n"
         "assert list(t[:n]) == list(np.flatnonzero((u < k._P_LOW) | (u > k._P_HIGH)))\n"
         "assert n > 0\n"
     )
@@ -406,3 +408,38 @@ def test_terminal_values_equal_a_path_by_path_simulation(jumps_per_year, tenor):
                     item[m.LOG_DRIFT_STEP] + item[m.SIGMA_SQRT_DT] * shock + add[k - 1, 0]
                 )
             assert terminal[p, i] == kernel.exp_scalar(level), (p, i)
+
+
+@pytest.mark.parametrize(("draw_sector", "use_factor"), [(False, False), (True, True)])
+def test_advance_item_moves_the_level_and_puts_back_the_zeros_of_the_events(
+    draw_sector, use_factor
+):
+    """advance_item adds each step's shock, drift and events to the level, pools the values,
+    and leaves zeros in every event cell it read (the kernel relies on it instead of clearing
+    the cells chunk_events wrote); the spare row and the lanes past nb are left alone."""
+    rng = np.random.default_rng(3)
+    n_steps, width, nb = 7, 10, 9
+    item_z = rng.standard_normal((8, width))
+    sector = rng.standard_normal((8, width))
+    jumps = rng.standard_normal((n_steps + 1, width)) * (rng.random((n_steps + 1, width)) < 0.3)
+    before = jumps.copy()
+    factor = np.zeros((n_steps + 1, width))
+    pool = np.zeros((n_steps + 1, width))
+    level = np.full(width, math.log(40.0))
+    start = level.copy()
+    sqrt_rho, sqrt_1m_rho = (0.6, 0.8) if draw_sector else (0.0, 1.0)
+    drift, sigma, weight = 0.001, 0.08, 0.5
+    kernel.advance_item(
+        level, item_z, sector, jumps, factor, pool, np.empty(width),
+        np.empty(width, dtype=np.int64), n_steps, nb, drift, sigma, weight,
+        sqrt_rho, sqrt_1m_rho, draw_sector, use_factor,
+    )  # fmt: skip
+    shock = sqrt_1m_rho * item_z[:n_steps, :nb] + (sqrt_rho * sector[:n_steps, :nb] * draw_sector)
+    expected = start[:nb] + np.cumsum(drift + sigma * shock + before[:n_steps, :nb], axis=0)
+    np.testing.assert_allclose(level[:nb], expected[-1], rtol=1e-13)
+    np.testing.assert_allclose(pool[1:, :nb], np.exp(expected), rtol=1e-13)
+    np.testing.assert_allclose(factor[1:, :nb], weight * shock * use_factor, rtol=1e-13)
+    np.testing.assert_array_equal(jumps[:n_steps, :nb], 0.0)
+    np.testing.assert_array_equal(jumps[n_steps], before[n_steps])
+    np.testing.assert_array_equal(jumps[:, nb:], before[:, nb:])
+    assert np.count_nonzero(before[:n_steps, :nb]) > 5  # (so that there was work to do)

@@ -42,7 +42,7 @@ SQRT_ONE_MINUS_RHO = 7
 N_SCALARS = SQRT_ONE_MINUS_RHO + 1
 
 # Paths per block of the kernel (and the grain of the thread split).
-CHUNK = 128
+CHUNK = 256
 
 # Bits of the kernel's per-item event flags (within the tenor).
 FLAG_REVOKED = 1

@@ -300,12 +300,15 @@ def exp_scalar(x: float) -> float:
 
 
 @jit
-def list_tails(u: np.ndarray, n: int | np.int64, tails: np.ndarray) -> int | np.int64:
-    """List, in increasing order, the ``j < n`` with ``u[j]`` in a tail of :func:`inverse_normal`.
+def list_outside(
+    u: np.ndarray, n: int | np.int64, lo: float, hi: float, tails: np.ndarray
+) -> int | np.int64:
+    """List, in increasing order, the ``j < n`` with ``u[j] < lo`` or ``u[j] > hi``.
 
-    Writes them into ``tails`` (int64, at least ``n + 1`` long: one spare entry) and returns
-    how many. Sixty-four lanes at a time: a branch-free, vectorised pass sets one bit per tail
-    lane in a 64-bit mask, then the set bits are taken with
+    With ``lo, hi = _P_LOW, _P_HIGH``: the draws in a tail of :func:`inverse_normal`. Writes
+    them into ``tails`` (int64, at least ``n + 1`` long: one spare entry) and returns how many.
+    Sixty-four lanes at a time: a branch-free, vectorised pass sets one bit per listed lane in
+    a 64-bit mask, then the set bits are taken with
     :func:`~valuation.kernels._jit.trailing_zeros`, eight times without a branch (a write at
     the end of the list that counts only while bits are left; about three of the 64 lanes are
     tails) and, rarely, on in a loop for the rest. A loop that stops at the last bit costs a
@@ -318,7 +321,7 @@ def list_tails(u: np.ndarray, n: int | np.int64, tails: np.ndarray) -> int | np.
         mask = np.uint64(0)
         for j in range(min(64, n - g)):
             x = ug[j]
-            mask |= np.uint64((x < _P_LOW) | (x > _P_HIGH)) << np.uint64(j)
+            mask |= np.uint64((x < lo) | (x > hi)) << np.uint64(j)
         for _ in range(8):
             tails[n_tails] = g + trailing_zeros(mask)
             n_tails += np.int64(mask != _ZERO64)
@@ -360,14 +363,14 @@ def inverse_normal_into(
 
     The central rational branch for every draw in one branch-free loop, then the tails
     (u < 0.02425 or u > 0.97575, one draw in twenty) recomputed: listed in ``tails`` (int64
-    scratch) by :func:`list_tails` (a loop that tested and fixed in one go would be if-converted
+    scratch) by :func:`list_outside` (a loop that tested and fixed in one go would be if-converted
     and take the logarithm of every lane), gathered into ``tail_q``, transformed in one
     vectorised pass (:func:`tail_magnitudes_into`, ``tail_bits`` int64 scratch) and scattered
     back with their sign. The scratch arrays are contiguous and at least ``n`` long (``tails``
-    ``n + 1``: :func:`list_tails`).
+    ``n + 1``: :func:`list_outside`).
     """
     central_into(u, n, z)
-    n_tails = list_tails(u, n, tails)
+    n_tails = list_outside(u, n, _P_LOW, _P_HIGH, tails)
     for t in range(n_tails):
         x = u[tails[t]]
         tail_q[t] = x if x < 0.5 else 1.0 - x
@@ -406,7 +409,7 @@ def step_normals(
         for w in range(4):
             u = uniforms[w]
             central_into(u, n, out[4 * block + w])
-            row_tails = list_tails(u, n, lanes)
+            row_tails = list_outside(u, n, _P_LOW, _P_HIGH, lanes)
             for t in range(row_tails):
                 j = lanes[t]
                 x = u[j]
@@ -641,7 +644,8 @@ def chunk_events(
     so the same bits. ``add`` has ``n_steps + 1`` rows: the last one takes the draws that fall
     after the tenor (it holds nothing of use). Returns the number of jump blocks listed (of
     the last jump segment), or, when the scratch is too short, minus the length to retry
-    with; :func:`clear_events` then puts the zeros back.
+    with (the caller then puts the zeros back). Every cell written is read, and set back to
+    zero, by :func:`advance_item`, but the spare row, which the caller clears.
 
     How. Each jump segment's counts come from :func:`poisson_counts`; the Philox blocks of
     each path's jumps (two jumps a block) are listed path by path and drawn for the list at
@@ -651,14 +655,16 @@ def chunk_events(
     cell, or to the spare row when it is after the tenor or unused (the second of a block
     when the count is odd), so that no branch decides. The revocation time is inverted only
     where it falls within the tenor (``u ≥`` the probability of no revocation by then, with
-    a margin); elsewhere it is "never".
+    a margin), for the lanes listed by :func:`list_outside`; elsewhere it is "never". The
+    flags, the revocation and the lapse are then set for every lane without a branch (a
+    change that does not happen goes to the spare row).
 
     Scratch, all of one length ``L``: ``blocks`` int64 ``(4, L)``, ``jump_u`` and ``jump_z``
-    float64 ``(4, L)`` and ``(2, L)``, ``scratch`` int64 ``(3, L)`` (``L ≥ n``). Leaves each
-    path's :func:`events_flags` in ``counts[j]`` (int64, also the scratch of the jump counts)
-    and, when the item can be revoked or expire within the tenor, the event uniforms
-    (revocation, renewal) in ``uniforms[0]`` and ``uniforms[1]`` and the rows of a path's
-    revocation and lapse in ``scratch[1, j]`` and ``scratch[2, j]`` (the spare row for none).
+    float64 ``(4, L)`` and ``(2, L)``, ``scratch`` int64 ``(3, L)`` (``L ≥ n + 1``). Leaves
+    each path's :func:`events_flags` in ``counts[j]`` (int64, also the scratch of the jump
+    counts) and, when the item can be revoked or expire within the tenor, the event uniforms
+    (revocation, renewal) in ``uniforms[0]`` and ``uniforms[1]`` and the step of a path's
+    revocation in ``scratch[1, j]`` (:data:`_NEVER` for none within the tenor).
     """
     n_blk = np.int64(0)  # int64 from the start (a literal 0: calls typed twice)
     rate = item[JUMP_LAMBDA_DT]
@@ -710,68 +716,47 @@ def chunk_events(
     if not has_status_events(item, n_steps):
         counts[:n] = 0  # the flags: no revocation, no expiry within the tenor
         return n_blk
-    if n > scratch.shape[1]:
-        return -n
+    if n + 1 > scratch.shape[1]:
+        return -(n + 1)
     revoke_log_keep = log_keep(item[REVOKE_KEEP])
     lapse_log_keep = log_keep(item[LAPSE_KEEP])
     uniforms_block(seed, key, path0, n, np.uint64(EVENT_BLOCK), uniforms)
+    u_revoke = uniforms[0]
+    u_renew = uniforms[1]
+    revoked = scratch[1]
+    lanes = scratch[2]
+    for j in range(n):
+        revoked[j] = _NEVER
     # revocation_step(u) ≤ n_steps ⇔ log(u) ≥ n_steps·log(1 − p) ⇔ u ≥ (1 − p)^n_steps; the
-    # margin (1e-9 relative) keeps every u near the edge on the exact side.
+    # margin (1e-9 relative) keeps every u near the edge on the exact side. Only the lanes
+    # above the cut (a few in ten) are inverted, from a list: no branch per lane.
     if revoke_p <= 0.0:
         u_within = 2.0
     elif revoke_p >= 1.0:
         u_within = 0.0
     else:
         u_within = math.exp(n_steps * math.log1p(-revoke_p)) * (1.0 - 1e-9)
+    n_within = list_outside(u_revoke, n, -1.0, u_within, lanes)
+    for t in range(n_within):
+        j = lanes[t]
+        revoked[j] = revocation_step(u_revoke[j], revoke_p)
+    # Flags and log-changes without a branch: a change that does not happen goes to the
+    # spare row n_steps (advance_item never reads it).
     renew_p = item[RENEW_P]
+    expiry_within = 1 <= expiry <= n_steps
     for j in range(n):
-        u_revoke = uniforms[0, j]
-        revoked_at = revocation_step(u_revoke, revoke_p) if u_revoke >= u_within else _NEVER
-        flags = 0
-        scratch[1, j] = n_steps
-        scratch[2, j] = n_steps
-        if revoked_at <= n_steps:
-            add[revoked_at - 1, j] += revoke_log_keep
-            scratch[1, j] = revoked_at - 1
-            flags = FLAG_REVOKED
-        if 1 <= expiry < revoked_at and expiry <= n_steps:
-            flags |= FLAG_EXPIRY_REACHED
-            if uniforms[1, j] >= renew_p:
-                add[expiry - 1, j] += lapse_log_keep
-                scratch[2, j] = expiry - 1
-                flags |= FLAG_LAPSED
-        counts[j] = flags
+        at = revoked[j]
+        is_revoked = at <= n_steps
+        reached = expiry_within & (expiry < at)
+        lapsed = reached & (u_renew[j] >= renew_p)
+        add[at - 1 if is_revoked else n_steps, j] += revoke_log_keep
+        add[expiry - 1 if lapsed else n_steps, j] += lapse_log_keep
+        counts[j] = (
+            FLAG_REVOKED * np.int64(is_revoked)
+            | FLAG_EXPIRY_REACHED * np.int64(reached)
+            | FLAG_LAPSED * np.int64(lapsed)
+        )
     return n_blk
-
-
-@jit
-def clear_events(
-    item: np.ndarray,
-    add: np.ndarray,
-    n: int,
-    n_steps: int,
-    horizon: int,
-    blocks: np.ndarray,
-    n_blk: int | np.int64,
-    scratch: np.ndarray,
-) -> None:
-    """Put back the zeros of ``add`` after :func:`chunk_events` (its lists still in place).
-
-    Clears only the cells the events went to, a few per path, unless the jumps had several
-    segments (their lists are gone): then every cell. ``n_blk`` is what it returned.
-    """
-    rate = item[JUMP_LAMBDA_DT]
-    if rate > 0.0 and segment_steps(rate) < min(horizon, n_steps):
-        add[:, :] = 0.0
-        return
-    for t in range(n_blk):
-        j = blocks[0, t]
-        add[blocks[2, t], j] = 0.0
-        add[blocks[3, t], j] = 0.0
-    if has_status_events(item, n_steps):
-        for j in range(n):
-            add[scratch[1, j], j] = 0.0
-            add[scratch[2, j], j] = 0.0
 
 
 @jit
@@ -812,7 +797,7 @@ def default_steps_from_tails(
     of them: a draw in the central branch (``u ≥ 0.02425``) has ``η ≥`` :data:`_Z_CENTRAL_MIN`,
     so it can only default where ``w F_k < default_cut = threshold − √(1−w²)·_Z_CENTRAL_MIN``.
     Only the lanes of a step with ``u < 0.02425`` or a factor below that cut are candidates:
-    listed step by step through a 64-bit mask (as in :func:`list_tails`), their normals
+    listed step by step through a 64-bit mask (as in :func:`list_outside`), their normals
     computed in one :func:`inverse_normal_into` pass, then tested in the list's order, so the
     first default of a path is its earliest. ``cand_f`` (float64 ``(3, ≥ n_steps·nb + 1)``) and
     ``cand_i`` (int64 ``(4, ≥ n_steps·nb + 1)``) are scratch. ``default_step`` must hold −1 on
@@ -886,7 +871,10 @@ def advance_item(
     Per step ``k``: the shock ``√ρ·sector[k − 1] + √(1−ρ)·item_z[k − 1]`` (no sector term
     when ``draw_sector`` is false), the drift and the events ``jumps[k − 1]`` added to the
     level, its exponential added to ``pool[k]`` (``value`` keeps the last step's), and
-    ``weight``·shock to ``factor[k]`` when ``use_factor``; ``bits`` is scratch. The
+    ``weight``·shock to ``factor[k]`` when ``use_factor``; ``bits`` is scratch. Each event
+    cell read is set back to 0 (a store in the vectorised loop: cheaper than clearing the few
+    cells :func:`chunk_events` wrote, which are scattered), so rows ``0 .. n_steps − 1`` of
+    ``jumps`` hold zeros for lanes ``< nb`` on return. The
     exponential (:func:`exp_parts`) is computed in the loop that moves the level, and scaled
     and pooled in a second one: two passes over a step's lanes, all in the first-level cache.
     """
@@ -900,6 +888,7 @@ def advance_item(
             for j in range(nb):
                 shock = sqrt_rho * common[j] + sqrt_1m_rho * eps[j]
                 lv = level[j] + (drift + sigma * shock + jump[j])
+                jump[j] = 0.0
                 level[j] = lv
                 value[j], bits[j] = exp_parts(lv)
                 fac[j] += weight * shock
@@ -907,6 +896,7 @@ def advance_item(
             for j in range(nb):
                 shock = sqrt_rho * common[j] + sqrt_1m_rho * eps[j]
                 lv = level[j] + (drift + sigma * shock + jump[j])
+                jump[j] = 0.0
                 level[j] = lv
                 value[j], bits[j] = exp_parts(lv)
         elif use_factor:
@@ -914,6 +904,7 @@ def advance_item(
             for j in range(nb):
                 shock = sqrt_1m_rho * eps[j]
                 lv = level[j] + (drift + sigma * shock + jump[j])
+                jump[j] = 0.0
                 level[j] = lv
                 value[j], bits[j] = exp_parts(lv)
                 fac[j] += weight * shock
@@ -921,6 +912,7 @@ def advance_item(
             for j in range(nb):
                 shock = sqrt_1m_rho * eps[j]
                 lv = level[j] + (drift + sigma * shock + jump[j])
+                jump[j] = 0.0
                 level[j] = lv
                 value[j], bits[j] = exp_parts(lv)
         acc = pool[k]
@@ -1123,7 +1115,7 @@ def stress_paths(
                 for j in range(nb):
                     out_terminal[c0 + j, i] = value[j]
             if with_events:
-                clear_events(item, events, nb, n_steps, horizon, blocks, n_blk, scratch)
+                events[n_steps, :nb] = 0.0  # the spare row (advance_item cleared the others)
 
         running_min_ratio(pool, profile, n_steps, nb, min_ratio)
         if store_pool:
