@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from valuation.kernels._jit import jit
+from valuation.kernels._jit import jit_inner
 from valuation.kernels.keys import entity_key, seed_key
 
 _M0 = np.uint64(0xD2511F53)
@@ -36,7 +36,7 @@ _TWO_PI = 2.0 * math.pi
 _INV_2_32 = 1.0 / 4294967296.0
 
 
-@jit
+@jit_inner
 def philox4x32(
     c0: np.uint64,
     c1: np.uint64,
@@ -65,13 +65,13 @@ def philox4x32(
     return c0, c1, c2, c3
 
 
-@jit
+@jit_inner
 def uniform_from_word(word: np.uint64) -> float:
     """Map a 32-bit word to a uniform in the open interval (0, 1)."""
     return (float(word) + 0.5) * _INV_2_32
 
 
-@jit
+@jit_inner
 def philox_block(
     seed: np.uint64, entity: np.uint64, path: np.uint64, block: np.uint64
 ) -> tuple[np.uint64, np.uint64, np.uint64, np.uint64]:
@@ -90,7 +90,7 @@ def philox_block(
     )
 
 
-@jit
+@jit_inner
 def normals4(
     seed: np.uint64, entity: np.uint64, path: np.uint64, block: np.uint64
 ) -> tuple[float, float, float, float]:
@@ -106,7 +106,7 @@ def normals4(
     return r0 * math.cos(a0), r0 * math.sin(a0), r1 * math.cos(a1), r1 * math.sin(a1)
 
 
-@jit
+@jit_inner
 def uniforms4(
     seed: np.uint64, entity: np.uint64, path: np.uint64, block: np.uint64
 ) -> tuple[float, float, float, float]:
@@ -120,7 +120,7 @@ def uniforms4(
     )
 
 
-@jit
+@jit_inner
 def uniforms_block(
     seed: np.uint64, entity: np.uint64, path0: np.uint64, n: int, block: np.uint64, out: np.ndarray
 ) -> None:
@@ -161,7 +161,7 @@ def uniforms_block(
         out[3, j] = (float(c3) + 0.5) * _INV_2_32
 
 
-@jit
+@jit_inner
 def uniforms_lanes(
     seed: np.uint64,
     entity: np.uint64,

@@ -44,7 +44,7 @@ import math
 
 import numpy as np
 
-from valuation.kernels._jit import jit, trailing_zeros
+from valuation.kernels._jit import jit, jit_inner, trailing_zeros
 from valuation.kernels.layout import (
     AMOUNT,
     CHUNK,
@@ -132,7 +132,7 @@ _SQRT2_MANTISSA = np.int64(0x6A09E667F3BCD)  # the mantissa bits of √2 (1.4142
 _SQRT2 = 1.4142135623730951
 
 
-@jit
+@jit_inner
 def log_core(f: float, dk: float) -> float:
     """Return ``dk·log 2 + log(1 + f)`` for ``f`` in ``[√2/2 − 1, √2 − 1]`` (fdlibm's kernel)."""
     hfsq = 0.5 * f * f
@@ -145,7 +145,7 @@ def log_core(f: float, dk: float) -> float:
     return dk * _LN2_HI - ((hfsq - (s * (hfsq + r) + dk * _LN2_LO)) - f)
 
 
-@jit
+@jit_inner
 def log_positive(x: float) -> float:
     """Return ``log(x)`` for a positive normal ``x`` (error below 1 ulp).
 
@@ -161,7 +161,7 @@ def log_positive(x: float) -> float:
     return log_core(m - 1.0, float(e))
 
 
-@jit
+@jit_inner
 def tail_rational(q: float) -> float:
     """Acklam's lower-tail rational at ``q = √(−2 log u)`` (negative)."""
     return (((((_C0 * q + _C1) * q + _C2) * q + _C3) * q + _C4) * q + _C5) / (
@@ -169,7 +169,7 @@ def tail_rational(q: float) -> float:
     )
 
 
-@jit
+@jit_inner
 def tail_magnitudes_into(x: np.ndarray, n: int | np.int64, bits: np.ndarray) -> None:
     """Replace ``x[t]`` (``min(u, 1 − u)`` of a tail draw) by ``tail_rational(√(−2 log x[t]))``.
 
@@ -190,7 +190,7 @@ def tail_magnitudes_into(x: np.ndarray, n: int | np.int64, bits: np.ndarray) -> 
         x[t] = tail_rational(math.sqrt(-2.0 * log_core(m[t] - 1.0, dk)))
 
 
-@jit
+@jit_inner
 def inverse_normal(u: float) -> float:
     """Return the standard normal quantile of ``u`` in (0, 1) (Acklam's approximation).
 
@@ -211,7 +211,7 @@ def inverse_normal(u: float) -> float:
     )
 
 
-@jit
+@jit_inner
 def fast_normals4(
     seed: np.uint64, entity: np.uint64, path: np.uint64, block: np.uint64
 ) -> tuple[float, float, float, float]:
@@ -229,7 +229,7 @@ def fast_normals4(
     )
 
 
-@jit
+@jit_inner
 def lane_normal(
     seed: np.uint64, entity: np.uint64, path: np.uint64, block: np.uint64, lane: int
 ) -> float:
@@ -237,7 +237,7 @@ def lane_normal(
     return inverse_normal(uniform_from_word(philox_block(seed, entity, path, block)[lane]))
 
 
-@jit
+@jit_inner
 def poisson_count(u: float, p0: float, lam: float) -> int:
     """Return the Poisson(``lam``) count whose CDF first exceeds ``u`` (``p0 = e^{-lam}``)."""
     k = 0
@@ -250,7 +250,7 @@ def poisson_count(u: float, p0: float, lam: float) -> int:
     return k
 
 
-@jit
+@jit_inner
 def exp_parts(x: float) -> tuple[float, np.int64]:
     """Return ``(p, bits)`` with ``exp(x) = p · 2^n`` and ``bits`` those of the double ``2^n``.
 
@@ -272,7 +272,7 @@ def exp_parts(x: float) -> tuple[float, np.int64]:
     return (p if x >= _EXP_MIN else 0.0), (np.int64(nf) + 1023) << 52
 
 
-@jit
+@jit_inner
 def exp_into(x: np.ndarray, out: np.ndarray, bits: np.ndarray, n: int) -> None:
     """Write ``exp(x[j])`` into ``out[j]`` for ``j < n`` (1-D float64; ``bits`` int64 scratch).
 
@@ -288,7 +288,7 @@ def exp_into(x: np.ndarray, out: np.ndarray, bits: np.ndarray, n: int) -> None:
         out[j] *= scale[j]
 
 
-@jit
+@jit_inner
 def exp_scalar(x: float) -> float:
     """Return :func:`exp_into` of one number (the same bits).
 
@@ -299,7 +299,7 @@ def exp_scalar(x: float) -> float:
     return math.ldexp(p, int((bits >> 52) - 1023))
 
 
-@jit
+@jit_inner
 def list_outside(
     u: np.ndarray, n: int | np.int64, lo: float, hi: float, tails: np.ndarray
 ) -> int | np.int64:
@@ -333,7 +333,7 @@ def list_outside(
     return n_tails
 
 
-@jit
+@jit_inner
 def central_into(u: np.ndarray, n: int | np.int64, z: np.ndarray) -> None:
     """Write the central rational branch of :func:`inverse_normal` of ``u[j]`` into ``z[j]``.
 
@@ -350,7 +350,7 @@ def central_into(u: np.ndarray, n: int | np.int64, z: np.ndarray) -> None:
         )
 
 
-@jit
+@jit_inner
 def inverse_normal_into(
     u: np.ndarray,
     n: int | np.int64,
@@ -380,7 +380,7 @@ def inverse_normal_into(
         z[j] = tail_q[t] if u[j] < 0.5 else -tail_q[t]
 
 
-@jit
+@jit_inner
 def step_normals(
     seed: np.uint64,
     entity: np.uint64,
@@ -424,25 +424,25 @@ def step_normals(
         flat[code >> 1] = -tail_x[t] if code & 1 else tail_x[t]
 
 
-@jit
+@jit_inner
 def log_keep(keep: float) -> float:
     """Return ``log(keep)``, ``-inf`` for a total loss (``keep = 0``)."""
     return math.log(keep) if keep > 0.0 else -math.inf
 
 
-@jit
+@jit_inner
 def segment_steps(rate: float) -> int:
     """Return the steps per jump segment for ``rate`` jumps per step (mean ≤ SEGMENT_MEAN)."""
     return max(1, min(1 << 24, int(SEGMENT_MEAN / rate)))
 
 
-@jit
+@jit_inner
 def poisson_inverse(u: float, mean: float) -> int:
     """Return the Poisson(``mean``) count whose CDF first reaches ``u`` (``mean ≤ 700``)."""
     return poisson_inverse_p0(u, mean, math.exp(-mean))
 
 
-@jit
+@jit_inner
 def poisson_inverse_p0(u: float, mean: float, p0: float) -> int:
     """:func:`poisson_inverse` with ``p0 = exp(−mean)`` given (computed once for many paths)."""
     k = 0
@@ -455,7 +455,7 @@ def poisson_inverse_p0(u: float, mean: float, p0: float) -> int:
     return k
 
 
-@jit
+@jit_inner
 def revocation_step(u: float, p_step: float) -> int:
     """Return the first step of a Bernoulli(``p_step``)-per-step sequence, by inversion of ``u``.
 
@@ -471,7 +471,7 @@ def revocation_step(u: float, p_step: float) -> int:
     return max(1, math.ceil(steps))
 
 
-@jit
+@jit_inner
 def item_events(
     item: np.ndarray,
     seed: np.uint64,
@@ -536,7 +536,7 @@ def item_events(
     return flags
 
 
-@jit
+@jit_inner
 def events_flags(item: np.ndarray, n_steps: int, u_revoke: float, u_renew: float) -> int:
     """Return an item's event flags within the tenor from its two event uniforms.
 
@@ -552,7 +552,7 @@ def events_flags(item: np.ndarray, n_steps: int, u_revoke: float, u_renew: float
     return flags
 
 
-@jit
+@jit_inner
 def poisson_counts(u: np.ndarray, n: int, mean: float, p0: float, counts: np.ndarray) -> int:
     """Write ``poisson_inverse_p0(u[j], mean, p0)`` into ``counts[j]``, ``j < n``; return the max.
 
@@ -591,19 +591,19 @@ def poisson_counts(u: np.ndarray, n: int, mean: float, p0: float, counts: np.nda
     return most
 
 
-@jit
+@jit_inner
 def has_events(item: np.ndarray, n_steps: int) -> bool:
     """Whether :func:`chunk_events` can change an item's value within ``n_steps`` steps."""
     return item[JUMP_LAMBDA_DT] > 0.0 or has_status_events(item, n_steps)
 
 
-@jit
+@jit_inner
 def has_status_events(item: np.ndarray, n_steps: int) -> bool:
     """Whether an item can be revoked, or reach its expiry, within ``n_steps`` steps."""
     return item[REVOKE_P] > 0.0 or 1 <= int(item[EXPIRY_STEP]) <= n_steps
 
 
-@jit
+@jit_inner
 def event_lists(
     room: int | np.int64,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -619,7 +619,7 @@ def event_lists(
     )
 
 
-@jit
+@jit_inner
 def chunk_events(
     item: np.ndarray,
     seed: np.uint64,
@@ -759,7 +759,7 @@ def chunk_events(
     return n_blk
 
 
-@jit
+@jit_inner
 def running_min_ratio(
     pool: np.ndarray, profile: np.ndarray, n_steps: int, nb: int, min_ratio: np.ndarray
 ) -> None:
@@ -777,7 +777,7 @@ def running_min_ratio(
             min_ratio[j] = ratio if ratio < min_ratio[j] else min_ratio[j]
 
 
-@jit
+@jit_inner
 def default_steps_from_tails(
     borrower_u: np.ndarray,
     factor: np.ndarray,
@@ -846,7 +846,7 @@ def default_steps_from_tails(
             default_step[j] = k
 
 
-@jit
+@jit_inner
 def advance_item(
     level: np.ndarray,
     item_z: np.ndarray,
@@ -1180,7 +1180,7 @@ def stress_paths(
             out_loss[p] = max(ead - proceeds, 0.0)
 
 
-@jit
+@jit_inner
 def pool_after_tenor(
     items: np.ndarray,
     sector_index: np.ndarray,
