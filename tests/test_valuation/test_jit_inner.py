@@ -12,15 +12,17 @@ import pytest
 
 from valuation.kernels import _jit, rng
 from valuation.kernels import stress as kernel
+from valuation.kernels import valuation as valuation_kernels
 
 pytestmark = pytest.mark.skipif(_jit.DISABLE_JIT, reason="plain Python: no dispatchers")
 
 
-def test_the_stress_helpers_are_compiled_without_wrappers():
-    """Every kernel of stress.py and rng.py but the two entry points is a jit_inner one."""
-    entries = {"stress_paths", "gbm_min_ratio"}
+def test_the_helpers_are_compiled_without_wrappers():
+    """Every kernel of stress.py, rng.py and valuation.py but the entry points (called from
+    Python) is a jit_inner one."""
+    entries = {"stress_paths", "gbm_min_ratio", "value_batch", "range_batch"}
     seen = 0
-    for module in (kernel, rng):
+    for module in (kernel, rng, valuation_kernels):
         for name, value in vars(module).items():
             if getattr(value, "__module__", None) != module.__name__ or not hasattr(
                 value, "targetoptions"
@@ -30,7 +32,7 @@ def test_the_stress_helpers_are_compiled_without_wrappers():
             inner = value.targetoptions.get("no_cpython_wrapper", False)
             assert inner == (name not in entries), name
             assert isinstance(value, _jit._inner_dispatcher_class()) == inner, name
-    assert seen > 30
+    assert seen > 40
 
 
 def test_a_python_call_of_an_inner_kernel_runs_its_wrapped_twin():

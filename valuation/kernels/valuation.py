@@ -36,7 +36,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from valuation.kernels._jit import jit, jit_parallel, prange
+from valuation.kernels._jit import jit_inner, jit_parallel, prange
 from valuation.kernels.rng import normals4
 
 METHODS: tuple[str, str, str] = ("income", "cost", "market")
@@ -106,7 +106,7 @@ class BatchOutputs(NamedTuple):
     concluded: np.ndarray  # (n,)
 
 
-@jit
+@jit_inner
 def income_value(
     base: float,
     rate: float,
@@ -172,7 +172,7 @@ def income_value(
     return pv, duration
 
 
-@jit
+@jit_inner
 def income_sigma(
     growth: float,
     decay: float,
@@ -192,7 +192,7 @@ def income_sigma(
     return math.sqrt(sd_rate * sd_rate + a * a + b * b + c * c)
 
 
-@jit
+@jit_inner
 def cost_value(
     amount: np.ndarray,
     age_years: np.ndarray,
@@ -228,7 +228,7 @@ def cost_value(
     return value * (1.0 + return_on_cost) * quality_factor, weighted_age / total
 
 
-@jit
+@jit_inner
 def cost_sigma(
     age: float,
     return_on_cost: float,
@@ -245,7 +245,7 @@ def cost_sigma(
     return min(math.sqrt(a * a + b * b + c * c), _SIGMA_CAP)
 
 
-@jit
+@jit_inner
 def market_value(
     log_price: np.ndarray,
     log_fixed: np.ndarray,
@@ -299,7 +299,7 @@ def market_value(
     return value, sigma
 
 
-@jit
+@jit_inner
 def _weights(
     has_income: bool, has_cost: bool, has_market: bool, s0: float, s1: float, s2: float
 ) -> tuple[float, float, float]:
@@ -446,7 +446,7 @@ def value_batch(
         concluded[i] = w0 * v0 + w1 * v1 + w2 * v2
 
 
-@jit
+@jit_inner
 def _quantile_sorted(x: np.ndarray, q: float) -> float:
     # numpy's default ("linear") definition on an already sorted array
     pos = q * (x.shape[0] - 1)
