@@ -82,7 +82,6 @@ from valuation.kernels.rng import (
 
 EVENT_BLOCK = 1 << 28
 JUMP_BLOCK = 1 << 29
-MAX_JUMPS_PER_STEP = 64
 # Jump schedules: segments hold at most this many jumps on average (e^-mean stays far from
 # underflow); segment s draws from blocks JUMP_BLOCK + (s << SEGMENT_SHIFT) + 0, 1, 2, ...
 SEGMENT_MEAN = 400.0
@@ -235,19 +234,6 @@ def lane_normal(
 ) -> float:
     """Return normal number ``lane`` of :func:`fast_normals4` (the same bits, one transform)."""
     return inverse_normal(uniform_from_word(philox_block(seed, entity, path, block)[lane]))
-
-
-@jit_inner
-def poisson_count(u: float, p0: float, lam: float) -> int:
-    """Return the Poisson(``lam``) count whose CDF first exceeds ``u`` (``p0 = e^{-lam}``)."""
-    k = 0
-    prob = p0
-    cdf = p0
-    while u > cdf and k < MAX_JUMPS_PER_STEP:
-        k += 1
-        prob *= lam / k
-        cdf += prob
-    return k
 
 
 @jit_inner
