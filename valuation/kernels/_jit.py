@@ -171,7 +171,7 @@ def compile_flags() -> Any:
     from numba.core.compiler import Flags
     from numba.core.registry import cpu_target
 
-    options = {key: value for key, value in _OPTIONS.items() if key != "cache"}
+    options = _compiler_options()
     options["nopython"] = True
     flags = Flags()
     cpu_target.options.parse_as_flags(flags, options)
@@ -296,9 +296,9 @@ def jit_inner(func: F) -> F:
     numba gives every dispatcher a CPython wrapper (the unboxing of each argument) and a C
     wrapper, compiled and optimised with it although only a call from Python uses them; leaving
     them out of the helpers of the stress kernel takes about 4 of its 27 s of cold compile (and
-    0.5–1 s of the valuation kernels' 16 s). A
-    call from Python (a test, a notebook) runs :func:`python_callable`'s twin instead: the
-    dispatcher's class is :class:`_InnerDispatcher`. With ``DPV_DISABLE_JIT=1``, plain Python.
+    0.5–1 s of the valuation kernels' 16 s). A call from Python (a test, a notebook) runs
+    :func:`python_callable`'s twin instead: the dispatcher's class is :class:`_InnerDispatcher`.
+    With ``DPV_DISABLE_JIT=1``, plain Python.
     """
     if DISABLE_JIT:
         return _plain(func)
@@ -343,8 +343,12 @@ def python_callable(func: F) -> F:
 
 @functools.cache
 def _python_twin(func: Any) -> Any:
-    options = {key: value for key, value in _OPTIONS.items() if key != "cache"}
-    return _numba().njit(**options)(func.py_func)
+    return _numba().njit(**_compiler_options())(func.py_func)
+
+
+def _compiler_options() -> dict[str, Any]:
+    """:data:`_OPTIONS` without ``cache`` (the dispatcher's keyword, not the compiler's)."""
+    return {key: value for key, value in _OPTIONS.items() if key != "cache"}
 
 
 def jit_parallel(func: F) -> F:
