@@ -66,11 +66,28 @@ DEFAULTS: dict[str, Any] = {
     # Annual decay of the attributable share (obsolescence) applied on top of a *default*
     # growth; history-based or explicit growth already carries the product's own decay.
     "decay": {"data_collection": 0.10, "data_product": 0.15, "data_algorithm": 0.20},
-    # Remaining economic life (years) before the certificate cap; the certificate lasts 3 years
-    # and renewal is not assumed unless the product says so (SPEC §1).
+    # Remaining economic life of the data (years). The certificate is not the life: it enters
+    # the income method as revocation, renewal and lapse events (``certificate`` below and
+    # ``collateral_process``). CAS 2023 practice uses 3-5 year lives for data assets.
     "economic_life_years": {"data_collection": 5.0, "data_product": 4.0, "data_algorithm": 3.0},
     # Operating margin for the direct and excess-earnings forms when none is given. Convention.
     "operating_margin": 0.30,
+    # Margin of the data's own licensing revenue: the licence income less the costs of
+    # producing and delivering it (CAS 2023 direct income). Licensing a data set costs little
+    # at the margin once it is built: listed data and analytics vendors report operating
+    # margins of ~35-45% on the whole business (RELX Risk ~37%, Verisk ~40-45% EBITDA margin
+    # less its services) and higher on pure licensing; algorithms need more delivery support.
+    # Convention pending calibration (the transaction tables do not identify it).
+    "licensing_margin": {"data_collection": 0.55, "data_product": 0.50, "data_algorithm": 0.45},
+    # The certificate as events of the value process (SPEC §5, §6): the hazards, losses and the
+    # renewal probability are collateral_process's, shared with the stress test; these are the
+    # rest. SPEC §1: a certificate is valid three years. The share of objections that end in a
+    # revocation has no published figure: convention.
+    "certificate": {"validity_years": 3.0, "objection_revocation_probability": 0.25},
+    # Between-product sd of net revenue growth around its segment's: the growth estimated from a
+    # product's short, noisy history is shrunk towards the segment's by precision weights
+    # (empirical Bayes). Convention pending calibration.
+    "history_growth_prior_sd": 0.05,
     # Tax amortisation: PRC EIT Implementation Regulations art. 67, intangibles over >= 10 years.
     "tax_life_years": 10,
     # Growth estimated from history is clipped to this band (a three-point history can say
@@ -139,7 +156,17 @@ DEFAULTS: dict[str, Any] = {
         "comparable_dispersion_default": 0.5,
         "comparable_dispersion_floor": 0.1,
         "elasticity_level": 0.15,
+        # relative (log) sd of the economic life and of a default licensing margin: the
+        # model uncertainty the range carries beside the inputs'. Conventions.
+        "life_rel": 0.25,
+        "licensing_margin_rel_default": 0.25,
     },
+    # ---- measured accuracy of each method (log sd of its error beyond the sampled inputs) ----
+    # Measured by back-test on the synthetic market (benchmarks/bench_recovery.py, products
+    # valued against the generator's economic value); a calibration measures its own. The
+    # reconciliation weights each method by 1/(sd_inputs^2 + method_error^2) and the range
+    # samples this error beside the inputs, so that P10-P90 holds the value ~80 % of the time.
+    "method_error": {"income": 0.45, "cost": 0.9, "market": 0.7, "market_model": 0.7},
     # ---- collateral value process for the Monte Carlo stress (SPEC §6) ----
     # Used when a pledge's collateral is valued by dpv and its process is not given. Drift is
     # the sector growth less the category decay above (E[V_t] = V_0·e^{drift·t}).

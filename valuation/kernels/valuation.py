@@ -37,6 +37,7 @@ from typing import NamedTuple
 import numpy as np
 
 from valuation.kernels._jit import jit_inner, jit_parallel, prange
+from valuation.kernels.certificate import certificate_income
 from valuation.kernels.rng import normals4
 
 METHODS: tuple[str, str, str] = ("income", "cost", "market")
@@ -62,6 +63,17 @@ class IncomeInputs(NamedTuple):
     sd_growth: np.ndarray
     sd_decay: np.ndarray
     sd_discount: np.ndarray
+    # the certificate as events of the value process (valuation.kernels.certificate)
+    roll: np.ndarray  # years from the end of the base period to the valuation date
+    hazard: np.ndarray  # revocation hazard per year while the certificate is alive
+    revoke_keep: np.ndarray  # share of income kept after a revocation
+    first_expiry: np.ndarray  # years to the next expiry (inf: none ahead)
+    validity: np.ndarray  # years a renewal adds
+    renew_p: np.ndarray  # renewal probability at each expiry
+    lapse_keep: np.ndarray  # share of income kept after a lapse
+    keep: np.ndarray  # share of value kept after events that have already happened (all methods)
+    sd_life: np.ndarray  # log sd of the economic life (range only)
+    sd_model: np.ndarray  # log sd of the method's error beyond its inputs (measured)
 
 
 class CostInputs(NamedTuple):
@@ -78,6 +90,7 @@ class CostInputs(NamedTuple):
     sd_index: np.ndarray  # (n,)
     sd_return: np.ndarray  # (n,)
     sd_quality: np.ndarray  # (n,)
+    sd_model: np.ndarray  # (n,) log sd of the method's error beyond its inputs (measured)
 
 
 class MarketInputs(NamedTuple):
@@ -95,6 +108,11 @@ class MarketInputs(NamedTuple):
     sd_default: np.ndarray  # (n,) dispersion of one comparable when too few to measure
     sd_floor: np.ndarray  # (n,)
     sd_level: np.ndarray  # (n,) uncertainty of the elasticities, as a log level
+    sd_model: np.ndarray  # (n,) log sd of the method's error beyond its inputs (measured)
+    # A product without usable comparables may carry a model value instead (the calibration's
+    # hedonic model): used when the product has no comparables in the CSR arrays.
+    model_value: np.ndarray  # (n,) value from the price model (0 = none)
+    model_sd: np.ndarray  # (n,) its log sd (from the model's conformal band)
 
 
 class BatchOutputs(NamedTuple):
@@ -312,6 +330,58 @@ def _weights(
     return 0.0, 0.0, 0.0
 
 
+@jit_inner
+def income_point(
+    base: float,
+    rate: float,
+    growth: float,
+    decay: float,
+    discount: float,
+    life: float,
+    mid_year: float,
+    tab_tax: float,
+    tab_life: float,
+    roll: float,
+    hazard: float,
+    revoke_keep: float,
+    first_expiry: float,
+    validity: float,
+    renew_p: float,
+    lapse_keep: float,
+) -> float:
+    """Return the income method's value under certificate events, with the optional TAB.
+
+    The base is rolled from the end of its period to the valuation date at ``q0 = (1+g)(1-d)``
+    (``roll`` years), then :func:`~valuation.kernels.certificate.certificate_income` takes the
+    expectation over the certificate's events; the tax-amortisation benefit multiplies by
+    ``1/(1 − T/L·AF(k, L))``.
+    """
+    cash = base * rate
+    if cash <= 0.0 or life <= 0.0:
+        return 0.0
+    cash *= math.exp(roll * math.log((1.0 + growth) * (1.0 - decay)))
+    pv = certificate_income(
+        cash,
+        growth,
+        decay,
+        discount,
+        life,
+        mid_year,
+        hazard,
+        revoke_keep,
+        first_expiry,
+        validity,
+        renew_p,
+        lapse_keep,
+    )
+    if tab_tax > 0.0:
+        log_k = math.log1p(discount)
+        shift = math.sqrt(1.0 + discount) if mid_year > 0.0 else 1.0
+        annuity = shift * (-math.expm1(-tab_life * log_k)) / discount
+        pv = pv / (1.0 - tab_tax / tab_life * annuity)
+    return pv
+
+
 @jit_parallel
 def value_batch(
     has: np.ndarray, inc: IncomeInputs, cst: CostInputs, mkt: MarketInputs, out: BatchOutputs
@@ -319,7 +389,10 @@ def value_batch(
     """Value every product: method values, their log sds, weights and the concluded value.
 
     ``has`` is a boolean ``(n, 3)`` array: which methods have their inputs. Outputs are
-    written into ``out`` (caller-allocated, see :func:`allocate_outputs`).
+    written into ``out`` (caller-allocated, see :func:`allocate_outputs`). Each method's log
+    sd is its delta-method input uncertainty combined with its measured model error
+    (``sd_model``), and the weights are their inverse variances. ``inc.keep`` (events that
+    have already happened to the certificate) scales every method's value.
     """
     # Every array is taken out of its tuple once, by plain assignment: handing the tuples to a
     # per-product function costs a reference-count round trip per array per product, which
@@ -338,6 +411,15 @@ def value_batch(
     sd_growth = inc.sd_growth
     sd_decay = inc.sd_decay
     sd_discount = inc.sd_discount
+    roll = inc.roll
+    hazard = inc.hazard
+    revoke_keep = inc.revoke_keep
+    first_expiry = inc.first_expiry
+    validity = inc.validity
+    renew_p = inc.renew_p
+    lapse_keep = inc.lapse_keep
+    keep = inc.keep
+    sd_model_income = inc.sd_model
     c_offsets = cst.offsets
     amount = cst.amount
     age_years = cst.age_years
@@ -349,6 +431,7 @@ def value_batch(
     sd_index = cst.sd_index
     sd_return = cst.sd_return
     sd_quality = cst.sd_quality
+    sd_model_cost = cst.sd_model
     m_offsets = mkt.offsets
     log_price = mkt.log_price
     log_fixed = mkt.log_fixed
@@ -361,6 +444,9 @@ def value_batch(
     sd_default = mkt.sd_default
     sd_floor = mkt.sd_floor
     sd_level = mkt.sd_level
+    sd_model_market = mkt.sd_model
+    model_value = mkt.model_value
+    model_sd = mkt.model_sd
     values = out.values
     sigmas = out.sigmas
     weights = out.weights
@@ -369,7 +455,18 @@ def value_batch(
         v0 = 0.0
         s0 = 0.0
         if has[i, 0]:
-            v0, duration = income_value(
+            _, duration = income_value(
+                base[i],
+                rate[i],
+                growth[i],
+                decay[i],
+                discount[i],
+                life[i],
+                mid_year[i],
+                0.0,
+                1.0,
+            )
+            v0 = keep[i] * income_point(
                 base[i],
                 rate[i],
                 growth[i],
@@ -379,6 +476,13 @@ def value_batch(
                 mid_year[i],
                 tab_tax[i],
                 tab_life[i],
+                roll[i],
+                hazard[i],
+                revoke_keep[i],
+                first_expiry[i],
+                validity[i],
+                renew_p[i],
+                lapse_keep[i],
             )
             s0 = income_sigma(
                 growth[i],
@@ -391,6 +495,7 @@ def value_batch(
                 sd_decay[i],
                 sd_discount[i],
             )
+            s0 = math.sqrt(s0 * s0 + sd_model_income[i] * sd_model_income[i])
         v1 = 0.0
         s1 = 0.0
         if has[i, 1]:
@@ -406,6 +511,7 @@ def value_batch(
                 quality_factor[i],
                 remaining_life[i],
             )
+            v1 *= keep[i]
             s1 = cost_sigma(
                 age,
                 return_on_cost[i],
@@ -415,24 +521,31 @@ def value_batch(
                 sd_return[i],
                 sd_quality[i],
             )
+            s1 = math.sqrt(s1 * s1 + sd_model_cost[i] * sd_model_cost[i])
         v2 = 0.0
         s2 = 0.0
         if has[i, 2]:
-            v2, s2 = market_value(
-                log_price,
-                log_fixed,
-                log_quality_ratio,
-                log_volume_ratio,
-                years_ago,
-                m_offsets[i],
-                m_offsets[i + 1],
-                e_quality[i],
-                e_volume[i],
-                index_growth[i],
-                sd_default[i],
-                sd_floor[i],
-                sd_level[i],
-            )
+            if m_offsets[i + 1] > m_offsets[i]:
+                v2, s2 = market_value(
+                    log_price,
+                    log_fixed,
+                    log_quality_ratio,
+                    log_volume_ratio,
+                    years_ago,
+                    m_offsets[i],
+                    m_offsets[i + 1],
+                    e_quality[i],
+                    e_volume[i],
+                    index_growth[i],
+                    sd_default[i],
+                    sd_floor[i],
+                    sd_level[i],
+                )
+            else:
+                v2 = model_value[i]
+                s2 = model_sd[i]
+            v2 *= keep[i]
+            s2 = math.sqrt(s2 * s2 + sd_model_market[i] * sd_model_market[i])
         w0, w1, w2 = _weights(has[i, 0], has[i, 1], has[i, 2], s0, s1, s2)
         values[i, 0] = v0
         values[i, 1] = v1
@@ -468,16 +581,19 @@ def range_batch(
     n_samples: int,
     quantiles_out: np.ndarray,
 ) -> None:
-    """Sample the uncertain inputs and write P10/P50/P90 of each method and of the conclusion.
+    """Sample the uncertain inputs and the models' errors; write P10/P50/P90 of each method.
 
     ``quantiles_out`` has shape ``(n, 4, 3)``: rows income, cost, market, concluded; columns
     P10, P50, P90. Sample ``s`` of product ``i`` draws from the Philox stream keyed by
     ``(seed, entity[i], s)``, so results do not depend on threads or on the batch.
 
     Each uncertain input is perturbed around its point value so that the point is the median:
-    the royalty/attributable rate and the market level log-normally, growth, decay, discount
-    rate, cost index and return on cost normally (clipped to their domain), the quality
-    factor normally within [0, 1]. Weights stay those of the point valuation.
+    the royalty/attributable rate, the economic life and the market level log-normally,
+    growth, decay, discount rate, cost index and return on cost normally (clipped to their
+    domain), the quality factor normally within [0, 1]. Each method's value is then multiplied
+    by ``exp(sd_model·z)``, its measured error beyond these inputs (for the income method this
+    carries the revenue's own innovation between the base period and today, and the mode).
+    Weights stay those of the point valuation.
     """
     # arrays out of their tuples once, before the parallel loop (see value_batch)
     base = inc.base
@@ -493,6 +609,16 @@ def range_batch(
     sd_growth = inc.sd_growth
     sd_decay = inc.sd_decay
     sd_discount = inc.sd_discount
+    roll = inc.roll
+    hazard = inc.hazard
+    revoke_keep = inc.revoke_keep
+    first_expiry = inc.first_expiry
+    validity = inc.validity
+    renew_p = inc.renew_p
+    lapse_keep = inc.lapse_keep
+    keep = inc.keep
+    sd_life = inc.sd_life
+    sd_model_income = inc.sd_model
     c_offsets = cst.offsets
     amount = cst.amount
     age_years = cst.age_years
@@ -504,6 +630,8 @@ def range_batch(
     sd_index = cst.sd_index
     sd_return = cst.sd_return
     sd_quality = cst.sd_quality
+    sd_model_cost = cst.sd_model
+    sd_model_market = mkt.sd_model
     point_values = point.values
     point_sigmas = point.sigmas
     point_weights = point.weights
@@ -513,22 +641,34 @@ def range_batch(
         w1 = point_weights[i, 1]
         w2 = point_weights[i, 2]
         key = np.uint64(entity[i])
+        # the market method's own sd without its model error (which is sampled apart)
+        s_mkt = point_sigmas[i, 2]
+        s_mkt = math.sqrt(max(s_mkt * s_mkt - sd_model_market[i] * sd_model_market[i], 0.0))
         for s in range(n_samples):
             z0, z1, z2, z3 = normals4(seed, key, np.uint64(s), np.uint64(0))
             z4, z5, z6, z7 = normals4(seed, key, np.uint64(s), np.uint64(1))
+            z8, z9, z10, z11 = normals4(seed, key, np.uint64(s), np.uint64(2))
             v_inc = 0.0
             if has[i, 0]:
-                v_inc, _ = income_value(
+                v_inc = keep[i] * income_point(
                     base[i],
                     rate[i] * math.exp(sd_rate[i] * z0),
                     max(growth[i] + sd_growth[i] * z1, -0.95),
                     min(max(decay[i] + sd_decay[i] * z2, 0.0), 0.95),
                     max(discount[i] + sd_discount[i] * z3, 0.001),
-                    life[i],
+                    life[i] * math.exp(sd_life[i] * z8),
                     mid_year[i],
                     tab_tax[i],
                     tab_life[i],
+                    roll[i],
+                    hazard[i],
+                    revoke_keep[i],
+                    first_expiry[i],
+                    validity[i],
+                    renew_p[i],
+                    lapse_keep[i],
                 )
+                v_inc *= math.exp(sd_model_income[i] * z9)
             v_cost = 0.0
             if has[i, 1]:
                 v_cost, _ = cost_value(
@@ -543,9 +683,10 @@ def range_batch(
                     min(max(quality_factor[i] + sd_quality[i] * z6, 0.0), 1.0),
                     remaining_life[i],
                 )
+                v_cost *= keep[i] * math.exp(sd_model_cost[i] * z10)
             v_mkt = 0.0
             if has[i, 2]:
-                v_mkt = point_values[i, 2] * math.exp(point_sigmas[i, 2] * z7)
+                v_mkt = point_values[i, 2] * math.exp(s_mkt * z7 + sd_model_market[i] * z11)
             samples[0, s] = v_inc
             samples[1, s] = v_cost
             samples[2, s] = v_mkt
@@ -583,6 +724,16 @@ def tiny_batch() -> tuple[np.ndarray, IncomeInputs, CostInputs, MarketInputs]:
         sd_growth=one * 0.03,
         sd_decay=one * 0.03,
         sd_discount=one * 0.02,
+        roll=one * 0.8,
+        hazard=one * 0.015,
+        revoke_keep=one * 0.2,
+        first_expiry=one * 1.2,
+        validity=one * 3.0,
+        renew_p=one * 0.7,
+        lapse_keep=one * 0.5,
+        keep=one.copy(),
+        sd_life=one * 0.2,
+        sd_model=one * 0.4,
     )
     cst = CostInputs(
         offsets=np.array([0, 2], dtype=np.int64),
@@ -596,6 +747,7 @@ def tiny_batch() -> tuple[np.ndarray, IncomeInputs, CostInputs, MarketInputs]:
         sd_index=one * 0.02,
         sd_return=one * 0.03,
         sd_quality=one * 0.05,
+        sd_model=one * 0.8,
     )
     mkt = MarketInputs(
         offsets=np.array([0, 1], dtype=np.int64),
@@ -610,8 +762,36 @@ def tiny_batch() -> tuple[np.ndarray, IncomeInputs, CostInputs, MarketInputs]:
         sd_default=one * 0.5,
         sd_floor=one * 0.1,
         sd_level=one * 0.15,
+        sd_model=one * 0.6,
+        model_value=one * 0.0,
+        model_sd=one * 0.0,
     )
     return np.ones((1, 3), dtype=np.bool_), inc, cst, mkt
+
+
+def neutral_income_fields(n: int) -> dict[str, np.ndarray]:
+    """Return the certificate and model-error fields of :class:`IncomeInputs` at no effect.
+
+    No revocation, no expiry ahead, nothing kept back, no roll-forward and no model error:
+    with these the income method is the plain annuity of :func:`income_value`.
+    """
+    return {
+        "roll": np.zeros(n),
+        "hazard": np.zeros(n),
+        "revoke_keep": np.ones(n),
+        "first_expiry": np.full(n, np.inf),
+        "validity": np.full(n, 3.0),
+        "renew_p": np.ones(n),
+        "lapse_keep": np.ones(n),
+        "keep": np.ones(n),
+        "sd_life": np.zeros(n),
+        "sd_model": np.zeros(n),
+    }
+
+
+def neutral_market_fields(n: int) -> dict[str, np.ndarray]:
+    """Return the model-error and price-model fields of :class:`MarketInputs` at no effect."""
+    return {"sd_model": np.zeros(n), "model_value": np.zeros(n), "model_sd": np.zeros(n)}
 
 
 def warmup() -> None:
@@ -632,7 +812,10 @@ __all__ = [
     "MarketInputs",
     "allocate_outputs",
     "cost_value",
+    "income_point",
     "income_value",
+    "neutral_income_fields",
+    "neutral_market_fields",
     "market_value",
     "range_batch",
     "tiny_batch",

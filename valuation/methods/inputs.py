@@ -19,7 +19,7 @@ import numpy as np
 from valuation.kernels.rng import entity_key
 from valuation.kernels.valuation import CostInputs, IncomeInputs, MarketInputs
 from valuation.methods.profiles import Profile
-from valuation.schema.product import QUALITY_DIMENSIONS, Product
+from valuation.schema.product import QUALITY_DIMENSIONS, Product, RevenuePeriod
 
 DAYS_PER_YEAR = 365.25
 
@@ -38,6 +38,8 @@ class ProductContext:
         default_factory=lambda: {"income": {}, "cost": {}, "market": {}}
     )
     warnings: list[tuple[str, str]] = field(default_factory=list)
+    income_mode: str = "revenue_share"
+    events: CertificateEvents | None = None
 
     def note(self, method: str, name: str, value: Any, source: str) -> None:
         """Record a key input of ``method`` with where it came from."""
@@ -105,21 +107,118 @@ def history_growth(
 def economic_life(
     product: Product, as_of: dt.date, params: dict[str, Any], calibrated: bool
 ) -> tuple[float, str]:
-    """Return the remaining economic life in years and a sentence on how it was capped."""
+    """Return the remaining economic life in years and a sentence on where it came from.
+
+    The data's own life (the product's ``economic_life_years``, else the category's default or
+    calibrated life): the certificate is not the life but events of the value process
+    (:func:`certificate_events`). With ``income_assumptions.life = "certificate"`` the life
+    stops at the certificate's expiry, for appraisers who must (no life once it has expired or
+    been revoked).
+    """
     ia = product.income_assumptions
     cert = product.certificate
-    life = ia.economic_life_years or params["economic_life_years"][product.category]
-    if cert.status == "revoked":
-        return 0.0, "certificate revoked: the registered right has ended"
-    if ia.assume_renewal:
-        return float(life), "economic life (renewal of the certificate assumed)"
-    remaining = max(years_between(as_of, cert.expires_on), 0.0)
-    if remaining < life:
-        return (
-            remaining,
-            f"capped by the certificate's remaining validity (expires {cert.expires_on})",
+    given = ia.economic_life_years is not None
+    life = float(ia.economic_life_years or params["economic_life_years"][product.category])
+    source = "product" if given else ("calibration" if calibrated else "default")
+    if ia.life == "certificate":
+        if cert.status in ("revoked", "expired"):
+            return 0.0, f"life stops at the certificate (life: certificate), which is {cert.status}"
+        remaining = max(years_between(as_of, cert.expires_on), 0.0)
+        if remaining < life:
+            return (
+                remaining,
+                f"stops at the certificate's expiry {cert.expires_on} (life: certificate)",
+            )
+    return life, f"economic life of the data ({source})"
+
+
+@dataclass(frozen=True)
+class CertificateEvents:
+    """The certificate's future events and the share of value already lost to past ones."""
+
+    hazard: float
+    revoke_keep: float
+    first_expiry: float
+    validity: float
+    renew_p: float
+    lapse_keep: float
+    keep: float
+    note: str
+
+
+def certificate_events(
+    product: Product, as_of: dt.date, params: dict[str, Any], base_end: dt.date | None
+) -> CertificateEvents:
+    """Return the certificate's events as the value process models them (SPEC §5, §6).
+
+    A live certificate (``valid``, ``announced``, ``objected``) can be revoked at the
+    ``collateral_process`` hazard and is renewed at each expiry with its probability, else it
+    lapses: the same parameters the stress test simulates. An ``objected`` one has already lost
+    the expected share ``objection_revocation_probability × revocation_loss``. An ``expired``
+    certificate has lapsed: its lapse loss applies unless the revenue base already postdates the
+    lapse (``base_end``). A ``revoked`` one keeps ``1 − revocation_loss``. With
+    ``life: certificate`` the life stops at the expiry and no event is modelled.
+    """
+    proc = params["collateral_process"]
+    cert = params["certificate"]
+    status = product.certificate.status
+    revoke_keep = 1.0 - float(proc["revocation_loss"])
+    lapse_keep = 1.0 - float(proc["lapse_loss"])
+    renew_p = float(proc["renewal_probability"])
+    if product.income_assumptions.assume_renewal:
+        renew_p = 1.0
+    validity = float(cert["validity_years"])
+    expires = product.certificate.expires_on
+    none_ahead = dict(hazard=0.0, first_expiry=math.inf, validity=validity)
+    if product.income_assumptions.life == "certificate":
+        return CertificateEvents(
+            **none_ahead,
+            revoke_keep=1.0,
+            renew_p=1.0,
+            lapse_keep=1.0,
+            keep=1.0,
+            note="life stops at the certificate's expiry: no event modelled",
         )
-    return float(life), "economic life (within the certificate's validity)"
+    if status == "revoked":
+        return CertificateEvents(
+            **none_ahead,
+            revoke_keep=1.0,
+            renew_p=1.0,
+            lapse_keep=1.0,
+            keep=revoke_keep,
+            note=f"revoked: keeps {revoke_keep:.0%} of its value (revocation loss)",
+        )
+    if status == "expired" or (expires <= as_of and status != "announced"):
+        lapsed_after_base = base_end is None or expires > base_end
+        keep = lapse_keep if lapsed_after_base else 1.0
+        why = (
+            f"lapsed on {expires}: keeps {lapse_keep:.0%} of its value (lapse loss)"
+            if lapsed_after_base
+            else f"lapsed on {expires}, before the revenue base period ended: already in revenue"
+        )
+        return CertificateEvents(
+            **none_ahead, revoke_keep=1.0, renew_p=1.0, lapse_keep=1.0, keep=keep, note=why
+        )
+    keep = 1.0
+    note = (
+        f"revocation hazard {proc['revocation_hazard']:g}/yr (loss {proc['revocation_loss']:g}); "
+        f"expiry {expires}, then every {validity:g} years: renewed with probability "
+        f"{renew_p:g}, else lapse loss {proc['lapse_loss']:g}"
+    )
+    if status == "objected":
+        p_obj = float(cert["objection_revocation_probability"])
+        keep = 1.0 - p_obj * float(proc["revocation_loss"])
+        note += f"; objected: expected loss {1.0 - keep:.0%} (revocation in {p_obj:.0%} of cases)"
+    return CertificateEvents(
+        hazard=float(proc["revocation_hazard"]),
+        revoke_keep=revoke_keep,
+        first_expiry=max(years_between(as_of, expires), 0.0),
+        validity=validity,
+        renew_p=renew_p,
+        lapse_keep=lapse_keep,
+        keep=keep,
+        note=note,
+    )
 
 
 def discount_rate(product: Product, params: dict[str, Any]) -> tuple[float, dict[str, float]]:
@@ -132,6 +231,29 @@ def discount_rate(product: Product, params: dict[str, Any]) -> tuple[float, dict
         "data_premium": params["data_premium"][product.category],
     }
     return float(sum(parts.values())), parts
+
+
+def resolve_mode(product: Product, latest: RevenuePeriod | None) -> tuple[str, str]:
+    """Return the income mode and why: the user's, or the one the revenue's kind calls for.
+
+    Licensing revenue is the data's own income: the direct mode (income less the cost of
+    producing and delivering it). Services revenue is a business the data supports: a revenue
+    share (relief from royalty). A history of both takes each part by its own mode (``mixed``).
+    """
+    ia = product.income_assumptions
+    if ia.mode != "auto":
+        return ia.mode, "named by the product"
+    if latest is None:
+        return "revenue_share", "no revenue history: revenue share by default"
+    if latest.services <= 0.0:
+        return "direct", "revenue is licensing of the data itself: direct income (CAS 2023)"
+    if latest.licensing <= 0.0:
+        return "revenue_share", "revenue is of services the data supports: revenue share"
+    share = latest.licensing / latest.total
+    return (
+        "mixed",
+        f"licensing ({share:.0%} of revenue) by direct income, services by revenue share",
+    )
 
 
 def _prepare_income(
@@ -157,7 +279,11 @@ def _prepare_income(
     revenue = sorted(
         (r for r in product.revenue if r.period_end <= as_of), key=lambda r: r.period_end
     )
-    if ia.mode == "incremental":
+    mode, why = resolve_mode(product, revenue[-1] if revenue else None)
+    ctx.income_mode = mode
+    default_source = "calibration" if calibrated else "default"
+    roll = 0.0
+    if mode == "incremental":
         if ia.incremental_profit is None:
             ctx.skipped["income"] = "incremental mode needs income_assumptions.incremental_profit"
             return False
@@ -174,6 +300,7 @@ def _prepare_income(
         if base <= 0.0:
             ctx.skipped["income"] = f"latest revenue (period ending {latest.period_end}) is zero"
             return False
+        roll = years_between(latest.period_end, as_of)
         ctx.note("income", "base_revenue", base, "product")
         ctx.note("income", "base_period_end", latest.period_end.isoformat(), "product")
         if years_between(latest.period_end, as_of) > params["stale_revenue_years"]:
@@ -184,18 +311,38 @@ def _prepare_income(
                     f"{params['stale_revenue_years']:g} years before the valuation date",
                 )
             )
-        if ia.mode == "revenue_share":
-            royalty = (
-                ia.royalty_rate
-                if ia.royalty_rate is not None
-                else params["royalty_rate"][product.category]
+        royalty = (
+            ia.royalty_rate
+            if ia.royalty_rate is not None
+            else params["royalty_rate"][product.category]
+        )
+        sd_royalty = unc[
+            "royalty_rate_rel_given" if ia.royalty_rate is not None else "royalty_rate_rel_default"
+        ]
+        if mode in ("direct", "mixed"):
+            margin_given = ia.operating_margin is not None
+            margin = (
+                ia.operating_margin
+                if margin_given
+                else params["licensing_margin"][product.category]
             )
-            rate = royalty * (1.0 - tax)
-            sd_rate = unc[
-                "royalty_rate_rel_given"
-                if ia.royalty_rate is not None
-                else "royalty_rate_rel_default"
+            sd_margin = unc[
+                "royalty_rate_rel_given" if margin_given else "licensing_margin_rel_default"
             ]
+            ctx.note("income", "licensing_margin", margin, _source(ia.operating_margin, calibrated))
+            if mode == "direct":
+                share, sd_rate = margin, sd_margin
+            else:
+                lic = latest.licensing / base
+                share = margin * lic + royalty * (1.0 - lic)
+                w = margin * lic / share if share > 0 else 0.0
+                sd_rate = math.hypot(w * sd_margin, (1.0 - w) * sd_royalty)
+                ctx.note("income", "licensing_share", lic, "product")
+                ctx.note("income", "royalty_rate", royalty, _source(ia.royalty_rate, calibrated))
+            rate = share * (1.0 - tax)
+        elif mode == "revenue_share":
+            rate = royalty * (1.0 - tax)
+            sd_rate = sd_royalty
             ctx.note("income", "royalty_rate", royalty, _source(ia.royalty_rate, calibrated))
         else:
             margin = (
@@ -210,38 +357,47 @@ def _prepare_income(
                 else "royalty_rate_rel_default"
             ]
             ctx.note("income", "operating_margin", margin, _source(ia.operating_margin, calibrated))
-            if ia.mode == "excess_earnings":
+            if mode == "excess_earnings":
                 charges = sum(a.amount * a.required_return for a in ia.contributory_assets)
                 ctx.note("income", "contributory_charges", charges, "product")
                 rate -= charges / base
-            if rate <= 0.0:
-                ctx.skipped["income"] = (
-                    "after-tax earnings attributable to the data are not positive "
-                    "(margin too low or contributory charges too high)"
-                )
-                return False
-    ctx.note("income", "mode", ia.mode, "product" if "mode" in ia.model_fields_set else "default")
+        if rate <= 0.0:
+            ctx.skipped["income"] = (
+                "after-tax earnings attributable to the data are not positive "
+                "(rate, margin too low or contributory charges too high)"
+            )
+            return False
+    ctx.note("income", "mode", mode, why)
     tax_source = "default (high-tech enterprise rate)" if high_tech else "default"
     ctx.note("income", "tax_rate", tax, "product" if ia.tax_rate is not None else tax_source)
     ctx.note("income", "attributable_share_after_tax", rate, "derived")
 
+    prior_growth = params["growth"][product.sector]
+    prior_decay = params["decay"][product.category]
     if ia.growth is not None:
         growth, sd_growth, g_source = ia.growth, unc["growth_abs_given"], "product"
     else:
-        estimate = history_growth(product, as_of, params) if ia.mode != "incremental" else None
+        estimate = history_growth(product, as_of, params) if mode != "incremental" else None
         if estimate is not None:
-            growth, sd_growth = estimate
-            g_source = "history"
+            # shrink the history's net growth towards the segment's (precision weights)
+            hist, se = estimate
+            prior_net = (1.0 + prior_growth) * (1.0 - prior_decay) - 1.0
+            tau = float(params["history_growth_prior_sd"])
+            w = tau * tau / (tau * tau + se * se)
+            growth = w * hist + (1.0 - w) * prior_net
+            sd_growth = max(math.sqrt(1.0 / (1.0 / (tau * tau) + 1.0 / (se * se))), 1e-4)
+            g_source = f"history ({w:.0%}) shrunk to the segment's {default_source} growth"
+            ctx.note("income", "history_growth", hist, "history")
         else:
-            growth = params["growth"][product.sector]
+            growth = prior_growth
             sd_growth = unc["growth_abs_default"]
-            g_source = "calibration" if calibrated else "default"
+            g_source = default_source
     if ia.decay is not None:
         decay, d_source = ia.decay, "product"
-    elif g_source in ("default", "calibration"):
-        decay, d_source = params["decay"][product.category], g_source
+    elif g_source == default_source:
+        decay, d_source = prior_decay, g_source
     else:
-        decay, d_source = 0.0, f"none (growth from {g_source} already carries the decay)"
+        decay, d_source = 0.0, "none (growth net of decay: from history or the product)"
     ctx.note("income", "growth", growth, g_source)
     ctx.note("income", "decay", decay, d_source)
 
@@ -251,10 +407,21 @@ def _prepare_income(
     else:
         k, parts = discount_rate(product, params)
         sd_k = unc["discount_abs_default"]
-        ctx.note("income", "discount_rate", k, "calibration" if calibrated else "default")
+        ctx.note("income", "discount_rate", k, default_source)
         ctx.note("income", "discount_rate_build_up", parts, "default")
     ctx.note("income", "life_years", life, life_note)
+    ctx.note(
+        "income",
+        "life_convention",
+        ia.life,
+        "product" if "life" in ia.model_fields_set else "default",
+    )
     ctx.note("income", "mid_year", ia.mid_year, "product")
+    events = ctx.events
+    assert events is not None  # set by prepare() before the methods
+    ctx.note("income", "certificate", events.note, default_source)
+    if roll > 0.0:
+        ctx.note("income", "roll_forward_years", roll, "base period end to the valuation date")
     tab_life = float(ia.tax_life_years or params["tax_life_years"])
     if ia.tax_amortisation_benefit:
         ctx.note(
@@ -263,6 +430,7 @@ def _prepare_income(
             tab_life,
             _source(ia.tax_life_years, calibrated),
         )
+    sd_life = 0.0 if ia.economic_life_years is not None else unc["life_rel"]
     row.update(
         base=base,
         rate=rate,
@@ -277,6 +445,15 @@ def _prepare_income(
         sd_growth=sd_growth,
         sd_decay=unc["decay_abs"] if decay > 0.0 or d_source != "product" else 0.0,
         sd_discount=sd_k,
+        roll=roll,
+        hazard=events.hazard,
+        revoke_keep=events.revoke_keep,
+        first_expiry=events.first_expiry,
+        validity=events.validity,
+        renew_p=events.renew_p,
+        lapse_keep=events.lapse_keep,
+        sd_life=sd_life,
+        sd_model=float(params["method_error"]["income"]),
     )
     return True
 
@@ -413,9 +590,13 @@ def prepare(
     comp_offsets = [0]
     contexts = []
     unc = params["uncertainty"]
+    keep = np.ones(n)
     for i, product in enumerate(products):
         ctx = ProductContext()
         contexts.append(ctx)
+        base_ends = [r.period_end for r in product.revenue if r.period_end <= as_of]
+        ctx.events = certificate_events(product, as_of, params, max(base_ends, default=None))
+        keep[i] = ctx.events.keep
         inc_row: dict[str, float] = {}
         has[i, 0] = _prepare_income(product, as_of, params, calibrated, ctx, inc_row)
         income_rows.append(inc_row)
@@ -455,12 +636,24 @@ def prepare(
                 )
         comp_offsets.append(len(comps))
 
+    ones = np.ones(n)
+
     def column(rows: list[dict[str, float]], key: str, fill: float = 0.0) -> np.ndarray:
         return np.array([r.get(key, fill) for r in rows], dtype=np.float64)
 
-    inc_keys = IncomeInputs._fields
+    fills = {
+        "tab_life": 1.0,
+        "revoke_keep": 1.0,
+        "first_expiry": math.inf,
+        "validity": 3.0,
+        "renew_p": 1.0,
+        "lapse_keep": 1.0,
+    }
     income = IncomeInputs(
-        *[column(income_rows, k, 1.0 if k in ("tab_life",) else 0.0) for k in inc_keys]
+        **{
+            k: keep if k == "keep" else column(income_rows, k, fills.get(k, 0.0))
+            for k in IncomeInputs._fields
+        }
     )
     items = np.array(cost_items, dtype=np.float64).reshape(-1, 3)
     cost = CostInputs(
@@ -475,8 +668,10 @@ def prepare(
         sd_index=column(cost_rows, "sd_index"),
         sd_return=column(cost_rows, "sd_return"),
         sd_quality=column(cost_rows, "sd_quality"),
+        sd_model=ones * params["method_error"]["cost"],
     )
-    ones = np.ones(n)
+    model_value = np.zeros(n)
+    model_sd = np.zeros(n)
     fixed = np.array([c["rights"] + c["term"] + c["supply_demand"] + c["other"] for c in comps])
     market = MarketInputs(
         offsets=np.array(comp_offsets, dtype=np.int64),
@@ -491,6 +686,9 @@ def prepare(
         sd_default=ones * unc["comparable_dispersion_default"],
         sd_floor=ones * unc["comparable_dispersion_floor"],
         sd_level=ones * unc["elasticity_level"],
+        sd_model=ones * params["method_error"]["market"],
+        model_value=model_value,
+        model_sd=model_sd,
     )
     entity = np.array([entity_key(p.product_id) for p in products], dtype=np.uint64)
     return Prepared(

@@ -45,8 +45,10 @@ class Profile:
 
 
 _INCOME_FORMULA = (
-    "V = Σ_t B·a·((1+g)(1−d))^t / (1+k)^(t−τ) over the remaining life (τ = ½ mid-year), "
-    "a = {share}; × 1/(1 − T/L·AF(k,L)) with a tax-amortisation benefit"
+    "V = Σ_t B·a·((1+g)(1−d))^(t+ρ)·E[M(t−τ)] / (1+k)^(t−τ) over the data's economic life "
+    "(τ = ½ mid-year, ρ = years from the base period's end to the valuation date), "
+    "a = {share}; E[M] the expected share of income kept through the certificate's "
+    "revocation, renewal and lapse events; × 1/(1 − T/L·AF(k,L)) with a tax-amortisation benefit"
 )
 
 PROFILES: MappingProxyType[str, Profile] = MappingProxyType(
@@ -58,6 +60,8 @@ PROFILES: MappingProxyType[str, Profile] = MappingProxyType(
                 {
                     "revenue_share": "revenue share (分成收益法)",
                     "direct": "direct income forecast (直接收益预测)",
+                    "mixed": "direct income on licensing, revenue share on services "
+                    "(直接收益 + 分成收益)",
                     "excess_earnings": "excess earnings (超额收益法)",
                     "incremental": "incremental income (增量收益法)",
                 }
@@ -87,6 +91,7 @@ PROFILES: MappingProxyType[str, Profile] = MappingProxyType(
                 {
                     "revenue_share": "revenue share",
                     "direct": "direct income",
+                    "mixed": "direct income on licensing, revenue share on services",
                     "excess_earnings": "excess earnings",
                     "incremental": "incremental income",
                 }
@@ -116,6 +121,7 @@ PROFILES: MappingProxyType[str, Profile] = MappingProxyType(
                 {
                     "revenue_share": "relief-from-royalty",
                     "direct": "direct cash flow",
+                    "mixed": "direct cash flow on licensing, relief-from-royalty on services",
                     "excess_earnings": "multi-period excess earnings (MPEEM)",
                     "incremental": "with-and-without",
                 }
@@ -146,7 +152,8 @@ PROFILES: MappingProxyType[str, Profile] = MappingProxyType(
 INCOME_SHARE_TEXT: MappingProxyType[str, str] = MappingProxyType(
     {
         "revenue_share": "royalty_rate·(1 − tax)",
-        "direct": "operating_margin·(1 − tax)",
+        "direct": "licensing_margin·(1 − tax)",
+        "mixed": "(licensing_margin·L + royalty_rate·S)/(L + S)·(1 − tax)",
         "excess_earnings": "operating_margin·(1 − tax) − Σ contributory_asset·return / revenue",
         "incremental": "(1 − tax), B = incremental_profit",
     }

@@ -114,7 +114,7 @@ def build_result(
     audit: Audit,
 ) -> ValuationResult:
     """Assemble the result document of one product from the kernels' outputs."""
-    mode = product.income_assumptions.mode
+    mode = ctx.income_mode
     formulas = {
         "income": profile.income_formula.format(share=INCOME_SHARE_TEXT[mode]),
         "cost": profile.cost_formula,

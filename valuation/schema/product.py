@@ -30,7 +30,8 @@ CostItemKind = Literal[
     "tax",
 ]
 LicenseKind = Literal["exclusive", "non_exclusive", "transfer"]
-IncomeMode = Literal["revenue_share", "direct", "excess_earnings", "incremental"]
+IncomeMode = Literal["auto", "revenue_share", "direct", "mixed", "excess_earnings", "incremental"]
+LifeConvention = Literal["economic", "certificate"]
 HolderKind = Literal["enterprise", "institution", "government", "individual"]
 
 CATEGORIES: tuple[str, ...] = Category.__args__  # type: ignore[attr-defined]
@@ -136,13 +137,14 @@ class ContributoryAsset(Frozen):
 class IncomeAssumptions(Frozen):
     """Optional assumptions of the income method; what is omitted comes from defaults."""
 
-    mode: IncomeMode = "revenue_share"
+    mode: IncomeMode = "auto"
     royalty_rate: Share | None = None
     growth: Annotated[float, Field(gt=-1.0, le=1.0)] | None = None
     decay: Annotated[float, Field(ge=0.0, lt=1.0)] | None = None
     economic_life_years: Annotated[float, Field(gt=0.0, le=50.0)] | None = None
     discount_rate: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
     tax_rate: Annotated[float, Field(ge=0.0, lt=1.0)] | None = None
+    life: LifeConvention = "economic"
     assume_renewal: bool = False
     mid_year: bool = True
     tax_amortisation_benefit: bool = False
