@@ -34,6 +34,7 @@ def value_many(
     samples: int | None = None,
     parameters_override: Mapping[str, Any] | None = None,
     calibration_id: str | None = None,
+    market_model: Any | None = None,
 ) -> list[ValuationResult]:
     """Value several products in one pass through the batch kernels.
 
@@ -53,6 +54,9 @@ def value_many(
         Parameters replacing the defaults (e.g. from a CalibrationSet).
     calibration_id
         Id written into the audit block (default: the id of the built-in defaults).
+    market_model
+        The calibration's hedonic price model (``CalibrationSet.hedonic_model()``): values the
+        products that have no comparables of their own by the market method.
 
     Returns
     -------
@@ -82,7 +86,9 @@ def value_many(
         raise DpvInputError("must be 0 (no range) or at least 2", field="samples")
     cal_id = calibration_id or default_calibration_id()
 
-    batch = prepare(parsed, valuation_date, params, prof, calibrated=calibrated)
+    batch = prepare(
+        parsed, valuation_date, params, prof, calibrated=calibrated, market_model=market_model
+    )
     out = allocate_outputs(len(parsed))
     value_batch(batch.has, batch.income, batch.cost, batch.market, out)
     quantiles = None
@@ -136,6 +142,7 @@ def value(
     samples: int | None = None,
     parameters_override: Mapping[str, Any] | None = None,
     calibration_id: str | None = None,
+    market_model: Any | None = None,
 ) -> ValuationResult:
     """Value one registered data product by the income, cost and market methods.
 
@@ -143,7 +150,7 @@ def value(
     ----------
     product
         The product (a :class:`~valuation.schema.Product` or a mapping of its JSON).
-    as_of, profile, seed, samples, parameters_override, calibration_id
+    as_of, profile, seed, samples, parameters_override, calibration_id, market_model
         As in :func:`value_many`.
 
     Returns
@@ -174,6 +181,7 @@ def value(
         samples=samples,
         parameters_override=parameters_override,
         calibration_id=calibration_id,
+        market_model=market_model,
     )[0]
 
 

@@ -162,6 +162,14 @@ def load_calibration(path: str | Path | None = None) -> CalibrationSet:
     return CalibrationSet(folder, manifest, parameters)
 
 
+def resolve_calibration_with_model(
+    path: str | Path | None,
+) -> tuple[dict[str, Any], str, Any]:
+    """Return ``(valuation overrides, calibration id, hedonic price model)`` of a set."""
+    calibration = load_calibration(path)
+    return calibration.valuation_overrides, calibration.id, calibration.hedonic_model()
+
+
 def resolve_calibration(path: str | Path | None) -> tuple[dict[str, Any], str]:
     """Return ``(valuation overrides, calibration id)`` of the named or the default set."""
     calibration = load_calibration(path)
@@ -175,5 +183,6 @@ __all__ = [
     "CalibrationSet",
     "load_calibration",
     "resolve_calibration",
+    "resolve_calibration_with_model",
     "sha256_file",
 ]

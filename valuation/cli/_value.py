@@ -88,7 +88,7 @@ def value_command(
     and P10/P50/P90 range, warnings and the audit block. Exit code 2 on bad input.
     """
     from valuation import value_many
-    from valuation.calibration_set import resolve_calibration
+    from valuation.calibration_set import resolve_calibration_with_model
     from valuation.exceptions import DpvInputError
     from valuation.schema._base import parse_model, read_json
     from valuation.schema.product import Product
@@ -103,7 +103,7 @@ def value_command(
             raise DpvInputError(
                 f"not an ISO date (YYYY-MM-DD): {as_of!r}", field="--as-of"
             ) from None
-    overrides, calibration_id = resolve_calibration(calibration)
+    overrides, calibration_id, market_model = resolve_calibration_with_model(calibration)
     try:
         result = value_many(
             [parsed],
@@ -113,6 +113,7 @@ def value_command(
             samples=samples,
             parameters_override=overrides,
             calibration_id=calibration_id,
+            market_model=market_model,
         )[0]
     except DpvInputError as exc:
         raise DpvInputError(exc.problem, source=source, field=exc.field) from None

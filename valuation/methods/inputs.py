@@ -18,6 +18,7 @@ import numpy as np
 
 from valuation.kernels.rng import entity_key
 from valuation.kernels.valuation import CostInputs, IncomeInputs, MarketInputs
+from valuation.methods.market_model import hedonic_values
 from valuation.methods.profiles import Profile
 from valuation.schema.product import QUALITY_DIMENSIONS, Product, RevenuePeriod
 
@@ -39,6 +40,7 @@ class ProductContext:
     )
     warnings: list[tuple[str, str]] = field(default_factory=list)
     income_mode: str = "revenue_share"
+    market_source: str = "comparables"
     events: CertificateEvents | None = None
 
     def note(self, method: str, name: str, value: Any, source: str) -> None:
@@ -564,6 +566,7 @@ def prepare(
     profile: Profile,
     *,
     calibrated: bool = False,
+    market_model: Any | None = None,
 ) -> Prepared:
     """Turn validated products into the kernels' arrays and per-product contexts.
 
@@ -579,6 +582,9 @@ def prepare(
         The valuation standard followed.
     calibrated
         True when ``params`` come from a CalibrationSet (sources say ``calibration``).
+    market_model
+        The calibration's hedonic price model (:class:`models.HedonicPriceModel`): prices the
+        products without usable comparables (:mod:`valuation.methods.market_model`).
     """
     n = len(products)
     has = np.zeros((n, 3), dtype=np.bool_)
@@ -591,6 +597,7 @@ def prepare(
     contexts = []
     unc = params["uncertainty"]
     keep = np.ones(n)
+    model_rows: list[int] = []
     for i, product in enumerate(products):
         ctx = ProductContext()
         contexts.append(ctx)
@@ -628,11 +635,13 @@ def prepare(
                     "calibration" if calibrated else "default",
                 )
                 ctx.note("market", "basis", "outright transfer of the asset", "method")
+            elif market_model is not None:
+                model_rows.append(i)
             elif product.comparables:
                 ctx.skipped["market"] = "every comparable is dated after the valuation date"
             else:
                 ctx.skipped["market"] = (
-                    "no comparables given (selection from transaction history needs a calibration)"
+                    "no comparables given and no calibration with a price model in force"
                 )
         comp_offsets.append(len(comps))
 
@@ -672,6 +681,27 @@ def prepare(
     )
     model_value = np.zeros(n)
     model_sd = np.zeros(n)
+    if model_rows:
+        priced, sigma, lo, hi = hedonic_values(
+            market_model, [products[i] for i in model_rows], as_of, params["quality_weights"]
+        )
+        for j, i in enumerate(model_rows):
+            ctx = contexts[i]
+            if not (np.isfinite(priced[j]) and priced[j] > 0 and np.isfinite(sigma[j])):
+                ctx.skipped["market"] = "the calibration's price model gives no finite price"
+                continue
+            has[i, 2] = True
+            model_value[i] = priced[j]
+            model_sd[i] = sigma[j]
+            ctx.market_source = "model"
+            ctx.note("market", "basis", "outright transfer of the asset, home territory", "method")
+            ctx.note(
+                "market",
+                "price_model",
+                "hedonic model of the calibration's deal history (no comparables given)",
+                "calibration",
+            )
+            ctx.note("market", "model_band_80", [float(lo[j]), float(hi[j])], "calibration")
     fixed = np.array([c["rights"] + c["term"] + c["supply_demand"] + c["other"] for c in comps])
     market = MarketInputs(
         offsets=np.array(comp_offsets, dtype=np.int64),

@@ -123,7 +123,9 @@ def build_result(
     names = {
         "income": profile.income_names[mode],
         "cost": "cost approach",
-        "market": "market approach (explicit comparables)",
+        "market": "market approach (explicit comparables)"
+        if ctx.market_source == "comparables"
+        else "market approach (hedonic price model of the calibration)",
     }
     results: dict[str, MethodResult] = {}
     for m, method in enumerate(METHODS):
@@ -141,7 +143,9 @@ def build_result(
                     p90=float(quantiles[m, 2]),
                 )
             comparables = (
-                _market_table(product, as_of, params, profile) if method == "market" else None
+                _market_table(product, as_of, params, profile)
+                if method == "market" and ctx.market_source == "comparables"
+                else None
             )
             results[method] = MethodResult(
                 value=float(values[m]),
