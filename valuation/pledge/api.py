@@ -4,6 +4,10 @@ The flow: resolve the collateral (inline or from a registry) → eligibility per
 the eligible items (:func:`valuation.value_many`) → stress the pool with
 :func:`valuation.stress` (the one Monte Carlo engine) under the named scenarios → sensitivity
 → grade, decision, conditions and escalation → an :class:`Assessment` with its audit block.
+
+An outside appraisal given with an item (``collateral[i].appraisal``) is compared with the
+engine's concluded value and may escalate to a human valuer; it is a check, never an input:
+the collateral value, LTV, max loans and stress use the engine's values only.
 """
 
 from __future__ import annotations
@@ -23,13 +27,21 @@ from valuation._version import __version__
 from valuation.audit import input_sha256
 from valuation.defaults import default_calibration_id, parameters
 from valuation.exceptions import MSG_FILE_NOT_FOUND, MSG_MALFORMED_JSON, DpvInputError
-from valuation.pledge.decision import DecisionInputs, decide, escalation_reasons, risk_grade
+from valuation.pledge.decision import (
+    DecisionInputs,
+    compare_appraisal,
+    decide,
+    escalation_reasons,
+    risk_grade,
+)
 from valuation.pledge.eligibility import NOT_VALUED, assess_eligibility
 from valuation.risk.api import simulate, stress
 from valuation.risk.model import build_model
 from valuation.risk.scenarios import NAMED_SCENARIOS
 from valuation.schema._base import parse_model
 from valuation.schema.pledge import (
+    Appraisal,
+    AppraisalComparison,
     Assessment,
     CollateralAssessment,
     Escalation,
@@ -424,7 +436,10 @@ def assess_pledge(
     -----
     The stress numbers are those of :func:`valuation.stress` on :func:`stress_request` of the
     eligible items at their concluded values; see :mod:`valuation.pledge.decision` for the
-    grade and the decision rules.
+    grade and the decision rules. An item's outside appraisal is compared with its concluded
+    value (``appraisal_comparison``) and can escalate to a human valuer
+    (``appraisal_disagrees``, ``appraisal_stale``); it never replaces the engine's value in the
+    collateral value, LTV, max loans or stress.
 
     Examples
     --------
@@ -455,6 +470,7 @@ def assess_pledge(
 
     collateral: list[CollateralAssessment] = []
     eligible: list[tuple[Product, ValuationResult]] = []
+    appraisals: list[tuple[str, Appraisal, AppraisalComparison]] = []
     for i, (product, verdict) in enumerate(zip(products, verdicts, strict=True)):
         reasons = list(verdict.reasons)
         result = valuation_of.get(i)
@@ -469,6 +485,14 @@ def assess_pledge(
         is_eligible = not reasons
         if is_eligible and result is not None:
             eligible.append((product, result))
+        # The outside appraisal is compared with the engine's value, never used in its place.
+        appraisal = req.collateral[i].appraisal
+        comparison: AppraisalComparison | None = None
+        if appraisal is not None:
+            engine_value = result.concluded_value if result is not None else None
+            comparison = compare_appraisal(appraisal, engine_value, req.as_of, policy)
+            if is_eligible:
+                appraisals.append((product.product_id, appraisal, comparison))
         collateral.append(
             CollateralAssessment(
                 product_id=product.product_id,
@@ -477,6 +501,8 @@ def assess_pledge(
                 eligible=is_eligible,
                 reasons=reasons,
                 valuation=result,
+                appraisal=appraisal,
+                appraisal_comparison=comparison,
             )
         )
     ineligible_ids = tuple(c.product_id for c in collateral if not c.eligible)
@@ -541,7 +567,7 @@ def assess_pledge(
         ),
         policy,
     )
-    escalation = escalation_reasons(loan.amount, [r for _, r in eligible], policy)
+    escalation = escalation_reasons(loan.amount, [r for _, r in eligible], policy, appraisals)
     binding = min(policy_max, math.inf if risk_max is None else risk_max)
     # Only the fields that were set: a product's defaults are not all alike (an income mode
     # left to its default is reported as such), so the audit must not fill them in.

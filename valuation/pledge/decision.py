@@ -8,6 +8,12 @@ Notes
 * **Largest loan.** ``policy = max_ltv × collateral value``; ``risk`` is the engine's exact
   quantile of the pathwise non-breaching loan at the target breach probability; the binding
   limit is the smaller.
+* **Outside appraisal.** An item's appraisal from an outside firm is a check on the engine,
+  never an input: LTV and the max loans use the engine's concluded values. The disagreement
+  ``max(a / v, v / a)`` of appraisal ``a`` and engine value ``v`` above the policy's
+  ``appraisal_disagreement_factor`` escalates to a human valuer (``appraisal_disagrees``), and
+  so does an appraisal dated more than ``appraisal_max_age_months`` calendar months before the
+  as_of (``appraisal_stale``); neither changes the decision.
 * **Decision.** ``decline`` when no item is eligible, the expected-loss grade is E (reducing the
   amount would not be known to cure it), or the binding limit is below ``min_loan_fraction`` of
   the amount. ``approve`` when every item is eligible, the amount is within the binding limit
@@ -18,11 +24,20 @@ Notes
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from valuation.schema.pledge import GRADES, Condition, Policy, Reason
+from valuation.pledge.eligibility import add_months
+from valuation.schema.pledge import (
+    GRADES,
+    Appraisal,
+    AppraisalComparison,
+    Condition,
+    Policy,
+    Reason,
+)
 from valuation.schema.results import ValuationResult
 
 # Reason codes of the decision.
@@ -39,6 +54,8 @@ MAX_LOAN_BELOW_MINIMUM = "max_loan_below_minimum"
 ABOVE_INTERNAL_LIMIT = "loan_above_internal_valuation_limit"
 METHODS_DISAGREE = "methods_disagree"
 VALUE_RANGE_WIDE = "value_range_wide"
+APPRAISAL_DISAGREES = "appraisal_disagrees"
+APPRAISAL_STALE = "appraisal_stale"
 
 
 def grade_of(value: float, bounds: Sequence[float]) -> str:
@@ -222,10 +239,82 @@ def decide(x: DecisionInputs, policy: Policy) -> Outcome:
     return Outcome("approve_with_conditions", tuple(reasons), tuple(conditions))
 
 
-def escalation_reasons(
-    amount: float, valuations: Sequence[ValuationResult], policy: Policy
+def compare_appraisal(
+    appraisal: Appraisal, engine_value: float | None, as_of: dt.date, policy: Policy
+) -> AppraisalComparison:
+    """Compare an outside appraisal with the engine's concluded value of the same item.
+
+    The ratio is ``appraisal / engine value``; the disagreement ``max(a / v, v / a)`` (both
+    quotients computed, so that it is exact either way) is within the factor when it does not
+    exceed ``policy.appraisal_disagreement_factor``. Without a positive engine value there is
+    no ratio. The appraisal is stale when dated before ``as_of`` less
+    ``policy.appraisal_max_age_months`` calendar months. The comparison is a check only: the
+    engine's value stays the basis of LTV and the max loan.
+    """
+    ratio = disagreement = None
+    within = None
+    if engine_value is not None and engine_value > 0:
+        ratio = appraisal.value / engine_value
+        disagreement = max(ratio, engine_value / appraisal.value)
+        within = disagreement <= policy.appraisal_disagreement_factor
+    oldest = add_months(as_of, -policy.appraisal_max_age_months)
+    return AppraisalComparison(
+        appraisal_value=appraisal.value,
+        engine_value=engine_value,
+        ratio=ratio,
+        disagreement=disagreement,
+        factor=policy.appraisal_disagreement_factor,
+        within_factor=within,
+        age_days=(as_of - appraisal.date).days,
+        max_age_months=policy.appraisal_max_age_months,
+        stale=appraisal.date < oldest,
+    )
+
+
+def appraisal_reasons(
+    product_id: str, appraisal: Appraisal, comparison: AppraisalComparison
 ) -> list[Reason]:
-    """Reasons to send the valuation to a human valuer (empty: none needed)."""
+    """Return the escalation reasons of one item's outside appraisal (empty: none).
+
+    ``appraisal_disagrees`` when it differs from the engine's value beyond the factor,
+    ``appraisal_stale`` when it is older than the policy allows.
+    """
+    reasons = []
+    c = comparison
+    if c.within_factor is False and c.ratio is not None and c.engine_value is not None:
+        reasons.append(
+            Reason(
+                code=APPRAISAL_DISAGREES,
+                message=f"outside appraisal {appraisal.value:,.0f} by {appraisal.appraiser} "
+                f"({appraisal.method}, {appraisal.date}) against the engine's concluded value "
+                f"{c.engine_value:,.0f}: ratio {c.ratio:.3f}, beyond the factor {c.factor:g} "
+                "either way",
+                product_id=product_id,
+            )
+        )
+    if c.stale:
+        reasons.append(
+            Reason(
+                code=APPRAISAL_STALE,
+                message=f"outside appraisal by {appraisal.appraiser} is dated {appraisal.date}, "
+                f"{c.age_days} days before the as_of: older than {c.max_age_months} months",
+                product_id=product_id,
+            )
+        )
+    return reasons
+
+
+def escalation_reasons(
+    amount: float,
+    valuations: Sequence[ValuationResult],
+    policy: Policy,
+    appraisals: Sequence[tuple[str, Appraisal, AppraisalComparison]] = (),
+) -> list[Reason]:
+    """Reasons to send the valuation to a human valuer (empty: none needed).
+
+    ``appraisals`` are ``(product_id, appraisal, comparison)`` of the eligible items that came
+    with an outside appraisal; their reasons (:func:`appraisal_reasons`) come last.
+    """
     reasons = []
     if amount > policy.internal_valuation_limit:
         reasons.append(
@@ -260,11 +349,15 @@ def escalation_reasons(
                     product_id=result.product_id,
                 )
             )
+    for product_id, appraisal, comparison in appraisals:
+        reasons.extend(appraisal_reasons(product_id, appraisal, comparison))
     return reasons
 
 
 __all__ = [
     "ABOVE_INTERNAL_LIMIT",
+    "APPRAISAL_DISAGREES",
+    "APPRAISAL_STALE",
     "BREACH_ABOVE_TARGET",
     "COLLATERAL_EXCLUDED",
     "EXPECTED_LOSS_ABOVE_LIMIT",
@@ -277,6 +370,8 @@ __all__ = [
     "WITHIN_POLICY",
     "DecisionInputs",
     "Outcome",
+    "appraisal_reasons",
+    "compare_appraisal",
     "decide",
     "escalation_reasons",
     "grade_of",

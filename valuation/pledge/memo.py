@@ -49,6 +49,7 @@ def render_memo(assessment: Assessment, charts: dict[str, str] | None = None) ->
         ``{name: base64 PNG}``; drawn from the assessment when omitted.
     """
     from valuation.pledge.charts import CHARTS, draw_all
+    from valuation.pledge.decision import APPRAISAL_DISAGREES, APPRAISAL_STALE
     from valuation.risk.scenarios import NAMED_SCENARIOS
 
     images = charts if charts is not None else draw_all(assessment)
@@ -57,6 +58,7 @@ def render_memo(assessment: Assessment, charts: dict[str, str] | None = None) ->
         decision_title=DECISION_TITLES[assessment.decision],
         charts=[(name, title, images[name]) for name, title, _ in CHARTS],
         scenario_descriptions={k: v.description for k, v in NAMED_SCENARIOS.items()},
+        appraisal_codes=(APPRAISAL_DISAGREES, APPRAISAL_STALE),
     )
 
 

@@ -10,7 +10,8 @@ import datetime as dt
 import itertools
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from valuation.audit import Audit
 from valuation.schema._base import Frozen
@@ -27,6 +28,7 @@ from valuation.schema.stress import (
 Grade = Literal["A", "B", "C", "D", "E"]
 GRADES: tuple[str, ...] = Grade.__args__  # type: ignore[attr-defined]
 Decision = Literal["approve", "approve_with_conditions", "decline"]
+AppraisalMethod = Literal["income", "cost", "market", "mixed"]
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 OpenProbability = Annotated[float, Field(gt=0.0, lt=1.0)]
@@ -58,11 +60,32 @@ class PledgeLoan(Frozen):
     amortization: Amortization = "bullet"
 
 
+class Appraisal(Frozen):
+    """An outside appraisal firm's value of a pledged item, as received with the request.
+
+    It is a check on the engine, never an input: the assessment compares it with the engine's
+    concluded value (escalating when they disagree beyond the policy's
+    ``appraisal_disagreement_factor``, flagging it when older than ``appraisal_max_age_months``),
+    while LTV and the max loan stay on the engine's value.
+    """
+
+    value: Annotated[float, Field(gt=0.0, description="appraised value, in the loan's currency")]
+    appraiser: Annotated[str, Field(min_length=1, max_length=512, pattern=r"\S")] = Field(
+        description="the appraisal firm's name"
+    )
+    date: dt.date = Field(description="the appraisal's valuation date; not after the as_of")
+    method: AppraisalMethod = Field(description="the appraiser's approach")
+
+
 class CollateralEntry(Frozen):
-    """One pledged item: the product inline, or its id in the registry (exactly one of them)."""
+    """One pledged item: the product inline, or its id in the registry (exactly one of them).
+
+    ``appraisal`` is the outside appraisal received for it, if any (a check, not an input).
+    """
 
     product: Product | None = None
     product_id: Identifier | None = None
+    appraisal: Appraisal | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> CollateralEntry:
@@ -105,6 +128,15 @@ class Policy(Frozen):
     escalation_method_spread: Annotated[float, Field(ge=1.0)] = 2.0
     # Escalate when an item's P90 / P10 exceeds this (defaults.reconciliation.wide_range_ratio).
     escalation_range_ratio: Annotated[float, Field(ge=1.0)] = 3.0
+    # Escalate when an item's outside appraisal and the engine's concluded value differ by more
+    # than this factor either way (max(a/v, v/a)). House convention, no published standard: half
+    # way between agreement (1) and the 2x at which the engine's own methods are said to
+    # disagree (escalation_method_spread), as both value the same item at about the same date.
+    appraisal_disagreement_factor: Annotated[float, Field(gt=1.0)] = 1.5
+    # An outside appraisal dated more than this many calendar months before as_of is stale and
+    # flagged to the valuer: a Chinese appraisal report is normally usable only within one
+    # year of its valuation date (CAS practice standard on valuation reports, 2018).
+    appraisal_max_age_months: Annotated[int, Field(ge=0, le=120)] = 12
     # Upper bounds of grades A-D for the breach probability and for the expected loss as a share
     # of the loan; above the last bound the grade is E. Convention: A-B sit within the target
     # breach probability; an EL of 0.5% is about a one-year speculative-grade loss rate.
@@ -162,6 +194,26 @@ class PledgeRequest(Frozen):
     policy: Policy = Policy()
     simulation: PledgeSimulation = PledgeSimulation()
 
+    @model_validator(mode="after")
+    def _appraisals_not_after_as_of(self) -> PledgeRequest:
+        # Raised as a ValidationError so that the error names the field of the item.
+        errors = [
+            InitErrorDetails(
+                type=PydanticCustomError(
+                    "appraisal_after_as_of",
+                    "the appraisal is dated {date}, after the request's as_of {as_of}",
+                    {"date": str(entry.appraisal.date), "as_of": str(self.as_of)},
+                ),
+                loc=("collateral", index, "appraisal", "date"),
+                input=str(entry.appraisal.date),
+            )
+            for index, entry in enumerate(self.collateral)
+            if entry.appraisal is not None and entry.appraisal.date > self.as_of
+        ]
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
+        return self
+
 
 class Reason(Frozen):
     """A machine-readable reason code with a sentence for people."""
@@ -181,8 +233,26 @@ class Condition(Frozen):
     product_ids: list[str] | None = None
 
 
+class AppraisalComparison(Frozen):
+    """An item's outside appraisal against the engine's concluded value (a check only)."""
+
+    appraisal_value: float
+    engine_value: float | None = Field(description="null when the engine concluded no value")
+    ratio: float | None = Field(description="appraisal / engine value")
+    disagreement: float | None = Field(description="max(ratio, 1 / ratio)")
+    factor: float = Field(description="the policy's appraisal_disagreement_factor")
+    within_factor: bool | None = Field(description="disagreement <= factor; null without ratio")
+    age_days: int = Field(description="days from the appraisal's date to the as_of")
+    max_age_months: int = Field(description="the policy's appraisal_max_age_months")
+    stale: bool = Field(description="dated more than max_age_months before the as_of")
+
+
 class CollateralAssessment(Frozen):
-    """One pledged item: eligibility with reasons, and its valuation if eligible."""
+    """One pledged item: eligibility with reasons, and its valuation if eligible.
+
+    ``appraisal`` and ``appraisal_comparison``: the outside appraisal received with the request
+    and its comparison with the engine's concluded value (null without one).
+    """
 
     product_id: str
     name: str | None
@@ -190,6 +260,8 @@ class CollateralAssessment(Frozen):
     eligible: bool
     reasons: list[Reason]
     valuation: ValuationResult | None
+    appraisal: Appraisal | None
+    appraisal_comparison: AppraisalComparison | None
 
 
 class MaxLoan(Frozen):
@@ -290,6 +362,8 @@ class Assessment(Frozen):
 __all__ = [
     "DEFAULT_SEED",
     "GRADES",
+    "Appraisal",
+    "AppraisalComparison",
     "Assessment",
     "CollateralAssessment",
     "CollateralEntry",
