@@ -25,6 +25,7 @@ from the block's stream, which fixes the bytes written):
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,7 +57,7 @@ from calibration.synth._products import product_ids, product_truth_table, produc
 from calibration.synth._revenue import draw_revenue_paths, revenue_table
 from calibration.synth._royalty import draw_royalty_rates
 from calibration.synth._unregistered import draw_unregistered
-from calibration.synth._value import economic_value
+from calibration.synth._value import economic_value, event_log_shift
 
 STREAM_BLOCK = 4096
 """Products per random stream (and per written batch at most ``chunk_size``)."""
@@ -134,11 +135,32 @@ def generate_block(params: Params, seed: int, block: int, n: int) -> Block:
     )
     deals, deal_rank = sort_deals(deals)
     loan_terms = draw_loan_terms(rng, params, cal.registered)
+    hz = params.truth["hazards"]
+    first_year = int(paths.years[0])
+    log_rev = paths.log_rev + event_log_shift(
+        paths.log_rev.shape,
+        first_year,
+        revoked=cert.revoked,
+        revoked_day=cert.t_revocation,
+        lapsed=cert.lapsed,
+        lapse_day=cal.expires0,
+        revoke_keep=1.0 - hz["revocation_loss"],
+        lapse_keep=1.0 - hz["lapse_loss"],
+    )
+    paths = dataclasses.replace(paths, log_rev=log_rev)
     value = economic_value(
+        params.truth,
+        log_revenue=log_rev,
+        first_year=first_year,
+        net_growth=params.seg_growth[pop.segment] - params.seg_decay[pop.segment],
+        licensing_share=paths.licensing_share,
         royalty_rate=royalty_true,
-        annuity=params.seg_annuity[pop.segment],
-        log_revenue=paths.log_rev,
-        first_year=int(paths.years[0]),
+        high_tech=pop.holder_high_tech[pop.holder_of],
+        sector=pop.sector,
+        category=pop.category,
+        status=cert.status,
+        expires0=cal.expires0,
+        expires=cert.expires,
         registered=cal.registered,
         as_of=params.as_of,
         appraisal_day=loan_terms.start,

@@ -82,7 +82,6 @@ class Params:
     seg_jump_mean: NDArray[np.float64]
     seg_jump_sd: NDArray[np.float64]
     seg_mu: NDArray[np.float64]
-    seg_annuity: NDArray[np.float64]
     revenue_years: NDArray[np.int64]  # first_revenue_year .. as_of year (latent)
     last_reported_year: int
     quality_weights: NDArray[np.float64]
@@ -108,12 +107,6 @@ def build_params(truth: dict[str, Any]) -> Params:
     jm = np.array([segs[k]["jump_mean"] for k in keys])
     js = np.array([segs[k]["jump_sd"] for k in keys])
     mu = g - d - 0.5 * v**2 - lam * (np.exp(jm + 0.5 * js**2) - 1.0)
-    val = truth["valuation"]
-    life = int(val["economic_life_years"])
-    k = np.arange(1, life + 1)
-    annuity = (np.exp(np.outer(g - d, k)) / (1.0 + val["discount_rate"]) ** (k - 0.5)[None, :]).sum(
-        axis=1
-    ) * (1.0 - val["tax_rate"])
     as_of = _day(cal["as_of"])
     as_of_year = int(str(np.datetime64(cal["as_of"], "Y")))
     lst = truth["listings"]
@@ -134,7 +127,6 @@ def build_params(truth: dict[str, Any]) -> Params:
         seg_jump_mean=jm,
         seg_jump_sd=js,
         seg_mu=mu,
-        seg_annuity=annuity,
         revenue_years=np.arange(int(cal["first_revenue_year"]), as_of_year + 1),
         last_reported_year=int(cal["last_revenue_year"]),
         quality_weights=np.array([truth["quality"]["weights"][q] for q in QUALITY_DIMENSIONS]),

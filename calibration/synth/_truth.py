@@ -25,6 +25,7 @@ import copy
 import math
 from typing import Any
 
+from valuation.defaults import DEFAULTS
 from valuation.schema.product import CATEGORIES, QUALITY_DIMENSIONS, SECTORS
 
 TRUTH_SCHEMA_VERSION = 1
@@ -86,9 +87,22 @@ CONVENTIONS: dict[str, str] = {
         "never-traded listings is mean(exp(-trade_rate_per_year * active_years))"
     ),
     "economic_value": (
-        "product_truth.economic_value = (1 - tax_rate) * royalty_rate * R_as_of_year * "
-        "sum_{k=1..life} exp(net_growth*k) / (1 + discount_rate)^(k - 0.5): relief from "
-        "royalty with mid-year discounting at the truth's valuation parameters"
+        "product_truth.economic_value = the engine's income method (valuation.kernels."
+        "valuation.income_point, SPEC §5) at the truth's parameters: base = latent total "
+        "revenue R of the as-of calendar year (period ending 31 December), rolled to as_of at "
+        "exp(net_growth); attributable after-tax share (1 - tax)*(licensing_margin[category]*"
+        "licensing_share + royalty_rate*(1 - licensing_share)), tax 15 % for high-tech holders "
+        "else 25 %; growth = exp(net_growth) - 1, no separate decay; mid-year discounting at "
+        "the build-up rate risk_free + ERP*beta[sector] + size + data_premium[category]; over "
+        "the economic life of the category (not the certificate); the certificate as events: "
+        "revocation hazard with revocation_loss, and at each expiry (every validity_years) "
+        "renewal with renewal_probability or lapse_loss; an objected certificate has already "
+        "lost objection_revocation_probability*revocation_loss; a revoked or lapsed one has "
+        "no further event (its loss is already in revenue). 0 before registration"
+    ),
+    "event_losses": (
+        "revenue falls to (1 - revocation_loss) after a revocation and to (1 - lapse_loss) "
+        "after a lapse, from the calendar year of the event on"
     ),
     "loans": (
         "amount = pledge_rate * appraised value (economic value at the loan's start year), "
@@ -151,6 +165,33 @@ _JUMP_MEAN = -0.35
 _JUMP_SD = 0.25
 
 
+_PROCESS = DEFAULTS["collateral_process"]
+_VALUATION_KEYS = (
+    "risk_free_rate",
+    "equity_risk_premium",
+    "sector_beta",
+    "size_premium",
+    "data_premium",
+    "tax_rate",
+    "tax_rate_high_tech",
+    "licensing_margin",
+    "economic_life_years",
+)
+
+
+def _valuation_truth() -> dict[str, Any]:
+    """Return the valuation parameters the tables cannot identify: the engine's defaults.
+
+    The discount-rate build-up, tax rates, the licensing margin and the economic lives leave no
+    trace in deals, revenue or events, so no calibration can recover them; the truth states
+    the engine's defaults for them, and the recovery test measures everything else.
+    """
+    out: dict[str, Any] = {k: copy.deepcopy(DEFAULTS[k]) for k in _VALUATION_KEYS}
+    out["validity_years"] = DEFAULTS["certificate"]["validity_years"]
+    out["mid_year"] = True
+    return out
+
+
 ANCHORS: dict[str, str] = {
     "calendar.registration_start": (
         "SPEC §1: Zhejiang/Beijing pilots from 2023, Shanghai registration from December 2024"
@@ -187,7 +228,7 @@ ANCHORS: dict[str, str] = {
     "loans.base_annual_pd": "SPEC §4 pledge example: borrower annual_pd 0.03",
     "loans.liquidation_discount": "SPEC §4 pledge policy example: liquidation_discount 0.35",
     "loans.pledge_probability": "SPEC §1: Shanghai 16 borrowers against 837 products (~2%)",
-    "valuation.tax_rate": "PRC enterprise income tax 25%",
+    "valuation": "the engine's defaults (valuation/defaults.py): not identified by the tables",
 }
 """Where each magnitude comes from, by dotted key (written into ``truth.json``)."""
 
@@ -366,6 +407,14 @@ _TRUTH: dict[str, Any] = {
         "delisting": 0.12,
         "renewal_probability": 0.7,
         "objection_pending_days_mean": 120.0,
+        # What the events cost (revenue falls by the loss from the event's calendar year on):
+        # the engine's defaults, shared with the stress test (valuation.defaults
+        # collateral_process and certificate). The tables do not identify them.
+        "revocation_loss": _PROCESS["revocation_loss"],
+        "lapse_loss": _PROCESS["lapse_loss"],
+        "objection_revocation_probability": DEFAULTS["certificate"][
+            "objection_revocation_probability"
+        ],
     },
     "listings": {
         "listed_share": 0.6,
@@ -435,12 +484,7 @@ _TRUTH: dict[str, Any] = {
             "noise_sd": {"one_off": 2.2, "subscription": 2.0, "usage": 1.2},
         },
     },
-    "valuation": {
-        # Build-up discount rate with data-specific premia (SPEC §5), CAS-style life 5 years.
-        "discount_rate": 0.18,
-        "economic_life_years": 5,
-        "tax_rate": 0.25,  # PRC enterprise income tax
-    },
+    "valuation": _valuation_truth(),
     "loans": {
         # Shanghai: 16 enterprises borrowed 355 m CNY against 837 products (~2%, ~22 m each);
         # loans 5-20 m CNY, about one year (SPEC §1; market-facts: > 80% of IP loans < 20 m).

@@ -559,6 +559,51 @@ def value_batch(
         concluded[i] = w0 * v0 + w1 * v1 + w2 * v2
 
 
+@jit_parallel
+def income_batch(inc: IncomeInputs, values: np.ndarray) -> None:
+    """Write ``keep·income_point`` of every product into ``values`` (the income method alone).
+
+    The synthetic market's true economic value is this, at the truth's parameters
+    (:mod:`calibration.synth`), so generator and engine share one formula.
+    """
+    base = inc.base
+    rate = inc.rate
+    growth = inc.growth
+    decay = inc.decay
+    discount = inc.discount
+    life = inc.life
+    mid_year = inc.mid_year
+    tab_tax = inc.tab_tax
+    tab_life = inc.tab_life
+    roll = inc.roll
+    hazard = inc.hazard
+    revoke_keep = inc.revoke_keep
+    first_expiry = inc.first_expiry
+    validity = inc.validity
+    renew_p = inc.renew_p
+    lapse_keep = inc.lapse_keep
+    keep = inc.keep
+    for i in prange(values.shape[0]):
+        values[i] = keep[i] * income_point(
+            base[i],
+            rate[i],
+            growth[i],
+            decay[i],
+            discount[i],
+            life[i],
+            mid_year[i],
+            tab_tax[i],
+            tab_life[i],
+            roll[i],
+            hazard[i],
+            revoke_keep[i],
+            first_expiry[i],
+            validity[i],
+            renew_p[i],
+            lapse_keep[i],
+        )
+
+
 @jit_inner
 def _quantile_sorted(x: np.ndarray, q: float) -> float:
     # numpy's default ("linear") definition on an already sorted array
@@ -801,6 +846,7 @@ def warmup() -> None:
     value_batch(has, inc, cst, mkt, out)
     q = np.zeros((1, 4, 3))
     range_batch(has, inc, cst, mkt, out, np.zeros(1, dtype=np.uint64), np.uint64(1), 8, q)
+    income_batch(inc, np.zeros(1))
 
 
 __all__ = [
@@ -812,6 +858,7 @@ __all__ = [
     "MarketInputs",
     "allocate_outputs",
     "cost_value",
+    "income_batch",
     "income_point",
     "income_value",
     "neutral_income_fields",
