@@ -192,7 +192,7 @@ def economic_value(
     n, n_years = log_revenue.shape
     as_of_year_end = _day(f"{int(first_year + n_years - 1)}-12-31")
     live = ~np.isin(status, [_REVOKED, _EXPIRED])
-    common = dict(
+    common: dict[str, Any] = dict(
         net_growth=net_growth,
         licensing_share=licensing_share,
         royalty_rate=royalty_rate,

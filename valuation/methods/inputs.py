@@ -323,9 +323,9 @@ def _prepare_income(
         ]
         if mode in ("direct", "mixed"):
             margin_given = ia.operating_margin is not None
-            margin = (
+            margin = float(
                 ia.operating_margin
-                if margin_given
+                if ia.operating_margin is not None
                 else params["licensing_margin"][product.category]
             )
             sd_margin = unc[
