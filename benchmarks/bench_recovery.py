@@ -112,7 +112,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument(
-        "--listings", type=Path, default=Path(__file__).resolve().parents[1] / "tests" / "data" / "exchange-listings"
+        "--listings",
+        type=Path,
+        default=Path(__file__).resolve().parents[1] / "tests" / "data" / "exchange-listings",
     )
     ns = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

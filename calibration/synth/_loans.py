@@ -137,6 +137,8 @@ def draw_loans(
         & (loan_start >= launched)
         & (loan_start < end_day)
         & (appraised >= ln["min_appraised_value"])
+        # a loan capped at max_amount would fall below the lowest pledge rate: no such pledge
+        & (appraised * ln["pledge_rate"]["low"] <= ln["max_amount"])
         & (rng.random(n) < ln["pledge_probability"])
     )
     prl = ln["pledge_rate"]

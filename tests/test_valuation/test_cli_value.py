@@ -48,7 +48,21 @@ def test_value_json_contract(name: str, capsys: pytest.CaptureFixture[str]) -> N
 def test_value_table_on_terminal(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["value", example_path("data_algorithm"), "--as-of", "2026-11-01"], capsys)
     assert code == 0
-    assert "concluded" in out and "skipped" in out and "market" in out
+    assert "concluded" in out and "market" in out
+    # no comparables of its own: the market method comes from the calibration's price model
+    assert "hedonic" in out
+
+
+def test_value_table_shows_a_skipped_method(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = json.loads(Path(example_path("data_algorithm")).read_text(encoding="utf-8"))
+    doc["costs"] = []
+    path = tmp_path / "no-costs.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    code, out, _ = run(["value", str(path), "--as-of", "2026-11-01"], capsys)
+    assert code == 0
+    assert "concluded" in out and "skipped" in out and "cost" in out
 
 
 def test_value_reads_stdin(
@@ -81,7 +95,10 @@ def test_profiles_change_the_formulas(capsys: pytest.CaptureFixture[str]) -> Non
         assert code == 0
         results[profile] = json.loads(out)
         assert results[profile]["profile"] == profile
-    assert results["ivs-210"]["methods"]["income"]["name"] == "relief-from-royalty"
+    # the example's revenue is licensing and services: each by its own mode
+    assert results["ivs-210"]["methods"]["income"]["name"] == (
+        "direct cash flow on licensing, relief-from-royalty on services"
+    )
     # guide 9 does not index costs; IVS has no quality coefficient: three different cost values
     costs = {p: r["methods"]["cost"]["value"] for p, r in results.items()}
     assert len(set(costs.values())) == 3

@@ -80,7 +80,8 @@ def test_stress_numbers_are_those_of_valuation_stress(example: Assessment):
 
 
 def test_conditions_when_the_loan_exceeds_the_policy_ltv():
-    a = assess_pledge(pledges.example(amount=9_000_000.0), registry=pledges.registry())
+    # 12m: above the policy LTV (value ~21m, max 50 %)
+    a = assess_pledge(pledges.example(amount=12_000_000.0), registry=pledges.registry())
     assert a.decision == "approve_with_conditions"
     # the grade is that of the amount applied for; reducing it cures the breach
     assert [r.code for r in a.reasons] == [
@@ -95,8 +96,8 @@ def test_conditions_when_the_loan_exceeds_the_policy_ltv():
             "add_collateral",
             math.ceil(
                 max(
-                    9e6 / 0.5 - a.collateral_value,
-                    a.collateral_value * (9e6 / (a.max_loan.risk or math.inf) - 1.0),
+                    12e6 / 0.5 - a.collateral_value,
+                    a.collateral_value * (12e6 / (a.max_loan.risk or math.inf) - 1.0),
                 )
                 / 10_000
             )
@@ -106,8 +107,8 @@ def test_conditions_when_the_loan_exceeds_the_policy_ltv():
 
 
 def test_shorter_tenor_offered_when_it_cures_the_breach_probability():
-    # 7.5m: within the policy LTV (value ~16.5m), breach ~16% at 12 months (grade D)
-    a = assess_pledge(pledges.example(amount=7_500_000.0), registry=pledges.registry())
+    # 9m: within the policy LTV (value ~21m), breach ~10% at 12 months (grade D)
+    a = assess_pledge(pledges.example(amount=9_000_000.0), registry=pledges.registry())
     assert a.decision == "approve_with_conditions"
     assert a.grade == "D"
     assert [r.code for r in a.reasons] == [
@@ -117,7 +118,7 @@ def test_shorter_tenor_offered_when_it_cures_the_breach_probability():
     # the tenor offered is the longest in 3-month steps that meets the target
     meets = {}
     for tenor in (9, 6, 3):
-        check = pledges.example(amount=7_500_000.0)
+        check = pledges.example(amount=9_000_000.0)
         check["loan"]["tenor_months"] = tenor
         b = assess_pledge(check, registry=pledges.registry())
         assert b.stress is not None
@@ -158,7 +159,7 @@ def test_decline_when_nothing_is_eligible():
 
 
 def test_decline_when_the_expected_loss_is_too_high():
-    doc = request([{"product": product("P1")}], amount=1_400_000.0, annual_pd=0.6)
+    doc = request([{"product": product("P1")}], amount=2_000_000.0, annual_pd=0.6)
     a = assess_pledge(doc)
     assert a.decision == "decline"
     assert "expected_loss_above_limit" in [r.code for r in a.reasons]

@@ -60,13 +60,15 @@ def test_pledge_writes_assessment_and_memo(tmp_path: Path, capsys: pytest.Captur
 
 def test_policy_file_and_overrides_are_applied_and_audited(tmp_path: Path):
     req = _write(tmp_path / "req.json", pledges.example(amount=3_000_000.0))
-    policy = _write(tmp_path / "policy.json", {"max_ltv": 0.08})
+    policy = _write(
+        tmp_path / "policy.json", {"max_ltv": 0.04}
+    )  # policy max 0.04 x ~36m < half of 3m
     out = tmp_path / "out"
     args = ["pledge", req, "--registry", example_registry_path(), "--out", str(out)]
     assert main([*args, "--policy", policy, "--paths", "1500", "--seed", "11"]) == 0
     filed = json.loads((out / "assessment.json").read_text())
-    assert filed["policy"]["max_ltv"] == 0.08
-    assert filed["audit"]["request"]["policy"]["max_ltv"] == 0.08
+    assert filed["policy"]["max_ltv"] == 0.04
+    assert filed["audit"]["request"]["policy"]["max_ltv"] == 0.04
     assert filed["audit"]["paths"] == 1500 and filed["audit"]["seed"] == 11
     assert filed["decision"] == "decline"
     assert [r["code"] for r in filed["reasons"]] == ["max_loan_below_minimum"]

@@ -30,6 +30,8 @@ def cost(p: dict[str, Any]) -> float:
 @FAST
 @given(products(with_all_methods=True), st.floats(1.1, 3.0))
 def test_income_is_linear_in_the_royalty_rate(p: dict[str, Any], factor: float) -> None:
+    p = copy.deepcopy(p)
+    p["income_assumptions"]["mode"] = "revenue_share"  # the royalty is this mode's rate
     rate = p["income_assumptions"]["royalty_rate"]
     scaled = copy.deepcopy(p)
     scaled["income_assumptions"]["royalty_rate"] = min(rate * factor, 1.0)

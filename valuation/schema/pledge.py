@@ -127,7 +127,7 @@ class Policy(Frozen):
     # 2x as the valuation's own `methods_disagree` warning, defaults.reconciliation).
     escalation_method_spread: Annotated[float, Field(ge=1.0)] = 2.0
     # Escalate when an item's P90 / P10 exceeds this (defaults.reconciliation.wide_range_ratio).
-    escalation_range_ratio: Annotated[float, Field(ge=1.0)] = 3.0
+    escalation_range_ratio: Annotated[float, Field(ge=1.0)] = 5.0
     # Escalate when an item's outside appraisal and the engine's concluded value differ by more
     # than this factor either way (max(a/v, v/a)). House convention, no published standard: half
     # way between agreement (1) and the 2x at which the engine's own methods are said to
