@@ -1,11 +1,12 @@
 """Throughput of the batch valuation kernel against the same computation in plain NumPy.
 
-Values 1,000,000 products (income, cost with 3-8 items, market with 2-6 explicit comparables;
-no range sampling) through :func:`valuation.kernels.valuation.value_batch` on 1 and 2 threads
-and through :func:`numpy_valuation.value_batch_numpy`, all in one run on the same data, after
-checking that the two agree on every product to 1e-9 relative. Also measures the cold compile
-time (fresh process, empty cache) and the first call with a filled cache (fresh process, same
-cache dir).
+Values 1,000,000 products (income under certificate events, cost with 3-8 items, market with
+2-6 explicit comparables or, for a tenth, the price model's value; no range sampling) through
+:func:`valuation.kernels.valuation.value_batch` on 1 and 2 threads and through
+:func:`numpy_valuation.value_batch_numpy`, all in one run on the same data, after checking
+that the two agree on every product to 1e-9 relative. Also measures the cold compile time
+(fresh process, empty cache) and the first call with a filled cache (fresh process, same cache
+dir).
 
 Usage::
 
@@ -80,6 +81,7 @@ def make_inputs(
         sd_growth=rng.uniform(0.01, 0.1, n),
         sd_decay=rng.uniform(0.01, 0.05, n),
         sd_discount=rng.uniform(0.01, 0.04, n),
+        **certificate_inputs(n, rng),
     )
 
     n_items = np.where(has[:, 1], rng.integers(3, 9, n), 0)
@@ -98,9 +100,12 @@ def make_inputs(
         sd_index=rng.uniform(0.005, 0.03, n),
         sd_return=rng.uniform(0.01, 0.05, n),
         sd_quality=rng.uniform(0.02, 0.1, n),
+        sd_model=rng.uniform(0.0, 1.0, n),
     )
 
-    n_comps = np.where(has[:, 2], rng.integers(2, 7, n), 0)
+    # a tenth of the products with a market value have no comparables: the price model's value
+    modelled = has[:, 2] & (rng.random(n) < 0.1)
+    n_comps = np.where(has[:, 2] & ~modelled, rng.integers(2, 7, n), 0)
     market_offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(n_comps, out=market_offsets[1:])
     c = int(market_offsets[-1])
@@ -120,8 +125,38 @@ def make_inputs(
         sd_default=np.full(n, 0.5),
         sd_floor=np.full(n, 0.05),
         sd_level=rng.uniform(0.05, 0.2, n),
+        sd_model=rng.uniform(0.0, 1.0, n),
+        model_value=np.where(modelled, rng.lognormal(np.log(5e5), 1.0, n), 0.0),
+        model_sd=np.where(modelled, rng.uniform(0.2, 0.6, n), 0.0),
     )
     return has, inc, cst, mkt
+
+
+def certificate_inputs(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Return the income method's certificate events, roll-forward and model errors.
+
+    Most certificates expire within their 3-year validity and are renewed with a probability
+    around the default 0.7; some are revoked or expired already (``keep`` < 1, nothing ahead),
+    some have no expiry ahead, some expire today.
+    """
+    first_expiry = rng.uniform(0.0, 6.0, n)
+    first_expiry[rng.random(n) < 0.03] = 0.0
+    gone = rng.random(n) < 0.1  # revoked or lapsed already: no event ahead, keep < 1
+    none_ahead = gone | (rng.random(n) < 0.1)
+    first_expiry[none_ahead] = np.inf
+    hazard = np.where(rng.random(n) < 0.2, 0.0, rng.uniform(0.0, 0.3, n))
+    return {
+        "roll": rng.uniform(0.0, 1.5, n),
+        "hazard": np.where(none_ahead, 0.0, hazard),
+        "revoke_keep": np.where(rng.random(n) < 0.7, 0.0, rng.uniform(0.0, 1.0, n)),
+        "first_expiry": first_expiry,
+        "validity": np.full(n, 3.0),
+        "renew_p": np.where(rng.random(n) < 0.1, 1.0, rng.uniform(0.0, 1.0, n)),
+        "lapse_keep": rng.uniform(0.0, 1.0, n),
+        "keep": np.where(gone, rng.uniform(0.0, 1.0, n), 1.0),
+        "sd_life": rng.uniform(0.0, 0.3, n),
+        "sd_model": rng.uniform(0.0, 1.0, n),
+    }
 
 
 def verify(got: BatchOutputs, ref: BatchOutputs, rtol: float = RTOL) -> dict[str, object]:

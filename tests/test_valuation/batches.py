@@ -7,13 +7,48 @@ import numpy as np
 from valuation.kernels.valuation import CostInputs, IncomeInputs, MarketInputs
 
 
+def certificate_fields(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Random certificate events, roll-forward and model errors of the income method.
+
+    Reaches every branch of ``certificate_income``: no hazard and no expiry ahead (the
+    event-free annuity), an expiry now (``first_expiry = 0``) or on a quarter-year grid (payment
+    times that fall exactly on an expiry), never renewed or always renewed, total and no loss.
+    """
+    first_expiry = np.select(
+        [rng.random(n) < 0.15, rng.random(n) < 0.1, rng.random(n) < 0.3],
+        [np.inf, 0.0, rng.integers(1, 25, n) / 4.0],
+        rng.uniform(0.0, 6.0, n),
+    )
+    return {
+        "roll": np.where(rng.random(n) < 0.2, 0.0, rng.uniform(0.0, 1.5, n)),
+        "hazard": np.where(rng.random(n) < 0.2, 0.0, rng.uniform(0.0, 0.3, n)),
+        "revoke_keep": rng.choice([0.0, 0.0, 0.3, 0.6, 1.0], n),
+        "first_expiry": first_expiry,
+        "validity": rng.choice([3.0, 3.0, 3.0, 1.0, 2.0, 1.5, 5.0], n),
+        "renew_p": np.select(
+            [rng.random(n) < 0.1, rng.random(n) < 0.1], [0.0, 1.0], rng.uniform(0.0, 1.0, n)
+        ),
+        "lapse_keep": np.select(
+            [rng.random(n) < 0.1, rng.random(n) < 0.1], [0.0, 1.0], rng.uniform(0.0, 1.0, n)
+        ),
+        "keep": np.where(rng.random(n) < 0.25, rng.uniform(0.0, 1.0, n), 1.0),
+        "sd_life": np.where(rng.random(n) < 0.3, 0.0, rng.uniform(0.0, 0.3, n)),
+        "sd_model": np.where(rng.random(n) < 0.1, 0.0, rng.uniform(0.0, 1.0, n)),
+    }
+
+
 def random_batch(n: int, seed: int) -> tuple[np.ndarray, IncomeInputs, CostInputs, MarketInputs]:
     rng = np.random.default_rng(seed)
+    # the fields added with the certificate's events (and the lives moved onto a grid) draw
+    # from a stream of their own, so the draws of the others are the same as before
+    extra = np.random.default_rng([seed, 1])
     has = rng.random((n, 3)) < 0.85
     life = np.where(
         rng.random(n) < 0.15, rng.integers(1, 8, n).astype(float), rng.uniform(0.1, 9.5, n)
     )
     life[rng.random(n) < 0.05] = 0.0
+    on_grid = extra.random(n) < 0.1  # on a 1/8-year grid: payments that fall on an expiry
+    life[on_grid] = extra.integers(1, 80, int(on_grid.sum())) / 8.0
     growth = rng.uniform(-0.3, 0.5, n)
     growth[rng.random(n) < 0.05] = 0.12  # q = 1 exactly when discount is also 0.12 and decay 0
     decay = np.where(rng.random(n) < 0.3, 0.0, rng.uniform(0.0, 0.4, n))
@@ -33,6 +68,7 @@ def random_batch(n: int, seed: int) -> tuple[np.ndarray, IncomeInputs, CostInput
         sd_growth=rng.uniform(0.01, 0.08, n),
         sd_decay=rng.uniform(0.0, 0.05, n),
         sd_discount=rng.uniform(0.01, 0.03, n),
+        **certificate_fields(n, extra),
     )
     n_items = rng.integers(0, 7, n)
     m = int(n_items.sum())
@@ -48,9 +84,12 @@ def random_batch(n: int, seed: int) -> tuple[np.ndarray, IncomeInputs, CostInput
         sd_index=rng.uniform(0, 0.03, n),
         sd_return=rng.uniform(0, 0.05, n),
         sd_quality=rng.uniform(0, 0.15, n),
+        sd_model=np.where(extra.random(n) < 0.1, 0.0, extra.uniform(0.0, 1.0, n)),
     )
     n_comps = rng.integers(0, 7, n)
     c = int(n_comps.sum())
+    # about half the products without comparables have a value from the price model instead
+    modelled = (n_comps == 0) & (extra.random(n) < 0.5)
     mkt = MarketInputs(
         offsets=np.concatenate([[0], np.cumsum(n_comps)]).astype(np.int64),
         log_price=rng.normal(14, 1.5, c),
@@ -64,7 +103,10 @@ def random_batch(n: int, seed: int) -> tuple[np.ndarray, IncomeInputs, CostInput
         sd_default=np.full(n, 0.5),
         sd_floor=np.full(n, 0.1),
         sd_level=np.full(n, 0.15),
+        sd_model=np.where(extra.random(n) < 0.1, 0.0, extra.uniform(0.0, 1.0, n)),
+        model_value=np.where(modelled, extra.lognormal(14, 1.5, n), 0.0),
+        model_sd=np.where(modelled, extra.uniform(0.1, 0.8, n), 0.0),
     )
     has[:, 1] &= n_items > 0
-    has[:, 2] &= n_comps > 0
+    has[:, 2] &= (n_comps > 0) | modelled
     return has, inc, cst, mkt

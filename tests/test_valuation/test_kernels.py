@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.test_valuation.batches import random_batch
-from tests.test_valuation.naive import income_naive, value_naive
+from tests.test_valuation.naive import income_naive, range_naive, value_naive
 from valuation.kernels.valuation import allocate_outputs, income_value, range_batch, value_batch
 
 
@@ -26,6 +28,55 @@ def test_value_batch_equals_naive_twin(seed: int) -> None:
         assert out.concluded[i] == pytest.approx(concluded, rel=1e-9, abs=1e-6)
         checked += any(has[i])
     assert checked > 300
+    # the batch reaches the new branches: events ahead, events already kept back, the market
+    # method from the price model, model errors
+    no_comps = np.diff(mkt.offsets) == 0
+    assert (has[:, 2] & no_comps).sum() > 10
+    assert (has[:, 0] & (inc.keep < 1.0)).sum() > 30
+    assert (has[:, 0] & (inc.first_expiry == 0.0)).sum() > 10
+    assert (has[:, 0] & np.isinf(inc.first_expiry) & (inc.hazard == 0.0)).sum() > 3
+    assert (inc.sd_model > 0).sum() > 300
+
+
+def load_numpy_twin():
+    """``benchmarks/numpy_valuation.py``, the vectorised twin the benchmark times the kernel by."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "numpy_valuation.py"
+    spec = importlib.util.spec_from_file_location("numpy_valuation", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_numpy_twin_equals_value_batch(seed: int) -> None:
+    # the benchmark asserts the same agreement (1e-9) on its own batch before timing
+    n = 3000
+    has, inc, cst, mkt = random_batch(n, seed)
+    out = allocate_outputs(n)
+    value_batch(has, inc, cst, mkt, out)
+    twin = load_numpy_twin().value_batch_numpy(has, inc, cst, mkt)
+    for name in out._fields:
+        np.testing.assert_allclose(getattr(twin, name), getattr(out, name), rtol=1e-9, atol=0)
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_range_batch_equals_naive_twin(seed: int) -> None:
+    n, n_samples = 40, 101
+    has, inc, cst, mkt = random_batch(n, seed)
+    out = allocate_outputs(n)
+    value_batch(has, inc, cst, mkt, out)
+    entity = np.arange(500, 500 + n, dtype=np.uint64)
+    quantiles = np.zeros((n, 4, 3))
+    range_batch(has, inc, cst, mkt, out, entity, np.uint64(9), n_samples, quantiles)
+    for i in range(n):
+        twin = range_naive(i, has, inc, cst, mkt, out, entity, 9, n_samples)
+        np.testing.assert_allclose(quantiles[i], twin, rtol=1e-9, atol=1e-6, err_msg=f"{i}")
+    # the model errors widen the range of every method with a positive value
+    for j in range(3):
+        positive = has[:, j] & (out.values[:, j] > 0.0)
+        assert positive.sum() > 10
+        assert (quantiles[positive, j, 2] > quantiles[positive, j, 0]).all()
 
 
 def test_income_near_q_equal_one_is_continuous() -> None:
