@@ -10,10 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from calibration.accuracy import measure_accuracy
 from calibration.backtest import backtest, default_cutoff
 from calibration.fit import DEFAULT_SEED, Calibration, fit_calibration
 from calibration.history import data_hash, load_history
 from calibration.write import write_calibration_set
+from valuation.defaults import DEFAULTS
 from valuation.exceptions import DpvInputError
 
 
@@ -49,7 +51,9 @@ def calibrate(
 
     Returns the folder written, the calibration and the seconds per stage. The out-of-time
     back-test (fit before ``cutoff``, default one year before the end, score after) and the
-    real-listings evaluation go into the manifest's metrics and the model card.
+    real-listings evaluation go into the manifest's metrics and the model card. With the
+    back-test, each valuation method's error is measured on a synthetic market drawn from the
+    fitted processes (:mod:`calibration.accuracy`) and stored as ``valuation.method_error``.
     """
     out = Path(out_dir)
     if out.exists() and not force and (not out.is_dir() or any(out.iterdir())):
@@ -69,6 +73,18 @@ def calibrate(
             history, cutoff=cutoff or default_cutoff(history), seed=seed, n_jobs=n_jobs
         )
         timings["backtest"] = time.perf_counter() - t
+    if run_backtest:
+        t = time.perf_counter()
+        if progress is not None:
+            progress("accuracy")
+        measured, report = measure_accuracy(fitted.parameters, fitted.hedonic, seed=seed + 1)
+        method_error = dict(fitted.parameters["valuation"].get("method_error", {}))
+        method_error = {**DEFAULTS["method_error"], **method_error, **measured}
+        if "market" in measured:
+            method_error["market_model"] = measured["market"]
+        fitted.parameters["valuation"]["method_error"] = method_error
+        fitted.metrics["accuracy"] = report
+        timings["accuracy"] = time.perf_counter() - t
     if listings_dir is not None:
         t = time.perf_counter()
         if progress is not None:

@@ -186,6 +186,10 @@ class Calibration:
     royalty: Any
     metrics: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
+    # the priced deals the market method selects comparables from (comparables.json): the
+    # deals table's deal_id, product_id, date, price, license, term_months and territory
+    # columns and ``features``, their hedonic rows (HEDONIC_FEATURES order); None: no table
+    comparables: dict[str, NDArray[Any]] | None = None
 
 
 def _finite(x: float) -> float | None:
@@ -211,9 +215,11 @@ def _revenue_section(fits: dict[str, MertonFit]) -> tuple[dict[str, Any], dict[s
 
 
 def _growth_and_decay(fits: dict[str, MertonFit]) -> tuple[dict[str, float], dict[str, float]]:
-    """Split segment net growth into sector growth minus category decay (weighted LS).
+    """Split segment net growth into sector growth and category decay (weighted LS).
 
-    Only ``growth − decay`` is identified: the data_collection decay is anchored at
+    Revenue identifies ``net_growth = log E[R_(t+1)/R_t]`` per segment, fitted here as
+    ``log(1 + growth_s) + log(1 − decay_c)`` so that valuation's ``(1+g)(1−d)`` equals
+    ``exp(net_growth)``. Only the sum is identified: the data_collection decay is anchored at
     valuation's default and the rest follows from the segments.
     """
     rows, target, weight = [], [], []
@@ -229,7 +235,9 @@ def _growth_and_decay(fits: dict[str, MertonFit]) -> tuple[dict[str, float], dic
             if j > 0:
                 row[n_s + j - 1] = -1.0
             rows.append(row)
-            target.append(ng + DEFAULTS["decay"][CATEGORIES[0]])
+            # log-growth of the sector; the anchored category's log-decay moves to the target
+            anchor = -math.log1p(-DEFAULTS["decay"][CATEGORIES[0]]) if j == 0 else 0.0
+            target.append(ng + anchor)
             weight.append(1.0 / se**2)
     growth = dict(DEFAULTS["growth"])
     decay = dict(DEFAULTS["decay"])
@@ -241,10 +249,10 @@ def _growth_and_decay(fits: dict[str, MertonFit]) -> tuple[dict[str, float], dic
     seen: NDArray[np.bool_] = np.asarray(a.any(axis=0))
     for i, s in enumerate(SECTORS):
         if seen[i]:
-            growth[s] = round(float(coef[i]), 6)
+            growth[s] = round(math.expm1(float(coef[i])), 6)
     for j, c in enumerate(CATEGORIES[1:], start=1):
         if seen[n_s + j - 1]:
-            decay[c] = round(float(coef[n_s + j - 1]), 6)
+            decay[c] = round(-math.expm1(-float(coef[n_s + j - 1])), 6)
     return growth, decay
 
 
@@ -477,6 +485,10 @@ def fit_calibration(
     t = stage("royalty")
     royalty = _fit_royalty(features)
     timings["royalty"] = time.perf_counter() - t
+    deals = history["deals"]
+    columns = ("deal_id", "product_id", "date", "price", "license", "term_months", "territory")
+    comparables = {name: np.asarray(deals[name])[ok] for name in columns}
+    comparables["features"] = features.X[ok]
 
     t = stage("parameters")
     revenue_est, revenue_se = _revenue_section(fits)
@@ -553,7 +565,7 @@ def fit_calibration(
         ),
         "revenue_increments": int(sum(f.n_increments for f in fits.values())),
     }
-    return Calibration(parameters, hedonic, royalty, metrics, timings)
+    return Calibration(parameters, hedonic, royalty, metrics, timings, comparables)
 
 
 __all__ = [

@@ -166,7 +166,7 @@ DEFAULTS: dict[str, Any] = {
     # valued against the generator's economic value); a calibration measures its own. The
     # reconciliation weights each method by 1/(sd_inputs^2 + method_error^2) and the range
     # samples this error beside the inputs, so that P10-P90 holds the value ~80 % of the time.
-    "method_error": {"income": 0.51, "cost": 1.5, "market": 0.69, "market_model": 0.69},
+    "method_error": {"income": 0.47, "cost": 1.5, "market": 0.69, "market_model": 0.69},
     # ---- collateral value process for the Monte Carlo stress (SPEC §6) ----
     # Used when a pledge's collateral is valued by dpv and its process is not given. Drift is
     # the sector growth less the category decay above (E[V_t] = V_0·e^{drift·t}).

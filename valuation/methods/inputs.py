@@ -83,7 +83,10 @@ def history_growth(
     """Estimate annual growth (and its standard error) from the revenue history.
 
     Log-linear least squares of total revenue on time over the positive periods up to the
-    valuation date; two periods give their ratio. Returns None with fewer than two.
+    valuation date; two periods give their ratio. The slope is the drift of log revenue; the
+    expected growth adds back the process's convexity, ``σ²/2 + λ·(E[jump factor] − 1)``
+    with the sector's volatility and the jumps of ``collateral_process`` (Merton's convention,
+    SPEC §6: the same process the stress test simulates). Returns None with fewer than two.
     """
     points = sorted(
         (r.period_end, r.total) for r in product.revenue if r.period_end <= as_of and r.total > 0
@@ -102,7 +105,11 @@ def history_growth(
         slope = float(tc @ (y - y.mean()) / (tc @ tc))
         resid = y - y.mean() - slope * tc
         se = float(math.sqrt(resid @ resid / (len(points) - 2) / (tc @ tc)))
-    growth = float(np.clip(math.expm1(slope), lo, hi))
+    proc = params["collateral_process"]
+    vol = float(proc["volatility"][product.sector])
+    jump_factor = math.expm1(proc["jump_mean"] + 0.5 * proc["jump_volatility"] ** 2)
+    convexity = 0.5 * vol * vol + proc["jump_intensity"] * jump_factor
+    growth = float(np.clip(math.expm1(slope + convexity), lo, hi))
     return growth, max(se * (1.0 + growth), floor_sd)
 
 
