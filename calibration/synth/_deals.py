@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -11,10 +10,9 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from calibration.synth._arrow import _concat, _labels, _pad, _take
-from calibration.synth._draw import _choice, _day, _probs, _segment_lookup, _year_of, _years
+from calibration.synth._draw import _choice, _probs, _segment_lookup, _years
 from calibration.synth._listings import listing_ids
 from calibration.synth._params import LICENSES, TERRITORIES, Params
-from valuation.schema.product import CATEGORIES, SECTORS
 
 
 @dataclass(frozen=True)
@@ -126,14 +124,16 @@ def draw_prices(
     params: Params,
     deals: Deals,
     *,
-    sector: NDArray[np.int64],
-    category: NDArray[np.int64],
-    records: NDArray[np.int64],
-    fields: NDArray[np.int64],
-    quality_score: NDArray[np.float64],
-    log_rev: NDArray[np.float64],
+    n_products: int,
+    deal_value: NDArray[np.float64],
+    life_years: NDArray[np.float64],
 ) -> tuple[Deals, NDArray[np.float64]]:
-    """Draw each product's hedonic price effect and the deals' log-linear prices.
+    """Draw each product's price effect and price its deals from their economic value.
+
+    A transfer sells the asset for its life at its value; a licence of ``term`` months costs
+    ``rights_factor[license] × (term / life)^term_elasticity`` of it (the engine's market
+    conventions, ``truth.json["conventions"]["hedonic"]``); then the territory, the product's
+    effect and the deal's noise.
 
     Parameters
     ----------
@@ -143,10 +143,12 @@ def draw_prices(
         The truth as arrays.
     deals
         The deals (unsorted).
-    sector, category, records, fields, quality_score
-        Per product: the hedonic characteristics.
-    log_rev
-        ``(n, years)`` latent log revenue (the deal year's revenue enters the price).
+    n_products
+        Products in the block.
+    deal_value
+        Per deal: the product's economic value at the deal date.
+    life_years
+        Per deal: the product's economic life in years.
 
     Returns
     -------
@@ -156,32 +158,18 @@ def draw_prices(
         Per product: its latent price effect (log scale).
     """
     hd = params.truth["hedonic"]
-    qt = params.truth["quality"]
-    years = params.revenue_years
-    n_years = len(years)
-    n = len(sector)
     d = deals
-    deal_prod, license_, term = d.prod, d.license, d.term
-    price_effect = hd["product_sd"] * rng.standard_normal(n)
-    deal_year = _year_of(d.day)
-    deal_col = np.clip(deal_year - years[0], 0, n_years - 1)
-    log_r_deal = log_rev[deal_prod, deal_col]
-    c_d = category[deal_prod]
-    log_price = (
-        hd["intercept"]
-        + _segment_lookup(hd["category"], CATEGORIES)[c_d]
-        + _segment_lookup(hd["sector"], SECTORS)[sector[deal_prod]]
-        + _segment_lookup(hd["license"], LICENSES)[license_]
-        + _segment_lookup(hd["territory"], TERRITORIES)[d.territory]
-        + hd["log_records"] * np.log(np.maximum(records[deal_prod], 1) / 1e6)
-        + hd["log_fields"] * np.log(fields[deal_prod] / 10.0)
-        + hd["quality_score"] * (quality_score[deal_prod] - qt["quality_center"])
-        + hd["log_term_months"] * np.log(np.where(d.is_transfer, 12, term) / 12.0)
-        + hd["log_revenue"] * (log_r_deal - math.log(1e6))
-        + hd["years_since_2024"] * _years(d.day - _day("2024-01-01"))
-        + price_effect[deal_prod]
-        + hd["noise_sd"] * rng.standard_normal(len(deal_prod))
-    )
+    price_effect = hd["product_sd"] * rng.standard_normal(n_products)
+    rights = np.log([hd["rights_factor"][k] for k in LICENSES])[d.license]
+    term_factor = hd["log_term_months"] * np.log(d.term / (12.0 * life_years))
+    with np.errstate(divide="ignore"):
+        log_price = (
+            np.log(deal_value)
+            + np.where(d.is_transfer, 0.0, rights + term_factor)
+            + _segment_lookup(hd["territory"], TERRITORIES)[d.territory]
+            + price_effect[d.prod]
+            + hd["noise_sd"] * rng.standard_normal(len(d.prod))
+        )
     deal_price = np.maximum(np.round(np.exp(log_price)), 1.0)
     return replace(deals, price=deal_price), price_effect
 

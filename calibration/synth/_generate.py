@@ -57,7 +57,8 @@ from calibration.synth._products import product_ids, product_truth_table, produc
 from calibration.synth._revenue import draw_revenue_paths, revenue_table
 from calibration.synth._royalty import draw_royalty_rates
 from calibration.synth._unregistered import draw_unregistered
-from calibration.synth._value import economic_value, event_log_shift
+from calibration.synth._value import economic_value, event_log_shift, value_at_deals
+from valuation.schema.product import CATEGORIES
 
 STREAM_BLOCK = 4096
 """Products per random stream (and per written batch at most ``chunk_size``)."""
@@ -119,19 +120,31 @@ def generate_block(params: Params, seed: int, block: int, n: int) -> Block:
         listing_end=listings.listing_end,
         trades=listings.trades,
     )
-    deals, price_effect = draw_prices(
-        rng,
-        params,
-        deals,
-        sector=pop.sector,
-        category=pop.category,
-        records=attrs.records,
-        fields=attrs.fields,
-        quality_score=attrs.quality_score,
-        log_rev=paths.log_rev,
-    )
     deals, royalty_true = draw_royalty_rates(
         rng, params, deals, category=pop.category, quality_score=attrs.quality_score
+    )
+    net_growth = params.seg_growth[pop.segment] - params.seg_decay[pop.segment]
+    high_tech = pop.holder_high_tech[pop.holder_of]
+    deal_value = value_at_deals(
+        params.truth,
+        deals.prod,
+        deals.day,
+        log_revenue=paths.log_rev,
+        first_year=int(paths.years[0]),
+        net_growth=net_growth,
+        licensing_share=paths.licensing_share,
+        royalty_rate=royalty_true,
+        high_tech=high_tech,
+        sector=pop.sector,
+        category=pop.category,
+        expires0=cal.expires0,
+        expires=cert.expires,
+    )
+    life = np.array(
+        [params.truth["valuation"]["economic_life_years"][c] for c in CATEGORIES], dtype=float
+    )[pop.category]
+    deals, price_effect = draw_prices(
+        rng, params, deals, n_products=n, deal_value=deal_value, life_years=life[deals.prod]
     )
     deals, deal_rank = sort_deals(deals)
     loan_terms = draw_loan_terms(rng, params, cal.registered)
@@ -152,10 +165,10 @@ def generate_block(params: Params, seed: int, block: int, n: int) -> Block:
         params.truth,
         log_revenue=log_rev,
         first_year=first_year,
-        net_growth=params.seg_growth[pop.segment] - params.seg_decay[pop.segment],
+        net_growth=net_growth,
         licensing_share=paths.licensing_share,
         royalty_rate=royalty_true,
-        high_tech=pop.holder_high_tech[pop.holder_of],
+        high_tech=high_tech,
         sector=pop.sector,
         category=pop.category,
         status=cert.status,

@@ -62,15 +62,14 @@ CONVENTIONS: dict[str, str] = {
         "non-exclusive rate without deal noise"
     ),
     "hedonic": (
-        "log(price) = intercept + category[c] + sector[s] + license[l] + territory[t] + "
-        "log_records*log(records/1e6) + log_fields*log(fields/10) + "
-        "quality_score*(quality_score - quality_center) + log_term_months*log(term/12) "
-        "(term of a transfer = 12) + log_revenue*log(R_year/1e6) (R_year = the product's "
-        "latent annual revenue in the deal's calendar year) + years_since_2024*(date - "
-        "2024-01-01 in years) + product effect ~ N(0, product_sd^2) + noise ~ N(0, noise_sd^2). "
-        "Missing records/fields in the product file are still used by the generator (latent). "
-        "Deals dated in the as-of year use that year's latent revenue, which the revenue table "
-        "does not report (it ends with the last full year)"
+        "log(price) = log V(deal date) + log rights_factor[l] + log_term_months*log(term / "
+        "(12*economic_life_years[category])) (neither for a transfer, which is the asset for "
+        "its life) + territory[t] + product effect ~ N(0, product_sd^2) + noise ~ N(0, "
+        "noise_sd^2), with V the product's economic value at the deal date (the same income "
+        "formula as economic_value: the deal year's latent revenue, the certificate alive with "
+        "its expiry ahead). license[l] = log(rights_factor[l] / rights_factor[non_exclusive]) "
+        "is the premium over a non-exclusive licence of the same term. Deals happen before "
+        "any revocation or lapse"
     ),
     "quality_score": "sum_d quality_weights[d] * quality[d] over the six CAS 2023 dimensions",
     "listing_price": (
@@ -166,6 +165,7 @@ _JUMP_SD = 0.25
 
 
 _PROCESS = DEFAULTS["collateral_process"]
+_RIGHTS = DEFAULTS["rights_factor"]
 _VALUATION_KEYS = (
     "risk_free_rate",
     "equity_risk_premium",
@@ -208,7 +208,8 @@ ANCHORS: dict[str, str] = {
         "and the DHL RFR case (6%); decay by category (algorithms age fastest)"
     ),
     "royalty_rate": "SPEC §4 example royalty 0.25; revenue shares of 10-35%",
-    "hedonic": "SPEC §4 example comparable: 5.2 m CNY, 12-month non-exclusive licence",
+    "hedonic": "prices follow economic value through the engine's rights factors and term "
+    "elasticity (valuation/defaults.py); product and deal noise are judgements",
     "listings.exchanges": (
         "DaDaDa listings (ZJU-DIVER/DaDaDa, Apache-2.0): price-mode shares and unknown (0) "
         "shares per exchange file; 'free' folded into negotiable"
@@ -366,29 +367,21 @@ _TRUTH: dict[str, Any] = {
         "reported_share": 0.35,  # share of licence deals whose royalty rate is known
     },
     "hedonic": {
-        # Deal price: SPEC §4's example comparable is 5.2 m CNY for a 12-month non-exclusive
-        # licence of an 80-m-record product; intercept puts a 1-m-record, 1-m-revenue
-        # non-exclusive 12-month licence near 0.25 m CNY.
-        "intercept": round(math.log(2.5e5), 6),
-        "category": {"data_collection": 0.0, "data_product": 0.15, "data_algorithm": 0.3},
-        "sector": {
-            "ai": 0.1,
-            "biopharma": 0.2,
-            "finance": 0.15,
-            "education": -0.1,
-            "culture": -0.2,
-            "transport": 0.0,
-            "manufacturing": 0.0,
-            "other": -0.1,
+        # One economic model: a deal prices the product's economic value at the deal date
+        # (the income formula at the truth's parameters, certificate alive) through the
+        # engine's own market conventions (valuation.defaults rights_factor and the term
+        # elasticity): a transfer at the value, a licence at rights_factor x (term / economic
+        # life)^term_elasticity of it. Relative to a non-exclusive licence of the same term:
+        "license": {
+            "non_exclusive": 0.0,
+            "exclusive": round(math.log(_RIGHTS["exclusive"] / _RIGHTS["non_exclusive"]), 6),
+            "transfer": round(math.log(_RIGHTS["transfer"] / _RIGHTS["non_exclusive"]), 6),
         },
-        "license": {"non_exclusive": 0.0, "exclusive": 0.7, "transfer": 1.3},
+        "rights_factor": dict(_RIGHTS),
         "territory": {"CN": 0.0, "CN-REGION": -0.3, "GLOBAL": 0.3},
-        "log_records": 0.12,
-        "log_fields": 0.08,
-        "quality_score": 1.5,
-        "log_term_months": 0.6,
-        "log_revenue": 0.55,
-        "years_since_2024": 0.05,  # price index: +5%/yr as the market forms
+        "log_term_months": DEFAULTS["elasticity"]["term"],
+        "years_since_2024": 0.0,  # no price index of its own: prices follow value
+        # Negotiation and information: a product's deals share an effect, each deal its noise.
         "product_sd": 0.5,
         "noise_sd": 0.6,
     },

@@ -164,6 +164,47 @@ def true_values(
     return out
 
 
+def value_at_deals(
+    truth: dict[str, Any],
+    prod: NDArray[np.int64],
+    day: NDArray[np.int64],
+    *,
+    log_revenue: NDArray[np.float64],
+    first_year: int,
+    net_growth: NDArray[np.float64],
+    licensing_share: NDArray[np.float64],
+    royalty_rate: NDArray[np.float64],
+    high_tech: NDArray[np.bool_],
+    sector: NDArray[np.int64],
+    category: NDArray[np.int64],
+    expires0: NDArray[np.int64],
+    expires: NDArray[np.int64],
+) -> NDArray[np.float64]:
+    """Return each deal's product's economic value at the deal date (certificate alive).
+
+    The base is the deal year's latent revenue (deals precede any revocation or lapse); the
+    next expiry is the first one still ahead of the deal.
+    """
+    n_years = log_revenue.shape[1]
+    col = np.clip(_year_of(day) - first_year, 0, n_years - 1)
+    year_end = np.array([_day(f"{int(y)}-12-31") for y in range(first_year, first_year + n_years)])
+    return true_values(
+        truth,
+        log_revenue_base=log_revenue[prod, col],
+        base_end_day=year_end[col],
+        value_day=day,
+        net_growth=net_growth[prod],
+        licensing_share=licensing_share[prod],
+        royalty_rate=royalty_rate[prod],
+        high_tech=high_tech[prod],
+        sector=sector[prod],
+        category=category[prod],
+        live=np.ones(prod.size, dtype=bool),
+        expiry_day=np.where(day < expires0[prod], expires0[prod], expires[prod]),
+        objected=np.zeros(prod.size, dtype=bool),
+    )
+
+
 def economic_value(
     truth: dict[str, Any],
     *,

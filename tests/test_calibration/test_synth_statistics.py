@@ -221,12 +221,17 @@ def test_hedonic_licence_premia_within_products(market: dict[str, Any]) -> None:
     """Within a product the price effect cancels: compare licence kinds by demeaned log price."""
     deals = market["deals"]
     hd = market["truth"]["hedonic"]
+    life = market["truth"]["valuation"]["economic_life_years"]
+    category = dict(
+        zip(market["products"]["product_id"], market["products"]["category"], strict=True)
+    )
     x = np.log(deals["price"])
-    # remove the known terms that vary within a product
-    term = np.where(np.isnan(deals["term_months"].astype(float)), 12.0, deals["term_months"])
-    years = _years(deals["date"] - np.datetime64("2024-01-01"))
+    # remove the known terms that vary within a product: a licence's term against the
+    # product's economic life (a transfer is the asset for its life), and the territory
+    life_months = np.array([12.0 * life[category[p]] for p in deals["product_id"]])
+    term = np.where(np.isnan(deals["term_months"].astype(float)), life_months, deals["term_months"])
     terr = np.array([hd["territory"][t] for t in deals["territory"]])
-    y = x - hd["log_term_months"] * np.log(term / 12.0) - hd["years_since_2024"] * years - terr
+    y = x - hd["log_term_months"] * np.log(term / life_months) - terr
     # the product's revenue changes between deal years; regress on licence dummies within products
     pid = deals["product_id"]
     _, inv, counts = np.unique(pid, return_inverse=True, return_counts=True)
