@@ -135,7 +135,16 @@ class ContributoryAsset(Frozen):
 
 
 class IncomeAssumptions(Frozen):
-    """Optional assumptions of the income method; what is omitted comes from defaults."""
+    """Optional assumptions of the income method; what is omitted comes from defaults.
+
+    ``mode`` ``auto`` (the default) follows the revenue's kind: licensing revenue of the data
+    itself by direct income (licence income less the cost of producing and delivering it,
+    ``operating_margin`` or the category's ``licensing_margin``), services revenue of a
+    business the data supports by revenue share (``royalty_rate``), both as ``mixed``.
+    ``life`` ``economic`` (the default) values the data over its economic life with the
+    certificate's revocation, renewal and lapse as events; ``certificate`` stops at the
+    certificate's expiry, for appraisers who must.
+    """
 
     mode: IncomeMode = "auto"
     royalty_rate: Share | None = None
