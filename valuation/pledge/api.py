@@ -179,14 +179,17 @@ def stress_request(
 
     Each item enters at its concluded value with the collateral process of ``params``
     (``collateral_process``): sector volatility, jumps, revocation hazard and loss, renewal
-    probability and lapse loss at the certificate's expiry; its drift is the sector growth less
-    the category decay (SPEC §6: E[V_t] = V_0·e^{drift·t}). Items of one sector share a factor
-    with correlation ``collateral_process.correlation``.
+    probability and lapse loss at the certificate's expiry; its drift is the continuous rate
+    of the valuation's growth factor, ``log((1 + growth)·(1 − decay))`` — the revenue process's
+    ``net_growth``, so that value and revenue grow alike (SPEC §6: E[V_t] = V_0·e^{drift·t}).
+    Items of one sector share a factor with correlation ``collateral_process.correlation``.
     """
     process = params["collateral_process"]
     collateral = []
     for product, value in items:
-        drift = params["growth"][product.sector] - params["decay"][product.category]
+        drift = math.log1p(params["growth"][product.sector]) + math.log1p(
+            -params["decay"][product.category]
+        )
         collateral.append(
             {
                 "id": product.product_id,
