@@ -3,6 +3,10 @@
 The folder is written into a temporary sibling and renamed into place, so a failure leaves
 nothing behind and a reader never sees half a set. JSON is written with sorted keys and a
 fixed float format, so the same fit gives the same bytes (and hashes).
+
+The deal table (``comparables.json``, the market method's candidate comparables) is written
+compactly: one JSON array per deal and line, the features to 6 significant digits (prices
+exactly), whole numbers without a decimal point.
 """
 
 from __future__ import annotations
@@ -17,8 +21,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from calibration.fit import Calibration
+import numpy as np
+
+from calibration.fit import HEDONIC_FEATURES, Calibration
 from valuation.calibration_set import (
+    COMPARABLES,
+    DEAL_COLUMNS,
     FORMAT_VERSION,
     HEDONIC,
     HEDONIC_BOOSTERS,
@@ -50,6 +58,52 @@ def dump_json(data: Any) -> str:
     )
 
 
+COMPARABLES_FORMAT_VERSION = 1
+_SIGNIFICANT = 6
+
+
+def _compact_number(x: Any, significant: int | None = _SIGNIFICANT) -> float | int | None:
+    """Return a float to ``significant`` digits (all: None), an int when whole; None if NaN."""
+    value = float(x)
+    if not math.isfinite(value):
+        return None
+    rounded = value if significant is None else float(f"{value:.{significant}g}")
+    return int(rounded) if rounded.is_integer() and abs(rounded) < 2**53 else rounded
+
+
+def comparables_json(table: dict[str, Any]) -> str:
+    """Return the text of ``comparables.json`` for the deal table of a calibration.
+
+    ``table`` holds the deals' columns (:data:`valuation.calibration_set.DEAL_COLUMNS`) and
+    ``features`` (their hedonic rows, :data:`calibration.fit.HEDONIC_FEATURES` order). Keys are
+    sorted and each deal is one line, so the same table always gives the same bytes.
+    """
+    features = np.asarray(table["features"], dtype=np.float64)
+    n = features.shape[0]
+    dates = np.asarray(table["date"]).astype("datetime64[D]").astype(str)
+    rows = []
+    for i in range(n):
+        row: list[Any] = [
+            str(table["deal_id"][i]),
+            str(table["product_id"][i]),
+            str(dates[i]),
+            _compact_number(table["price"][i], None),  # the price paid, exactly
+            str(table["license"][i]),
+            _compact_number(table["term_months"][i]),
+            str(table["territory"][i]),
+        ]
+        row.extend(_compact_number(v) for v in features[i])
+        rows.append(json.dumps(row, ensure_ascii=False, separators=(",", ":"), allow_nan=False))
+    head = {
+        "deal_columns": list(DEAL_COLUMNS),
+        "feature_names": list(HEDONIC_FEATURES),
+        "format_version": COMPARABLES_FORMAT_VERSION,
+        "n_deals": n,
+    }
+    opening = json.dumps(head, sort_keys=True, separators=(",", ":"))[:-1]
+    return opening + ',"rows":[\n' + ",\n".join(rows) + "\n]}\n"
+
+
 def library_versions() -> dict[str, str]:
     """Versions of the libraries whose output formats a set depends on."""
     import lightgbm
@@ -79,6 +133,8 @@ def artifact_files(calibration: Calibration) -> dict[str, str]:
         hedonic[f"{booster}_model_file"] = name
     files[HEDONIC] = dump_json(hedonic)
     files[ROYALTY] = dump_json(calibration.royalty.to_dict())
+    if calibration.comparables is not None:
+        files[COMPARABLES] = comparables_json(calibration.comparables)
     return files
 
 
@@ -159,4 +215,10 @@ def write_calibration_set(
     return out
 
 
-__all__ = ["artifact_files", "dump_json", "library_versions", "write_calibration_set"]
+__all__ = [
+    "artifact_files",
+    "comparables_json",
+    "dump_json",
+    "library_versions",
+    "write_calibration_set",
+]

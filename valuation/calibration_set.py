@@ -11,7 +11,16 @@ Layout::
     hedonic.json         the hedonic model (models.HedonicPriceModel.to_dict) without its boosters
     hedonic_*.txt        its LightGBM text models (point, centre, lower, upper)
     royalty.json         models.RoyaltyRateModel.to_dict
+    comparables.json     optional: the deal table the market method selects comparables from,
+                         one row per priced deal of the history (deal_id, product_id, date,
+                         price, license, term_months, territory, then its hedonic feature row
+                         in ``feature_names`` order; floats to 6 significant digits)
     model_card.md        the model card generated from the set
+
+``comparables.json`` is optional so that sets written before it existed still load: such a set
+values products without comparables by the hedonic model alone. When present it is listed and
+hashed in the manifest like every other file (a changed byte is refused); a ``comparables.json``
+the manifest does not list is never read.
 
 Loading checks that every listed file exists and matches its hash, that no file is missing
 from the manifest's list of required files, that the format version is this one, and that the
@@ -25,6 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from valuation.exceptions import CalibrationError
 from valuation.hashing import sha256_file
 
@@ -33,6 +45,8 @@ MANIFEST = "manifest.json"
 PARAMETERS = "parameters.json"
 HEDONIC = "hedonic.json"
 ROYALTY = "royalty.json"
+COMPARABLES = "comparables.json"
+DEAL_COLUMNS = ("deal_id", "product_id", "date", "price", "license", "term_months", "territory")
 MODEL_CARD = "model_card.md"
 HEDONIC_BOOSTERS = ("point", "centre", "lower", "upper")
 REQUIRED_FILES = (PARAMETERS, HEDONIC, ROYALTY, *(f"hedonic_{b}.txt" for b in HEDONIC_BOOSTERS))
@@ -56,6 +70,87 @@ def _read_json(path: Path) -> Any:
         raise CalibrationError(MSG_MISSING, source=str(path)) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CalibrationError(f"malformed JSON: {exc}", source=str(path)) from None
+
+
+@dataclass(frozen=True)
+class DealTable:
+    """The priced deals of a calibration's history: the market method's candidate comparables.
+
+    Every array has one entry per deal (``features`` one row), in the order of the history.
+
+    Attributes
+    ----------
+    deal_id, product_id, license, territory : ndarray of str
+        The deal's ids, its licence (``non_exclusive``, ``exclusive``, ``transfer``) and
+        territory (``CN-REGION``, ``CN``, ``GLOBAL``).
+    date : ndarray of datetime64[D]
+        When the deal was struck.
+    price : ndarray of float
+        The price paid (CNY).
+    term_months : ndarray of float
+        The licence term (NaN for a transfer).
+    features : ndarray of shape (n, len(feature_names))
+        The deal's hedonic feature row (NaN where unknown).
+    feature_names : tuple of str
+        The hedonic features, in the hedonic model's order.
+    """
+
+    deal_id: NDArray[np.str_]
+    product_id: NDArray[np.str_]
+    date: NDArray[np.datetime64]
+    price: NDArray[np.float64]
+    license: NDArray[np.str_]
+    term_months: NDArray[np.float64]
+    territory: NDArray[np.str_]
+    features: NDArray[np.float64]
+    feature_names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return int(self.deal_id.size)
+
+    @classmethod
+    def from_json(cls, data: Any, source: str = COMPARABLES) -> DealTable:
+        """Rebuild the table from the content of ``comparables.json``."""
+
+        def bad(why: str) -> CalibrationError:
+            return CalibrationError(f"malformed deal table: {why}", source=source)
+
+        if not isinstance(data, dict):
+            raise bad("not a JSON object")
+        if list(data.get("deal_columns", [])) != list(DEAL_COLUMNS):
+            raise bad(f"deal_columns must be {list(DEAL_COLUMNS)}")
+        names = data.get("feature_names")
+        rows = data.get("rows")
+        if not isinstance(names, list) or not isinstance(rows, list):
+            raise bad("feature_names and rows must be lists")
+        width = len(DEAL_COLUMNS) + len(names)
+        if any(not isinstance(r, list) or len(r) != width for r in rows):
+            raise bad(f"every row must have {width} entries")
+        n = len(DEAL_COLUMNS)
+
+        def col(j: int) -> list[Any]:
+            return [r[j] for r in rows]
+
+        def floats(values: list[Any]) -> NDArray[np.float64]:
+            return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+        try:
+            features = np.array(
+                [[np.nan if v is None else v for v in r[n:]] for r in rows], dtype=np.float64
+            ).reshape(len(rows), len(names))
+            return cls(
+                deal_id=np.array(col(0), dtype=np.str_),
+                product_id=np.array(col(1), dtype=np.str_),
+                date=np.array(col(2), dtype="datetime64[D]"),
+                price=floats(col(3)),
+                license=np.array(col(4), dtype=np.str_),
+                term_months=floats(col(5)),
+                territory=np.array(col(6), dtype=np.str_),
+                features=features,
+                feature_names=tuple(str(x) for x in names),
+            )
+        except (TypeError, ValueError) as exc:
+            raise bad(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -105,6 +200,28 @@ class CalibrationSet:
         from models import RoyaltyRateModel
 
         return RoyaltyRateModel.from_dict(self.read_json(ROYALTY))
+
+    def comparables(self) -> DealTable | None:
+        """Return the deal table (``comparables.json``), or None when the set has none.
+
+        Sets written before the table existed have none; a file the manifest does not list (and
+        whose hash was therefore never checked) is not read.
+        """
+        if COMPARABLES not in self.manifest.get("files", {}):
+            return None
+        return DealTable.from_json(self.read_json(COMPARABLES), source=str(self.path / COMPARABLES))
+
+    def market_model(self) -> Any:
+        """Return the hedonic model with the deal table, for ``value_many(market_model=...)``.
+
+        A :class:`valuation.methods.market_model.MarketModel`. Products without comparables of
+        their own are valued from comparables selected in the deal table, adjusted by the
+        hedonic model; where too few qualify (or the set has no table), by the hedonic model
+        alone.
+        """
+        from valuation.methods.market_model import MarketModel
+
+        return MarketModel(self.hedonic_model(), self.comparables())
 
 
 def load_calibration(path: str | Path | None = None) -> CalibrationSet:
@@ -165,9 +282,13 @@ def load_calibration(path: str | Path | None = None) -> CalibrationSet:
 def resolve_calibration_with_model(
     path: str | Path | None,
 ) -> tuple[dict[str, Any], str, Any]:
-    """Return ``(valuation overrides, calibration id, hedonic price model)`` of a set."""
+    """Return ``(valuation overrides, calibration id, market model)`` of a set.
+
+    The market model is :meth:`CalibrationSet.market_model`: the hedonic price model with the
+    set's deal table (comparables from the history, the model where too few qualify).
+    """
     calibration = load_calibration(path)
-    return calibration.valuation_overrides, calibration.id, calibration.hedonic_model()
+    return calibration.valuation_overrides, calibration.id, calibration.market_model()
 
 
 def resolve_calibration(path: str | Path | None) -> tuple[dict[str, Any], str]:
@@ -177,10 +298,13 @@ def resolve_calibration(path: str | Path | None) -> tuple[dict[str, Any], str]:
 
 
 __all__ = [
+    "COMPARABLES",
+    "DEAL_COLUMNS",
     "DEFAULT_SET",
     "FORMAT_VERSION",
     "REQUIRED_FILES",
     "CalibrationSet",
+    "DealTable",
     "load_calibration",
     "resolve_calibration",
     "resolve_calibration_with_model",

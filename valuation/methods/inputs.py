@@ -18,7 +18,7 @@ import numpy as np
 
 from valuation.kernels.rng import entity_key
 from valuation.kernels.valuation import CostInputs, IncomeInputs, MarketInputs
-from valuation.methods.market_model import hedonic_values
+from valuation.methods.market_model import HISTORY_LISTING, market_estimates
 from valuation.methods.profiles import Profile
 from valuation.schema.product import QUALITY_DIMENSIONS, Product, RevenuePeriod
 
@@ -689,26 +689,50 @@ def prepare(
     model_value = np.zeros(n)
     model_sd = np.zeros(n)
     if model_rows:
-        priced, sigma, lo, hi = hedonic_values(
+        estimates = market_estimates(
             market_model, [products[i] for i in model_rows], as_of, params["quality_weights"]
         )
-        for j, i in enumerate(model_rows):
+        for est, i in zip(estimates, model_rows, strict=True):
             ctx = contexts[i]
-            if not (np.isfinite(priced[j]) and priced[j] > 0 and np.isfinite(sigma[j])):
+            if est.source == "none":
                 ctx.skipped["market"] = "the calibration's price model gives no finite price"
                 continue
             has[i, 2] = True
-            model_value[i] = priced[j]
-            model_sd[i] = sigma[j]
-            ctx.market_source = "model"
+            model_value[i] = est.value
+            model_sd[i] = est.sigma
+            ctx.market_source = est.source
             ctx.note("market", "basis", "outright transfer of the asset, home territory", "method")
-            ctx.note(
-                "market",
-                "price_model",
-                "hedonic model of the calibration's deal history (no comparables given)",
-                "calibration",
-            )
-            ctx.note("market", "model_band_80", [float(lo[j]), float(hi[j])], "calibration")
+            if est.source == "history":
+                ctx.note("market", "comparables", len(est.comparables), "calibration")
+                ctx.note(
+                    "market",
+                    "comparables_selection",
+                    {**est.selection, "deal_ids": [c.deal_id for c in est.comparables]},
+                    "calibration's deal history (no comparables given)",
+                )
+                ctx.note(
+                    "market",
+                    "adjustments",
+                    "hedonic model of the calibration: ratio of predicted prices per attribute",
+                    "calibration",
+                )
+                # the listing itself, for the result's comparables table (reconcile pops it)
+                ctx.inputs["market"][HISTORY_LISTING] = {"value": est.comparables}
+            else:
+                ctx.note(
+                    "market",
+                    "price_model",
+                    "hedonic model of the calibration's deal history (no comparables given; "
+                    f"none from the history: {est.fallback})",
+                    "calibration",
+                )
+                ctx.note(
+                    "market",
+                    "comparables_selection",
+                    {**est.selection, "fallback": est.fallback},
+                    "calibration's deal history (no comparables given)",
+                )
+            ctx.note("market", "model_band_80", [est.band[0], est.band[1]], "calibration")
     fixed = np.array([c["rights"] + c["term"] + c["supply_demand"] + c["other"] for c in comps])
     market = MarketInputs(
         offsets=np.array(comp_offsets, dtype=np.int64),

@@ -1,12 +1,35 @@
-"""The market method without explicit comparables: the calibration's hedonic price model.
+"""The market method without explicit comparables: the deal history, else the hedonic model.
 
-A product known only by its attributes (category, sector, records, fields, quality, revenue)
-has no comparables of its own. The calibration's hedonic model
-(:class:`models.HedonicPriceModel`, fitted on the deal history) prices it as an **outright
-transfer** in its home territory at the valuation date: the point prediction is the median
-price, and the model's conformal band (80 % by default) becomes the method's log-value
-uncertainty, ``σ = (log hi − log lo) / (2·z_0.9)``. The result says that the value came from the
-model and gives the band.
+**Comparables from the history.** A CalibrationSet carries its deal table (``comparables.json``,
+:class:`valuation.calibration_set.DealTable`); :meth:`CalibrationSet.market_model
+<valuation.calibration_set.CalibrationSet.market_model>` bundles it with the hedonic model as a
+:class:`MarketModel`. For a product without usable comparables of its own:
+
+1. *Candidates*: the priced deals of the same category and sector (exact match), dated up to
+   the valuation date, not of the product itself, that state every one of the product's
+   ``log_records``, ``log_fields``, ``quality_score``, ``log_revenue`` the product states.
+2. *Selection*: the :data:`N_COMPARABLES` nearest candidates by
+   :class:`models.ComparablesSelector` on those features, each measured in units of its
+   standard deviation over the whole table, with equal weights summing to one: the distance
+   ``d`` is the root mean square of the standardised differences and the similarity
+   ``1/(1 + d)``. A candidate **qualifies** with similarity ≥ :data:`MIN_SIMILARITY` (0.5: on
+   average within one standard deviation of the product). With fewer than
+   :data:`MIN_QUALIFIED` (3) qualifying, the hedonic model prices the product instead (below).
+3. *Adjustment*: each qualifying deal's price is moved to the product as an **outright
+   transfer, home territory, at the valuation date** by the hedonic model's
+   ``adjustment_factors``: one factor per feature, the ratio of predicted prices when that
+   attribute takes the product's value; the adjusted price is the price times their product.
+4. *Value*: the similarity-weighted mean of the adjusted prices. Its log sd is the weighted
+   (unbiased) dispersion of the adjusted log prices over the effective number of comparables,
+   ``s/√n_eff``, floored by the model's own band for the product: never narrower than what the
+   adjusted prices' spread supports, nor than the model that adjusted them.
+
+**The hedonic model.** Without a deal table, or with too few qualifying comparables, the
+calibration's hedonic model (:class:`models.HedonicPriceModel`, fitted on the deal history)
+prices the product as an **outright transfer** in its home territory at the valuation date:
+the point prediction is the median price, and the model's conformal band (80 % by default)
+becomes the method's log-value uncertainty, ``σ = (log hi − log lo) / (2·z_0.9)``. The result
+says where the value came from (and why the history did not give it).
 
 The feature row follows the names the model was fitted with (``feature_names`` of its
 parameters, the columns of ``calibration.fit.HEDONIC_FEATURES``): a feature the product does
@@ -18,17 +41,48 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from valuation.schema.product import CATEGORIES, QUALITY_DIMENSIONS, SECTORS, Product
+
+if TYPE_CHECKING:
+    from valuation.calibration_set import DealTable
 
 # Ranks the calibration uses for the licence and territory features (calibration.history and
 # calibration.fit): an outright transfer, in the home territory.
 TRANSFER_RANK = 2.0
 HOME_TERRITORY_RANK = 1.0
 _Z90 = 1.2815515655446004  # standard normal 0.9 quantile
+
+N_COMPARABLES = 5
+"""Comparables selected from the deal history per product (the k nearest)."""
+MIN_SIMILARITY = 0.5
+"""A selected deal qualifies with similarity ``1/(1 + d)`` at least this (``d ≤ 1``)."""
+MIN_QUALIFIED = 3
+"""Fewer qualifying comparables than this: the hedonic model prices the product."""
+MATCH_FEATURES = ("category", "sector")
+"""Features a comparable must share exactly with the product."""
+SELECTION_FEATURES = ("log_records", "log_fields", "quality_score", "log_revenue")
+"""Features the distance between the product and a deal is measured on."""
+FACTOR_NAMES = {
+    "category": "category",
+    "sector": "sector",
+    "license_rank": "rights",
+    "territory_rank": "territory",
+    "log_records": "volume",
+    "log_fields": "fields",
+    "quality_score": "quality",
+    "log_term_months": "term",
+    "log_revenue": "revenue",
+    "years_since_2024": "date",
+}
+"""The name of each hedonic feature's adjustment factor in the result."""
+HISTORY_LISTING = "_history_comparables"
+"""Key of the market inputs that carries the adjusted comparables to the result's table."""
 
 
 def _latest_revenue(product: Product, as_of: dt.date) -> float:
@@ -102,4 +156,328 @@ def hedonic_values(
     return np.exp(point), sigma, np.exp(lo), np.exp(hi)
 
 
-__all__ = ["feature_row", "hedonic_values", "model_feature_names"]
+class MarketModel:
+    """The hedonic price model with the calibration's deal table.
+
+    What :func:`valuation.value_many` takes as ``market_model``. It behaves as the hedonic
+    model (attributes and methods are the model's) and carries the deals the market method
+    selects comparables from. ``deals`` None (a set without ``comparables.json``): the model
+    alone.
+    """
+
+    def __init__(self, hedonic: Any, deals: DealTable | None) -> None:
+        self.hedonic = hedonic
+        self.deals = deals
+        self._scale: NDArray[np.float64] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("hedonic", "deals", "_scale"):
+            raise AttributeError(name)
+        return getattr(self.hedonic, name)
+
+    def selection_scale(self) -> NDArray[np.float64]:
+        """Return each selection feature's standard deviation over the whole table (1 if none)."""
+        if self._scale is None:
+            assert self.deals is not None
+            columns = [self.deals.feature_names.index(f) for f in SELECTION_FEATURES]
+            X = self.deals.features[:, columns]
+            with np.errstate(invalid="ignore"):
+                finite = np.isfinite(X)
+                counts = finite.sum(axis=0)
+                sd = np.array(
+                    [
+                        np.std(X[finite[:, j], j]) if counts[j] > 1 else 0.0
+                        for j in range(X.shape[1])
+                    ]
+                )
+            self._scale = np.where(np.isfinite(sd) & (sd > 0), sd, 1.0)
+        return self._scale
+
+
+@dataclass(frozen=True)
+class HistoryComparable:
+    """One deal of the history, adjusted to the product."""
+
+    deal_id: str
+    product_id: str
+    date: dt.date
+    license: str
+    price: float
+    similarity: float
+    weight: float
+    factors: dict[str, float]
+    adjusted_price: float
+
+
+@dataclass(frozen=True)
+class MarketEstimate:
+    """The market method's value for one product without comparables of its own.
+
+    Attributes
+    ----------
+    source : str
+        ``history`` (comparables selected from the deal table) or ``model`` (the hedonic
+        model); ``none`` when the model gives no finite price.
+    value, sigma : float
+        The value and its log sd.
+    band : tuple of float
+        The hedonic model's 80 % band of the product's price (CNY).
+    selection : dict
+        How the comparables were selected and how many qualified (JSON-ready).
+    fallback : str or None
+        Why the history did not give the value (``source == "model"``).
+    comparables : tuple of HistoryComparable
+        The qualifying comparables (``source == "history"``).
+    """
+
+    source: str
+    value: float
+    sigma: float
+    band: tuple[float, float]
+    selection: dict[str, Any]
+    fallback: str | None = None
+    comparables: tuple[HistoryComparable, ...] = field(default_factory=tuple)
+
+
+def _selection_summary(
+    candidates: int, qualified: int, features: Sequence[str] = ()
+) -> dict[str, Any]:
+    return {
+        "k": N_COMPARABLES,
+        "min_similarity": MIN_SIMILARITY,
+        "min_qualified": MIN_QUALIFIED,
+        "match": list(MATCH_FEATURES),
+        "features": list(features),
+        "candidates": int(candidates),
+        "qualified": int(qualified),
+    }
+
+
+def select_comparables(
+    model: MarketModel,
+    product: Product,
+    subject: NDArray[np.float64],
+    as_of: dt.date,
+    names: Sequence[str],
+) -> tuple[list[int], NDArray[np.float64], dict[str, Any], str | None]:
+    """Select the qualifying comparables of one product in the deal table.
+
+    Parameters
+    ----------
+    model
+        The market model (its ``deals`` not None).
+    product
+        The product (its id excludes its own deals).
+    subject
+        Its hedonic feature row (``names`` order).
+    as_of
+        The valuation date: later deals are not candidates.
+    names
+        The hedonic model's feature names.
+
+    Returns
+    -------
+    rows, similarities, selection, fallback
+        Rows of the deal table that qualify (nearest first) and their similarities, the
+        selection summary, and why too few qualified (None when enough did).
+    """
+    deals = model.deals
+    assert deals is not None
+    col = {n: deals.feature_names.index(n) for n in (*MATCH_FEATURES, *SELECTION_FEATURES)}
+    subj = {n: float(subject[list(names).index(n)]) for n in (*MATCH_FEATURES, *SELECTION_FEATURES)}
+    known = [n for n in SELECTION_FEATURES if math.isfinite(subj[n])]
+    X = deals.features
+    mask = (
+        (X[:, col["category"]] == subj["category"])
+        & (X[:, col["sector"]] == subj["sector"])
+        & (deals.date <= np.datetime64(as_of, "D"))
+        & (deals.product_id != product.product_id)
+        & np.isfinite(deals.price)
+        & (deals.price > 0)
+    )
+    for n in known:
+        mask &= np.isfinite(X[:, col[n]])
+    pool = np.flatnonzero(mask)
+    summary = _selection_summary(pool.size, 0, known)
+    none = np.zeros(0)
+    if not known:
+        why = "the product states none of records, fields, quality or revenue to compare deals on"
+        return [], none, summary, why
+    if pool.size < MIN_QUALIFIED:
+        why = (
+            f"only {pool.size} deal(s) of the same category and sector up to the valuation date "
+            f"state the product's attributes (at least {MIN_QUALIFIED} must qualify)"
+        )
+        return [], none, summary, why
+    from models import ComparablesSelector
+
+    used = [SELECTION_FEATURES.index(n) for n in known]
+    reference = X[np.ix_(pool, np.array([col[n] for n in known], dtype=np.intp))]
+    query = np.array([[subj[n] for n in known]])
+    # distances in units of each feature's sd over the whole table: the selector standardises
+    # by the pool's sd (1 for a constant column), so its weights undo that and sum to one
+    # (the distance is the root mean square of the standardised differences)
+    pool_sd = reference.std(axis=0)
+    pool_scale = np.where(pool_sd > 0, pool_sd, 1.0)
+    weights = (pool_scale / model.selection_scale()[used]) ** 2 / len(known)
+    selector = ComparablesSelector(n_neighbors=N_COMPARABLES, feature_weights=weights)
+    chosen = selector.fit(reference).select(query)
+    similarities = chosen.similarities[0]
+    keep = similarities >= MIN_SIMILARITY
+    rows = [int(pool[j]) for j in chosen.indices[0][keep]]
+    summary["qualified"] = len(rows)
+    if len(rows) < MIN_QUALIFIED:
+        best = float(similarities.max()) if similarities.size else 0.0
+        why = (
+            f"{len(rows) or 'none'} of the {similarities.size} nearest deals qualify (similarity "
+            f"≥ {MIN_SIMILARITY:g}; the best {best:.2f}): at least {MIN_QUALIFIED} are needed"
+        )
+        return [], none, summary, why
+    return rows, similarities[keep], summary, None
+
+
+def history_estimate(
+    model: MarketModel,
+    subject: NDArray[np.float64],
+    rows: Sequence[int],
+    similarities: NDArray[np.float64],
+    band_sigma: float,
+    names: Sequence[str],
+) -> tuple[float, float, tuple[HistoryComparable, ...], dict[str, float]]:
+    """Adjust the selected deals to the product.
+
+    Returns
+    -------
+    value, sigma, comparables, detail
+        The similarity-weighted mean of the adjusted prices, its log sd
+        (``max(s/√n_eff, band_sigma)``), the adjusted comparables and the parts of the log sd.
+    """
+    deals = model.deals
+    assert deals is not None
+    order = np.array([deals.feature_names.index(n) for n in names], dtype=np.intp)
+    comp_rows = deals.features[np.ix_(np.asarray(rows, dtype=np.intp), order)]
+    factors = np.asarray(model.hedonic.adjustment_factors(subject, comp_rows), dtype=np.float64)
+    price = deals.price[list(rows)]
+    adjusted = price * np.prod(factors, axis=1)
+    w = similarities / similarities.sum()
+    value = float(w @ adjusted)
+    log_adj = np.log(adjusted)
+    mean = float(w @ log_adj)
+    n_eff = 1.0 / float(w @ w)
+    var = float(w @ (log_adj - mean) ** 2) * n_eff / max(n_eff - 1.0, 1e-12)
+    spread = math.sqrt(var / n_eff)
+    sigma = max(spread, band_sigma)
+    labels = [FACTOR_NAMES.get(n, n) for n in names]
+    comparables = tuple(
+        HistoryComparable(
+            deal_id=str(deals.deal_id[r]),
+            product_id=str(deals.product_id[r]),
+            date=dt.date.fromisoformat(str(deals.date[r])),
+            license=str(deals.license[r]),
+            price=float(price[j]),
+            similarity=float(similarities[j]),
+            weight=float(w[j]),
+            factors={label: float(f) for label, f in zip(labels, factors[j], strict=True)},
+            adjusted_price=float(adjusted[j]),
+        )
+        for j, r in enumerate(rows)
+    )
+    detail = {
+        "n_eff": round(n_eff, 6),
+        "log_sd_spread": round(spread, 6),
+        "log_sd_model_band": round(band_sigma, 6),
+    }
+    return value, sigma, comparables, detail
+
+
+def market_estimates(
+    market_model: Any,
+    products: Sequence[Product],
+    as_of: dt.date,
+    quality_weights: dict[str, float],
+) -> list[MarketEstimate]:
+    """Value each product from comparables of the deal history, else the hedonic model.
+
+    ``market_model`` is a :class:`MarketModel` or a bare hedonic model (no deal table: the
+    model prices every product).
+    """
+    if not products:
+        return []
+    bundled = market_model if isinstance(market_model, MarketModel) else None
+    hedonic = market_model if bundled is None else bundled.hedonic
+    priced, sigma, lo, hi = hedonic_values(hedonic, products, as_of, quality_weights)
+    names = model_feature_names(hedonic)
+    from threadpoolctl import threadpool_limits
+
+    # one product at a time is a few small problems: threads (OpenMP in scikit-learn's
+    # neighbours and LightGBM) cost far more to start than they save
+    with threadpool_limits(limits=1):
+        return _estimates(bundled, products, as_of, quality_weights, names, priced, sigma, lo, hi)
+
+
+def _estimates(
+    market_model: MarketModel | None,
+    products: Sequence[Product],
+    as_of: dt.date,
+    quality_weights: dict[str, float],
+    names: Sequence[str],
+    priced: NDArray[np.float64],
+    sigma: NDArray[np.float64],
+    lo: NDArray[np.float64],
+    hi: NDArray[np.float64],
+) -> list[MarketEstimate]:
+    deals = None if market_model is None else market_model.deals
+    out = []
+    for j, product in enumerate(products):
+        band = (float(lo[j]), float(hi[j]))
+        why: str | None
+        model_ok = bool(np.isfinite(priced[j]) and priced[j] > 0 and np.isfinite(sigma[j]))
+        if deals is None or len(deals) == 0:
+            why = (
+                "the calibration gives no deal table (comparables.json)"
+                if deals is None
+                else "the calibration's deal table is empty"
+            )
+            selection = _selection_summary(0, 0)
+        else:
+            assert market_model is not None
+            subject = np.array(feature_row(product, as_of, names, quality_weights), dtype=float)
+            rows, sims, selection, why = select_comparables(
+                market_model, product, subject, as_of, names
+            )
+            if why is None:
+                floor = float(sigma[j]) if model_ok else 0.0
+                value, sd, comps, detail = history_estimate(
+                    market_model, subject, rows, sims, floor, names
+                )
+                if math.isfinite(value) and value > 0 and math.isfinite(sd):
+                    selection.update(detail)
+                    out.append(MarketEstimate("history", value, sd, band, selection, None, comps))
+                    continue
+                why = "the adjusted prices of the comparables are not finite"
+        if model_ok:
+            out.append(
+                MarketEstimate("model", float(priced[j]), float(sigma[j]), band, selection, why)
+            )
+        else:
+            out.append(MarketEstimate("none", math.nan, math.nan, band, selection, why))
+    return out
+
+
+__all__ = [
+    "FACTOR_NAMES",
+    "MATCH_FEATURES",
+    "MIN_QUALIFIED",
+    "MIN_SIMILARITY",
+    "N_COMPARABLES",
+    "SELECTION_FEATURES",
+    "HISTORY_LISTING",
+    "HistoryComparable",
+    "MarketEstimate",
+    "MarketModel",
+    "feature_row",
+    "hedonic_values",
+    "market_estimates",
+    "model_feature_names",
+    "select_comparables",
+]

@@ -11,6 +11,7 @@ import numpy as np
 from valuation.audit import Audit
 from valuation.kernels.valuation import METHODS
 from valuation.methods.inputs import ProductContext, comparable_factors, economic_life
+from valuation.methods.market_model import HISTORY_LISTING
 from valuation.methods.profiles import INCOME_SHARE_TEXT, Profile
 from valuation.schema.product import Product
 from valuation.schema.results import (
@@ -63,9 +64,54 @@ def certificate_warnings(product: Product, as_of: dt.date, params: dict[str, Any
     return notes
 
 
+MARKET_NAMES = {
+    "comparables": "market approach (explicit comparables)",
+    "history": (
+        "market approach (comparables from the calibration's deal history, hedonic adjustments)"
+    ),
+    "model": "market approach (hedonic price model of the calibration)",
+}
+"""The market method's name by where its value came from (``ProductContext.market_source``)."""
+HISTORY_FORMULA = (
+    "V = Σ s_j·P_j·Π_k a_jk / Σ s_j over the deals selected from the history, s_j = 1/(1 + d_j) "
+    "their similarity, a_jk = exp(f(x_j with attribute k of the product) − f(x_j)) the hedonic "
+    "model f's adjustment factors (outright transfer, home territory, valuation date)"
+)
+"""The market method's formula when its comparables come from the calibration's deal history."""
+
+
+def _history_table(ctx: ProductContext) -> list[ComparableAdjustment]:
+    """Return the comparables selected from the deal history, as the result lists them.
+
+    The listing travels in the market inputs under ``HISTORY_LISTING`` and is taken out of them
+    here (the inputs keep the selection's summary and the deal ids).
+    """
+    listing = ctx.inputs["market"].pop(HISTORY_LISTING, {}).get("value", ())
+    return [
+        ComparableAdjustment(
+            deal_id=c.deal_id,
+            product_id=c.product_id,
+            similarity=c.similarity,
+            weight=c.weight,
+            price=c.price,
+            date=c.date,
+            license=c.license,
+            factors=dict(c.factors),
+            adjusted_price=c.adjusted_price,
+        )
+        for c in listing
+    ]
+
+
 def _market_table(
-    product: Product, as_of: dt.date, params: dict[str, Any], profile: Profile
+    product: Product,
+    as_of: dt.date,
+    params: dict[str, Any],
+    profile: Profile,
+    ctx: ProductContext | None = None,
 ) -> list[ComparableAdjustment]:
+    if ctx is not None and ctx.market_source == "history":
+        return _history_table(ctx)
     e = params["elasticity"]
     log_index = math.log1p(params["price_index_growth"])
     usable = [c for c in product.comparables if c.date <= as_of]
@@ -118,14 +164,12 @@ def build_result(
     formulas = {
         "income": profile.income_formula.format(share=INCOME_SHARE_TEXT[mode]),
         "cost": profile.cost_formula,
-        "market": profile.market_formula,
+        "market": HISTORY_FORMULA if ctx.market_source == "history" else profile.market_formula,
     }
     names = {
         "income": profile.income_names[mode],
         "cost": "cost approach",
-        "market": "market approach (explicit comparables)"
-        if ctx.market_source == "comparables"
-        else "market approach (hedonic price model of the calibration)",
+        "market": MARKET_NAMES.get(ctx.market_source, MARKET_NAMES["model"]),
     }
     results: dict[str, MethodResult] = {}
     for m, method in enumerate(METHODS):
@@ -143,8 +187,8 @@ def build_result(
                     p90=float(quantiles[m, 2]),
                 )
             comparables = (
-                _market_table(product, as_of, params, profile)
-                if method == "market" and ctx.market_source == "comparables"
+                _market_table(product, as_of, params, profile, ctx)
+                if method == "market" and ctx.market_source in ("comparables", "history")
                 else None
             )
             results[method] = MethodResult(

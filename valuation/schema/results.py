@@ -27,8 +27,17 @@ class Note(Frozen):
 
 
 class ComparableAdjustment(Frozen):
-    """One comparable with the multiplicative factors applied to its price."""
+    """One comparable with the multiplicative factors applied to its price.
 
+    A comparable selected from the calibration's deal history also carries its ``deal_id``,
+    ``product_id``, ``similarity`` to the product and ``weight`` in the mean; its ``factors``
+    are the hedonic model's, one per attribute, and ``adjusted_price`` is the price times them.
+    """
+
+    deal_id: str | None = None
+    product_id: str | None = None
+    similarity: float | None = None
+    weight: float | None = None
     price: float
     date: dt.date
     license: str
