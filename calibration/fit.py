@@ -121,7 +121,12 @@ def deal_features(history: History, deals_mask: NDArray[np.bool_] | None = None)
     category = take(products["category"], "")
     sector = take(products["sector"], "")
     license_ = deals["license"]
-    term = np.where(license_ == "transfer", 12.0, deals["term_months"])
+    # a transfer sells the asset for its economic life (valuation's category default): its
+    # term is that life, so that the licence effects are rights factors at equal terms
+    life_months = 12.0 * np.array(
+        [float(DEFAULTS["economic_life_years"].get(c, 1.0)) for c in category.tolist()]
+    )
+    term = np.where(license_ == "transfer", life_months, deals["term_months"])
     deal_year = deals["date"].astype("datetime64[Y]").astype(np.int64) + 1970
     # revenue of the latest year before the deal year
     revenue = history["revenue"]

@@ -33,6 +33,7 @@ from valuation.methods.market_model import (
 from valuation.schema.product import Product
 
 AS_OF = "2026-11-01"
+LIFE = DEFAULTS["economic_life_years"]
 SAMPLE = Path(__file__).resolve().parents[2] / "valuation" / "data" / "sample" / "products.jsonl"
 HISTORY_NAME = "comparables from the calibration's deal history"
 QUALITY = {
@@ -90,7 +91,7 @@ def _select(
     market: MarketModel, product: Product, as_of: dt.date
 ) -> tuple[list[int], np.ndarray, dict[str, Any], str | None]:
     names = model_feature_names(market.hedonic)
-    subject = np.array(feature_row(product, as_of, names, DEFAULTS["quality_weights"]))
+    subject = np.array(feature_row(product, as_of, names, DEFAULTS["quality_weights"], LIFE))
     return select_comparables(market, product, subject, as_of, names)
 
 
@@ -144,7 +145,7 @@ def test_similarity_is_one_over_one_plus_the_rms_standardised_distance(
     rows, sims, summary, why = _select(market, product, as_of)
     assert why is None and len(rows) == N_COMPARABLES
     names = model_feature_names(market.hedonic)
-    subject = np.array(feature_row(product, as_of, names, DEFAULTS["quality_weights"]))
+    subject = np.array(feature_row(product, as_of, names, DEFAULTS["quality_weights"], LIFE))
     used = summary["features"]
     assert used == [n for n in SELECTION_FEATURES if math.isfinite(subject[names.index(n)])]
     table = market.deals.features
@@ -216,7 +217,7 @@ def test_factors_are_the_hedonic_models_price_ratios(market: MarketModel) -> Non
     names = model_feature_names(market.hedonic)
     product = Product.model_validate(_attributes_only())
     subject = np.array(
-        feature_row(product, dt.date.fromisoformat(AS_OF), names, DEFAULTS["quality_weights"])
+        feature_row(product, dt.date.fromisoformat(AS_OF), names, DEFAULTS["quality_weights"], LIFE)
     )
     base = market.deals.features[row][[market.deals.feature_names.index(n) for n in names]]
     moved = base.copy()

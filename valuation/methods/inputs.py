@@ -690,7 +690,11 @@ def prepare(
     model_sd = np.zeros(n)
     if model_rows:
         estimates = market_estimates(
-            market_model, [products[i] for i in model_rows], as_of, params["quality_weights"]
+            market_model,
+            [products[i] for i in model_rows],
+            as_of,
+            params["quality_weights"],
+            params["economic_life_years"],
         )
         for est, i in zip(estimates, model_rows, strict=True):
             ctx = contexts[i]

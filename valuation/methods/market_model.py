@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -98,10 +98,25 @@ def _quality(product: Product, weights: dict[str, float]) -> float:
     return sum(weights[d] * getattr(q, d) for d in QUALITY_DIMENSIONS) / total
 
 
+def _life_years(product: Product, economic_life: Mapping[str, float] | None) -> float:
+    own = product.income_assumptions.economic_life_years
+    if own is not None:
+        return float(own)
+    return float(economic_life[product.category]) if economic_life is not None else 1.0
+
+
 def feature_row(
-    product: Product, as_of: dt.date, names: Sequence[str], quality_weights: dict[str, float]
+    product: Product,
+    as_of: dt.date,
+    names: Sequence[str],
+    quality_weights: dict[str, float],
+    economic_life: Mapping[str, float] | None = None,
 ) -> list[float]:
-    """Return the hedonic feature row of ``product`` as an outright transfer at ``as_of``."""
+    """Return the hedonic feature row of ``product`` as an outright transfer at ``as_of``.
+
+    A transfer sells the asset for its economic life: its term is the product's economic life
+    (its own, else ``economic_life[category]``), as the calibration's deal rows state it.
+    """
     attrs = product.attributes
     revenue = _latest_revenue(product, as_of)
 
@@ -116,7 +131,7 @@ def feature_row(
         "log_records": log_or_nan(attrs.records, 1e6),
         "log_fields": log_or_nan(attrs.fields, 10.0),
         "quality_score": _quality(product, quality_weights),
-        "log_term_months": 0.0,  # a transfer is priced with the 12-month reference term
+        "log_term_months": math.log(_life_years(product, economic_life)),  # life in months / 12
         "log_revenue": log_or_nan(revenue, 1e6),
         "years_since_2024": (as_of - dt.date(2024, 1, 1)).days / 365.25,
     }
@@ -136,6 +151,7 @@ def hedonic_values(
     products: Sequence[Product],
     as_of: dt.date,
     quality_weights: dict[str, float],
+    economic_life: Mapping[str, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Price each product with the hedonic model.
 
@@ -149,7 +165,10 @@ def hedonic_values(
         empty = np.zeros(0)
         return empty, empty, empty, empty
     names = model_feature_names(model)
-    X = np.array([feature_row(p, as_of, names, quality_weights) for p in products], dtype=float)
+    X = np.array(
+        [feature_row(p, as_of, names, quality_weights, economic_life) for p in products],
+        dtype=float,
+    )
     point = np.asarray(model.predict(X), dtype=np.float64)
     lo, hi = model.predict_interval(X)
     sigma = (np.asarray(hi) - np.asarray(lo)) / (2.0 * _Z90)
@@ -395,6 +414,7 @@ def market_estimates(
     products: Sequence[Product],
     as_of: dt.date,
     quality_weights: dict[str, float],
+    economic_life: Mapping[str, float] | None = None,
 ) -> list[MarketEstimate]:
     """Value each product from comparables of the deal history, else the hedonic model.
 
@@ -405,14 +425,16 @@ def market_estimates(
         return []
     bundled = market_model if isinstance(market_model, MarketModel) else None
     hedonic = market_model if bundled is None else bundled.hedonic
-    priced, sigma, lo, hi = hedonic_values(hedonic, products, as_of, quality_weights)
+    priced, sigma, lo, hi = hedonic_values(hedonic, products, as_of, quality_weights, economic_life)
     names = model_feature_names(hedonic)
     from threadpoolctl import threadpool_limits
 
     # one product at a time is a few small problems: threads (OpenMP in scikit-learn's
     # neighbours and LightGBM) cost far more to start than they save
     with threadpool_limits(limits=1):
-        return _estimates(bundled, products, as_of, quality_weights, names, priced, sigma, lo, hi)
+        return _estimates(
+            bundled, products, as_of, quality_weights, economic_life, names, priced, sigma, lo, hi
+        )
 
 
 def _estimates(
@@ -420,6 +442,7 @@ def _estimates(
     products: Sequence[Product],
     as_of: dt.date,
     quality_weights: dict[str, float],
+    economic_life: Mapping[str, float] | None,
     names: Sequence[str],
     priced: NDArray[np.float64],
     sigma: NDArray[np.float64],
@@ -441,7 +464,9 @@ def _estimates(
             selection = _selection_summary(0, 0)
         else:
             assert market_model is not None
-            subject = np.array(feature_row(product, as_of, names, quality_weights), dtype=float)
+            subject = np.array(
+                feature_row(product, as_of, names, quality_weights, economic_life), dtype=float
+            )
             rows, sims, selection, why = select_comparables(
                 market_model, product, subject, as_of, names
             )
