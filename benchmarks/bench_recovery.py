@@ -60,7 +60,7 @@ def run(products: int, seed: int, work: Path, listings: Path | None) -> dict[str
         as_of=AS_OF,
         parameters_override=cal.valuation_overrides,
         calibration_id=cal.id,
-        market_model=cal.hedonic_model(),
+        market_model=cal.market_model(),
     )
     value_s = time.perf_counter() - t
     defaults = value_many(parsed, as_of=AS_OF)
@@ -70,7 +70,7 @@ def run(products: int, seed: int, work: Path, listings: Path | None) -> dict[str
         as_of=AS_OF,
         parameters_override={**cal.valuation_overrides, **zero_error},
         calibration_id=cal.id,
-        market_model=cal.hedonic_model(),
+        market_model=cal.market_model(),
         samples=0,
     )
     return {

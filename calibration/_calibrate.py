@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import os
 import time
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from calibration.accuracy import measure_accuracy
 from calibration.backtest import backtest, default_cutoff
 from calibration.fit import DEFAULT_SEED, Calibration, fit_calibration
 from calibration.history import data_hash, load_history
-from calibration.write import write_calibration_set
+from calibration.write import comparables_json, write_calibration_set
 from valuation.defaults import DEFAULTS
 from valuation.exceptions import DpvInputError
 
@@ -32,6 +33,20 @@ def evaluate_real_listings(folder: str | os.PathLike[str]) -> dict[str, Any]:
     data = dataclasses.asdict(evaluation)
     data.pop("per_fold", None)
     return data
+
+
+def market_model_of(fitted: Calibration) -> Any:
+    """Return what ``dpv value`` will price with: the hedonic model and the set's deal table.
+
+    The table goes through the same ``comparables.json`` text the set will hold.
+    """
+    if fitted.comparables is None:
+        return fitted.hedonic
+    from valuation.calibration_set import DealTable
+    from valuation.methods.market_model import MarketModel
+
+    table = DealTable.from_json(json.loads(comparables_json(fitted.comparables)))
+    return MarketModel(fitted.hedonic, table)
 
 
 def calibrate(
@@ -77,7 +92,9 @@ def calibrate(
         t = time.perf_counter()
         if progress is not None:
             progress("accuracy")
-        measured, report = measure_accuracy(fitted.parameters, fitted.hedonic, seed=seed + 1)
+        measured, report = measure_accuracy(
+            fitted.parameters, market_model_of(fitted), seed=seed + 1
+        )
         method_error = dict(fitted.parameters["valuation"].get("method_error", {}))
         method_error = {**DEFAULTS["method_error"], **method_error, **measured}
         if "market" in measured:

@@ -46,7 +46,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
         as_of="2026-10-31",
         parameters_override=cal.valuation_overrides,
         calibration_id=cal.id,
-        market_model=cal.hedonic_model(),
+        market_model=cal.market_model(),
     )
     return recovery_report(results, truth, [p.category for p in products])
 
