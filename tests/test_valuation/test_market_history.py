@@ -204,9 +204,11 @@ def test_adjusted_price_is_price_times_the_factors(market: MarketModel) -> None:
     assert sum(weights) == pytest.approx(1.0)
     sims = np.array([c.similarity or 0.0 for c in m.comparables])
     np.testing.assert_allclose(weights, sims / sims.sum())
-    # the value is the similarity-weighted mean (a valid certificate keeps all of it)
-    mean = sum(w * c.adjusted_price for w, c in zip(weights, m.comparables, strict=True))
-    assert m.value == pytest.approx(mean, rel=1e-9)
+    # the value is the similarity-weighted geometric mean (a valid certificate keeps all of it)
+    log_mean = sum(
+        w * math.log(c.adjusted_price) for w, c in zip(weights, m.comparables, strict=True)
+    )
+    assert m.value == pytest.approx(math.exp(log_mean), rel=1e-9)
 
 
 def test_factors_are_the_hedonic_models_price_ratios(market: MarketModel) -> None:

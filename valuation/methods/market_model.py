@@ -19,7 +19,8 @@
    transfer, home territory, at the valuation date** by the hedonic model's
    ``adjustment_factors``: one factor per feature, the ratio of predicted prices when that
    attribute takes the product's value; the adjusted price is the price times their product.
-4. *Value*: the similarity-weighted mean of the adjusted prices. Its log sd is the weighted
+4. *Value*: the similarity-weighted geometric mean of the adjusted prices (prices scatter
+   multiplicatively around value). Its log sd is the weighted
    (unbiased) dispersion of the adjusted log prices over the effective number of comparables,
    ``s/√n_eff``, floored by the model's own band for the product: never narrower than what the
    adjusted prices' spread supports, nor than the model that adjusted them.
@@ -368,8 +369,15 @@ def history_estimate(
     Returns
     -------
     value, sigma, comparables, detail
-        The similarity-weighted mean of the adjusted prices, its log sd
+        The similarity-weighted geometric mean of the adjusted prices, its log sd
         (``max(s/√n_eff, band_sigma)``), the adjusted comparables and the parts of the log sd.
+
+    Notes
+    -----
+    Deal prices scatter multiplicatively around value (a product effect and a deal's noise), so
+    the geometric mean estimates the value, as the hedonic model's median does; an arithmetic
+    mean would estimate ``value·exp(s²/2)`` and overstate it (measured on the synthetic market:
+    median ratio 1.21 against 0.91 for the geometric mean).
     """
     deals = model.deals
     assert deals is not None
@@ -379,9 +387,9 @@ def history_estimate(
     price = deals.price[list(rows)]
     adjusted = price * np.prod(factors, axis=1)
     w = similarities / similarities.sum()
-    value = float(w @ adjusted)
     log_adj = np.log(adjusted)
     mean = float(w @ log_adj)
+    value = math.exp(mean)
     n_eff = 1.0 / float(w @ w)
     var = float(w @ (log_adj - mean) ** 2) * n_eff / max(n_eff - 1.0, 1e-12)
     spread = math.sqrt(var / n_eff)
