@@ -202,6 +202,13 @@ def _finite(x: float) -> float | None:
 
 
 def _revenue_section(fits: dict[str, MertonFit]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Estimates and, per parameter, the Hessian standard error and the 95% interval.
+
+    The interval is the fit's profile-likelihood interval (``MertonFit.interval``; the normal
+    ``estimate ± 1.96 se`` only where none was computed); a parameter shared by the segments
+    (the pooled jump mean and sd) is marked ``"pooled": true`` and has the same interval in
+    every segment.
+    """
     est: dict[str, Any] = {}
     se: dict[str, Any] = {}
     for name, fit in fits.items():
@@ -209,13 +216,15 @@ def _revenue_section(fits: dict[str, MertonFit]) -> tuple[dict[str, Any], dict[s
         est[name] = {k: _finite(fit.estimate[k]) for k in keys}
         est[name]["mu"] = _finite(fit.estimate["mu"])
         est[name]["n_increments"] = fit.n_increments
-        se[name] = {
-            k: {
+        se[name] = {}
+        for k in keys:
+            interval = fit.interval.get(k) or ci95(fit.estimate[k], fit.standard_error[k])
+            se[name][k] = {
                 "se": _finite(fit.standard_error[k]),
-                "ci95": [_finite(v) for v in ci95(fit.estimate[k], fit.standard_error[k])],
+                "ci95": [_finite(v) for v in interval],
             }
-            for k in keys
-        }
+            if k in fit.pooled:
+                se[name][k]["pooled"] = True
     return est, se
 
 
@@ -538,7 +547,16 @@ def fit_calibration(
         "hedonic": hedonic_params,
         "loans": {"liquidation": _recovery_section(recoveries)},
         "standard_errors": {
-            "revenue": {"segments": revenue_se},
+            "revenue": {
+                "segments": revenue_se,
+                "ci95": (
+                    "profile likelihood: the values whose profile log-likelihood (every other "
+                    "parameter re-optimised within its bounds) is within chi2(1, 0.95)/2 = 1.92 "
+                    "of the maximum; an interval may end at a bound. 'se' is the Hessian "
+                    "(Wald) standard error, unreliable for the jump parameters. 'pooled': one "
+                    "value shared by all segments (jump mean and sd), estimated jointly"
+                ),
+            },
             "hazards": hazard_detail,
         },
         "identification": {
@@ -549,7 +567,7 @@ def fit_calibration(
             ),
             "jumps": (
                 "jump intensity, mean and sd are weakly identified from annual increments; "
-                "see their standard errors"
+                "see their profile-likelihood intervals (standard_errors.revenue)"
             ),
             "liquidation": "recoveries identify (1 - liquidation_discount) * exp(value shock)",
             "hedonic": "product effect and deal noise only jointly (residual_sd_in_sample)",

@@ -24,18 +24,33 @@ def _revenue_table(parameters: dict[str, Any]) -> list[str]:
     est = parameters["revenue"]["segments"]
     se = parameters["standard_errors"]["revenue"]["segments"]
     lines = [
-        "| segment | increments | net growth (95% CI) | volatility (95% CI) | jump intensity | "
-        "jump mean | jump sd |",
-        "|---|---:|---|---|---:|---:|---:|",
+        "| segment | increments | net growth (95% CI) | volatility (95% CI) | "
+        "jump intensity (95% CI) | jump mean | jump sd |",
+        "|---|---:|---|---|---|---:|---:|",
     ]
+    pooled: dict[str, tuple[Any, Any]] = {}
     for name, e in est.items():
         s = se[name]
         lines.append(
             f"| {name} | {e['n_increments']} | {_num(e['net_growth'])} "
             f"{_ci(s['net_growth']['ci95'])} | {_num(e['volatility'])} "
-            f"{_ci(s['volatility']['ci95'])} | {_num(e['jump_intensity'], '.3f')} | "
+            f"{_ci(s['volatility']['ci95'])} | {_num(e['jump_intensity'], '.3f')} "
+            f"{_ci(s['jump_intensity']['ci95'], '.3f')} | "
             f"{_num(e['jump_mean'], '.3f')} | {_num(e['jump_sd'], '.3f')} |"
         )
+        for key in ("jump_mean", "jump_sd"):
+            if s[key].get("pooled") and e[key] is not None:
+                pooled.setdefault(key, (e[key], s[key]["ci95"]))
+    if pooled:
+        lines += [
+            "",
+            "Pooled across segments (one jump-size law, estimated jointly): "
+            + ", ".join(
+                f"{key.replace('_', ' ')} {_num(value, '.3f')} {_ci(ci, '.3f')}"
+                for key, (value, ci) in pooled.items()
+            )
+            + ".",
+        ]
     return lines
 
 
@@ -184,8 +199,12 @@ def render_model_card(manifest: dict[str, Any], parameters: dict[str, Any]) -> s
         "## Segments and revenue processes",
         "",
         "Segment = `sector/category`. Annual log revenue growth is a Merton jump-diffusion fitted "
-        "by maximum likelihood per segment (Poisson mixture of normals); 95% intervals from the "
-        "observed information (delta method).",
+        "by maximum likelihood (Poisson mixture of normals): drift, volatility and jump "
+        "intensity per segment, the jump mean and sd shared by all segments. Increments from a "
+        "certificate's lapse or revocation on are left out (they carry its revenue loss). 95% "
+        "intervals are profile-likelihood intervals (the other parameters re-optimised; an "
+        "interval may end at a parameter's bound): the jump part is weakly identified from "
+        "annual data and its intervals are wide.",
         "",
         *_revenue_table(parameters),
         "",
