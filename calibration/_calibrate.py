@@ -97,8 +97,6 @@ def calibrate(
         )
         method_error = dict(fitted.parameters["valuation"].get("method_error", {}))
         method_error = {**DEFAULTS["method_error"], **method_error, **measured}
-        if "market" in measured:
-            method_error["market_model"] = measured["market"]
         fitted.parameters["valuation"]["method_error"] = method_error
         fitted.metrics["accuracy"] = report
         timings["accuracy"] = time.perf_counter() - t

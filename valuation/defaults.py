@@ -166,6 +166,9 @@ DEFAULTS: dict[str, Any] = {
     # valued against the generator's economic value); a calibration measures its own. The
     # reconciliation weights each method by 1/(sd_inputs^2 + method_error^2) and the range
     # samples this error beside the inputs, so that P10-P90 holds the value ~80 % of the time.
+    # "market" applies to a product's own explicit comparables (the synthetic market, whose
+    # products have none, cannot measure it: the measured model error is used), "market_model"
+    # to comparables from the deal history or the price model.
     "method_error": {"income": 0.47, "cost": 1.5, "market": 0.69, "market_model": 0.69},
     # ---- collateral value process for the Monte Carlo stress (SPEC §6) ----
     # Used when a pledge's collateral is valued by dpv and its process is not given. Drift is

@@ -566,6 +566,23 @@ def comparable_factors(
     return rows
 
 
+def _note_method_errors(
+    contexts: list[ProductContext], has: np.ndarray, params: dict[str, Any], calibrated: bool
+) -> None:
+    """Record each available method's measured error: the basis of its reconciliation weight."""
+    source = (
+        "calibration: measured on a synthetic market drawn from its fitted processes"
+        if calibrated
+        else "default: measured against the synthetic market's truth (bench_recovery)"
+    )
+    errors = params["method_error"]
+    for i, ctx in enumerate(contexts):
+        for m, method in enumerate(("income", "cost", "market")):
+            if has[i, m]:
+                key = "market_model" if m == 2 and ctx.market_source != "comparables" else method
+                ctx.note(method, "method_error", float(errors[key]), source)
+
+
 def prepare(
     products: Sequence[Product],
     as_of: dt.date,
@@ -751,10 +768,15 @@ def prepare(
         sd_default=ones * unc["comparable_dispersion_default"],
         sd_floor=ones * unc["comparable_dispersion_floor"],
         sd_level=ones * unc["elasticity_level"],
-        sd_model=ones * params["method_error"]["market"],
+        sd_model=np.where(
+            model_value > 0.0,
+            params["method_error"]["market_model"],
+            params["method_error"]["market"],
+        ),
         model_value=model_value,
         model_sd=model_sd,
     )
+    _note_method_errors(contexts, has, params, calibrated)
     entity = np.array([entity_key(p.product_id) for p in products], dtype=np.uint64)
     return Prepared(
         has=has, income=income, cost=cost, market=market, entity=entity, contexts=contexts
