@@ -276,10 +276,15 @@ def test_calibration_reaches_the_stress_and_the_audit():
 
 
 def test_reproduce_with_the_bundled_calibration_set():
-    from valuation.calibration_set import resolve_calibration
+    from valuation.calibration_set import resolve_calibration_with_model
 
-    overrides, calibration_id = resolve_calibration(None)
+    overrides, calibration_id, market_model = resolve_calibration_with_model(None)
     doc = request([{"product": product("P1")}], amount=1_000_000.0)
-    filed = assess_pledge(doc, parameters_override=overrides, calibration_id=calibration_id)
+    filed = assess_pledge(
+        doc,
+        parameters_override=overrides,
+        calibration_id=calibration_id,
+        market_model=market_model,
+    )
     assert filed.audit.calibration_id == calibration_id
     assert reproduce(filed.model_dump(mode="json"))[0]

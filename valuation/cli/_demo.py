@@ -134,6 +134,7 @@ def demo_command(
         registry=load_example_registry(),
         parameters_override=overrides,
         calibration_id=calibration_id,
+        market_model=market_model,
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".dpv-demo-", dir=out.parent))

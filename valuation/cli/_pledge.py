@@ -134,20 +134,21 @@ def pledge_command(
     Writes assessment.json and memo.html into OUT (atomically; nothing on bad input) and prints
     the decision. Exit code 2 on bad input, naming the file and the field.
     """
-    from valuation.calibration_set import resolve_calibration
+    from valuation.calibration_set import resolve_calibration_with_model
     from valuation.exceptions import DpvInputError
     from valuation.pledge.api import assess_pledge, load_registry
     from valuation.pledge.memo import render_memo
 
     doc, source = prepare_request(request, paths=paths, seed=seed, policy=policy)
     products = load_registry(registry) if registry is not None else None
-    overrides, calibration_id = resolve_calibration(calibration)
+    overrides, calibration_id, market_model = resolve_calibration_with_model(calibration)
     try:
         assessment = assess_pledge(
             doc,
             registry=products,
             parameters_override=overrides,
             calibration_id=calibration_id,
+            market_model=market_model,
         )
     except DpvInputError as exc:
         raise (exc if exc.source else exc.with_source(source)) from None

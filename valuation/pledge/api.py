@@ -282,6 +282,7 @@ def _value_sensitivity(
     as_of: dt.date,
     params_override: Mapping[str, Any] | None,
     calibration_id: str | None,
+    market_model: Any = None,
 ) -> list[Sensitivity]:
     variants: list[Product] = []
     for product, result in items:
@@ -295,6 +296,7 @@ def _value_sensitivity(
         samples=0,
         parameters_override=params_override,
         calibration_id=calibration_id,
+        market_model=market_model,
     )
     per_item = 1 + 2 * len(VALUE_DRIVERS)
     base = sum(float(r.concluded_value or 0.0) for _, r in items)
@@ -406,6 +408,7 @@ def assess_pledge(
     registry: Mapping[str, Product] | Sequence[Product | Mapping[str, Any]] | None = None,
     parameters_override: Mapping[str, Any] | None = None,
     calibration_id: str | None = None,
+    market_model: Any = None,
     timings: dict[str, float] | None = None,
 ) -> Assessment:
     """Assess a pledge request: eligibility, valuation, stress, decision and escalation.
@@ -419,6 +422,12 @@ def assess_pledge(
     parameters_override, calibration_id
         Parameters replacing the defaults (a CalibrationSet) and the id written into the
         audit block; they reach the valuation and the collateral process of the stress.
+    market_model
+        The calibration's price model and deal table (``CalibrationSet.market_model()``), as
+        ``dpv value`` uses them: collateral without comparables of its own is valued by the
+        market method too, so that a product is worth the same in both. ``dpv pledge`` and
+        ``dpv reproduce`` pass the set's; an API caller giving a set's overrides should pass it
+        too, or ``reproduce`` (which uses the whole set) will not match.
     timings
         If given, filled with the wall-clock seconds of each stage (for the benchmark).
 
@@ -467,6 +476,7 @@ def assess_pledge(
         as_of=req.as_of,
         parameters_override=parameters_override,
         calibration_id=calibration_id,
+        market_model=market_model,
     )
     clock.lap("valuation")
     valuation_of: dict[int, ValuationResult] = dict(zip(to_value, valued, strict=True))
@@ -545,7 +555,9 @@ def assess_pledge(
             model=base.model,
         )
         grade = risk_grade(base.breach_probability, el_rate, policy)
-        sensitivity = _value_sensitivity(eligible, req.as_of, parameters_override, calibration_id)
+        sensitivity = _value_sensitivity(
+            eligible, req.as_of, parameters_override, calibration_id, market_model
+        )
         clock.lap("value_sensitivity")
         sensitivity += _breach_sensitivity(req, items, [r for _, r in eligible], params)
         clock.lap("breach_sensitivity")

@@ -88,6 +88,7 @@ def reproduce(
         raise DpvInputError("not an assessment: no audit block", field="audit")
     audit = parse_model(PledgeAudit, filed["audit"])
     parameters_override: Mapping[str, Any] | None = None
+    market_model: Any = None
     if audit.calibration_id != default_calibration_id():
         given = load_calibration(calibration)
         if given.id != audit.calibration_id:
@@ -96,12 +97,14 @@ def reproduce(
                 field="audit.calibration_id",
             )
         parameters_override = given.valuation_overrides
+        market_model = given.market_model()
     try:
         result = assess_pledge(
             audit.request,
             registry=audit.registry_products,
             parameters_override=parameters_override,
             calibration_id=audit.calibration_id,
+            market_model=market_model,
         )
     except DpvInputError as exc:
         raise DpvInputError(exc.problem, field=f"audit.request.{exc.field or ''}") from None
