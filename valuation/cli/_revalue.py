@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -13,6 +14,8 @@ from valuation.methods.profiles import DEFAULT_PROFILE, PROFILES
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+
+    from rich.progress import TaskID
 
     from valuation.revalue.run import ChunkDone
 
@@ -42,7 +45,7 @@ class _Bar:
             TimeRemainingColumn(),
             console=Console(stderr=True),
         )
-        self.task: int | None = None
+        self.task: TaskID | None = None
 
     def __call__(self, done: ChunkDone) -> None:
         if self.task is None:
@@ -50,7 +53,9 @@ class _Bar:
         self.progress.update(self.task, completed=done.index + 1)
 
 
+@contextmanager
 def _progress() -> Iterator[Callable[[ChunkDone], None]]:
+    """Report progress by a rich bar on a terminal, otherwise by a log line per chunk."""
     if not sys.stderr.isatty():
         yield _log_line
         return
@@ -115,9 +120,7 @@ def revalue_command(
     """
     from valuation.revalue.run import revalue
 
-    gen = _progress()
-    callback = next(gen)
-    try:
+    with _progress() as callback:
         result = revalue(
             portfolio,
             out,
@@ -130,8 +133,6 @@ def revalue_command(
             force=force,
             on_chunk=callback,
         )
-    finally:
-        gen.close()
     rows = result.summary["rows"]
     typer.echo(
         f"dpv revalue: {rows['read']:,} read, {rows['valued']:,} valued, "
