@@ -6,6 +6,7 @@ only wires them together and owns the exit codes:
 * 0 success;
 * 2 bad input (a :class:`~valuation.exceptions.DpvInputError`, or a usage error): the message
   names the file, the field and the problem, and nothing is written;
+* 3 a batch (``dpv revalue``) finished with quarantined rows;
 * 1 an unexpected error.
 
 Machine-readable output (``--json``) goes to stdout; logs, progress and errors to stderr.
@@ -35,6 +36,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "_stress",
     "_calibrate",
     "_pledge",
+    "_revalue",
     "_reproduce",
     "_synth",
     "_demo",

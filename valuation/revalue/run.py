@@ -1,0 +1,277 @@
+"""``dpv revalue``, local engine: check everything, value chunk by chunk, publish.
+
+Every check that can fail on the user's input runs before anything is written: the portfolio
+(readable JSON Lines), the valuation date, the seed, the chunk size, the CalibrationSet (loaded
+and verified, its market model built), the output folder (new or empty, or ``--force``, or
+``--resume`` with a ledger that matches the new run). Then each chunk is valued by
+:func:`~valuation.revalue.chunk.value_chunk`, staged atomically and recorded in the ledger; when
+every chunk is done the dataset is published (:mod:`valuation.revalue.publish`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from valuation._version import __version__
+from valuation.exceptions import DpvInputError
+from valuation.methods.profiles import DEFAULT_PROFILE, PROFILES
+from valuation.revalue.chunk import ChunkContext, value_chunk
+from valuation.revalue.ledger import LEDGER, Ledger
+from valuation.revalue.publish import SUMMARY, commit, publish, stage_chunk
+from valuation.revalue.source import Portfolio, chunk_count, iter_chunks, open_portfolio
+
+DEFAULT_CHUNK_SIZE = 10_000
+STAGING = ".staging"
+EXIT_OK = 0
+EXIT_QUARANTINED = 3
+
+MSG_CHUNK_SIZE = "must be a positive whole number, got {value!r}"
+MSG_DATE = "not an ISO date (YYYY-MM-DD): {value!r}"
+MSG_PROFILE = "unknown profile {value!r}; choose one of: {choices}"
+MSG_OUT_NOT_DIR = "output path exists and is not a folder"
+MSG_OUT_NO_PARENT = "the parent folder does not exist"
+MSG_OUT_UNWRITABLE = "cannot write here (permission denied)"
+MSG_OUT_NOT_EMPTY = (
+    "output folder exists and is not empty (use --force to replace it, or --resume to finish "
+    "an interrupted run)"
+)
+MSG_OUT_FINISHED = (
+    "output folder holds a finished revaluation, nothing to resume (use --force to redo it)"
+)
+MSG_OUT_NO_LEDGER = (
+    f"output folder has no {STAGING}/{LEDGER} to resume from (use --force to replace it)"
+)
+
+
+@dataclass(frozen=True)
+class ChunkDone:
+    """Progress: chunk ``index`` of ``chunks`` is done (``resumed``: by an earlier run)."""
+
+    index: int
+    chunks: int
+    first_line: int
+    last_line: int
+    rows: int
+    quarantined: int
+    resumed: bool
+
+
+@dataclass(frozen=True)
+class RevalueSummary:
+    """The outcome: the output folder, the summary written there and the exit code (0 or 3)."""
+
+    out: Path
+    summary: dict[str, Any]
+    exit_code: int
+
+
+def _check_out(out: Path, *, resume: bool, force: bool) -> str:
+    """Return ``"fresh"``, ``"resume"`` or ``"replace"``, or refuse naming ``--out``."""
+    where = str(out)
+    if out.exists() and not out.is_dir():
+        raise DpvInputError(MSG_OUT_NOT_DIR, source=where, field="--out")
+    if not out.exists():
+        parent = out.absolute().parent
+        if not parent.is_dir():
+            raise DpvInputError(MSG_OUT_NO_PARENT, source=where, field="--out")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise DpvInputError(MSG_OUT_UNWRITABLE, source=str(parent), field="--out")
+        return "fresh"
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise DpvInputError(MSG_OUT_UNWRITABLE, source=where, field="--out")
+    if not any(out.iterdir()):
+        return "fresh"
+    if resume:
+        if (out / STAGING / LEDGER).is_file():
+            return "resume"
+        if not force:
+            finished = (out / SUMMARY).is_file()
+            raise DpvInputError(
+                MSG_OUT_FINISHED if finished else MSG_OUT_NO_LEDGER, source=where, field="--out"
+            )
+    if force:
+        return "replace"
+    raise DpvInputError(MSG_OUT_NOT_EMPTY, source=where, field="--out")
+
+
+def _parse_date(as_of: dt.date | str | None) -> dt.date:
+    if as_of is None:
+        return dt.date.today()
+    if isinstance(as_of, dt.date):
+        return as_of
+    try:
+        return dt.date.fromisoformat(as_of)
+    except ValueError:
+        raise DpvInputError(MSG_DATE.format(value=as_of), field="--as-of") from None
+
+
+def _resolve_seed(seed: int | None, overrides: dict[str, Any]) -> int:
+    from valuation.defaults import parameters
+    from valuation.kernels.rng import seed_key
+
+    resolved = int(parameters(overrides)["reconciliation"]["seed"] if seed is None else seed)
+    try:
+        seed_key(resolved)
+    except ValueError as exc:
+        raise DpvInputError(str(exc), field="--seed") from None
+    return resolved
+
+
+def _new_ledger(portfolio: Portfolio, arguments: dict[str, Any]) -> Ledger:
+    return Ledger(
+        input={
+            "file": portfolio.path.name,
+            "sha256": portfolio.sha256,
+            "bytes": portfolio.size_bytes,
+            "lines": portfolio.lines,
+        },
+        arguments=arguments,
+    )
+
+
+def _clear(out: Path) -> None:
+    for entry in out.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+def revalue(
+    portfolio: str | Path,
+    out: str | Path,
+    *,
+    as_of: dt.date | str | None = None,
+    calibration: str | Path | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    seed: int | None = None,
+    profile: str = DEFAULT_PROFILE,
+    resume: bool = False,
+    force: bool = False,
+    on_chunk: Callable[[ChunkDone], None] | None = None,
+) -> RevalueSummary:
+    """Revalue a book of products into a Parquet dataset under ``out``.
+
+    Parameters
+    ----------
+    portfolio
+        JSON Lines of Products, or a folder written by ``dpv synth``.
+    out
+        Output folder: new or empty, or replaced with ``force``, or finished with ``resume``.
+    as_of
+        Valuation date (default today; a resumed run must give the same).
+    calibration
+        CalibrationSet folder (default: the bundled set, as ``dpv value``).
+    chunk_size
+        Lines valued at a time (memory bound); the output does not depend on it.
+    seed
+        Seed of the range sampling (default: the calibration's).
+    profile
+        Valuation standard.
+    resume
+        Finish an interrupted run: redo only the chunks its ledger does not hold.
+    force
+        Replace a non-empty ``out``.
+    on_chunk
+        Called after each chunk is recorded in the ledger (progress).
+
+    Returns
+    -------
+    RevalueSummary
+        With exit code 3 when lines were quarantined, 0 otherwise.
+
+    Raises
+    ------
+    DpvInputError
+        Before anything is written: the message names the file or option at fault.
+    """
+    start = time.perf_counter()
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise DpvInputError(MSG_CHUNK_SIZE.format(value=chunk_size), field="--chunk-size")
+    if profile not in PROFILES:
+        raise DpvInputError(
+            MSG_PROFILE.format(value=profile, choices=", ".join(PROFILES)), field="--profile"
+        )
+    valuation_date = _parse_date(as_of)
+    source = open_portfolio(portfolio)
+    from valuation.calibration_set import load_calibration
+
+    cal = load_calibration(calibration)
+    overrides = cal.valuation_overrides
+    run_seed = _resolve_seed(seed, overrides)
+    out_dir = Path(out)
+    mode = _check_out(out_dir, resume=resume, force=force)
+    arguments = {
+        "as_of": valuation_date.isoformat(),
+        "seed": run_seed,
+        "calibration_id": cal.id,
+        "profile": profile,
+        "engine_version": __version__,
+        "chunk_size": chunk_size,
+    }
+    ledger = _new_ledger(source, arguments)
+    staging = out_dir / STAGING
+    if mode == "resume":
+        recorded = Ledger.read(staging / LEDGER)
+        recorded.check_matches(ledger, source=str(source.path))
+        ledger.chunks = {i: c for i, c in recorded.chunks.items() if c.intact(staging)}
+    context = ChunkContext(
+        as_of=valuation_date,
+        seed=run_seed,
+        calibration_id=cal.id,
+        parameters_override=overrides,
+        market_model=cal.market_model(),
+        profile=profile,
+    )
+
+    # Every check has passed: from here on files are written.
+    if mode == "replace":
+        _clear(out_dir)
+    staging.mkdir(parents=True, exist_ok=True)
+    for stale in staging.glob(".*.tmp-*"):  # temporary files of a run that was killed
+        stale.unlink()
+    ledger.write(staging / LEDGER)
+    total = chunk_count(source, chunk_size)
+    for index, (first_line, lines) in enumerate(iter_chunks(source, chunk_size)):
+        record = ledger.chunks.get(index)
+        resumed = record is not None
+        if record is None:
+            output = value_chunk(lines, first_line, context)
+            record = stage_chunk(output, index, first_line, len(lines), staging)
+            ledger.chunks[index] = record
+            ledger.write(staging / LEDGER)
+        if on_chunk is not None:
+            on_chunk(
+                ChunkDone(
+                    index=index,
+                    chunks=total,
+                    first_line=record.first_line,
+                    last_line=record.last_line,
+                    rows=record.rows,
+                    quarantined=record.quarantined,
+                    resumed=resumed,
+                )
+            )
+    header = {
+        "valuation_date": valuation_date.isoformat(),
+        "calibration_id": cal.id,
+        "engine_version": __version__,
+        "seed": run_seed,
+        "profile": profile,
+        "input": dict(ledger.input),
+    }
+    summary = publish(ledger, staging, header)
+    summary["seconds"] = round(time.perf_counter() - start, 3)
+    commit(summary, staging, out_dir)
+    code = EXIT_QUARANTINED if summary["rows"]["quarantined"] else EXIT_OK
+    return RevalueSummary(out=out_dir, summary=summary, exit_code=code)
+
+
+__all__ = ["DEFAULT_CHUNK_SIZE", "ChunkDone", "RevalueSummary", "revalue"]
