@@ -1,7 +1,7 @@
 """Economic value of a product: the engine's income method at the truth's parameters.
 
 One economic model: the synthetic market's ``economic_value`` is computed by the same kernel
-that values a product (:func:`valuation.kernels.valuation.income_batch`), with the truth's
+that values a product (:func:`valuation.kernels.valuation.income_values`), with the truth's
 parameters in place of the estimates. See ``truth.json["conventions"]["economic_value"]``.
 """
 
@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from calibration.synth._draw import _day, _year_of
 from calibration.synth._params import STATUSES
-from valuation.kernels.valuation import IncomeInputs, income_batch, neutral_income_fields
+from valuation.kernels.valuation import IncomeInputs, income_values, neutral_income_fields
 from valuation.schema.product import CATEGORIES, SECTORS
 
 _DAYS_PER_YEAR = 365.25
@@ -159,9 +159,7 @@ def true_values(
         sd_discount=np.zeros(n),
         **fields,
     )
-    out = np.zeros(n)
-    income_batch(inc, out)
-    return out
+    return income_values(inc)
 
 
 def value_at_deals(

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(_jit.DISABLE_JIT, reason="plain Python: no dispa
 def test_the_helpers_are_compiled_without_wrappers():
     """Every kernel of stress.py, rng.py and valuation.py but the entry points (called from
     Python) is a jit_inner one."""
-    entries = {"stress_paths", "gbm_min_ratio", "value_batch", "range_batch", "income_batch"}
+    entries = {"stress_paths", "gbm_min_ratio", "value_batch", "range_batch"}
     seen = 0
     for module in (kernel, rng, valuation_kernels):
         for name, value in vars(module).items():

@@ -559,51 +559,6 @@ def value_batch(
         concluded[i] = w0 * v0 + w1 * v1 + w2 * v2
 
 
-@jit_parallel
-def income_batch(inc: IncomeInputs, values: np.ndarray) -> None:
-    """Write ``keep·income_point`` of every product into ``values`` (the income method alone).
-
-    The synthetic market's true economic value is this, at the truth's parameters
-    (:mod:`calibration.synth`), so generator and engine share one formula.
-    """
-    base = inc.base
-    rate = inc.rate
-    growth = inc.growth
-    decay = inc.decay
-    discount = inc.discount
-    life = inc.life
-    mid_year = inc.mid_year
-    tab_tax = inc.tab_tax
-    tab_life = inc.tab_life
-    roll = inc.roll
-    hazard = inc.hazard
-    revoke_keep = inc.revoke_keep
-    first_expiry = inc.first_expiry
-    validity = inc.validity
-    renew_p = inc.renew_p
-    lapse_keep = inc.lapse_keep
-    keep = inc.keep
-    for i in prange(values.shape[0]):
-        values[i] = keep[i] * income_point(
-            base[i],
-            rate[i],
-            growth[i],
-            decay[i],
-            discount[i],
-            life[i],
-            mid_year[i],
-            tab_tax[i],
-            tab_life[i],
-            roll[i],
-            hazard[i],
-            revoke_keep[i],
-            first_expiry[i],
-            validity[i],
-            renew_p[i],
-            lapse_keep[i],
-        )
-
-
 @jit_inner
 def _quantile_sorted(x: np.ndarray, q: float) -> float:
     # numpy's default ("linear") definition on an already sorted array
@@ -814,6 +769,33 @@ def tiny_batch() -> tuple[np.ndarray, IncomeInputs, CostInputs, MarketInputs]:
     return np.ones((1, 3), dtype=np.bool_), inc, cst, mkt
 
 
+def income_values(inc: IncomeInputs) -> np.ndarray:
+    """Return the income method's value of every product (``keep·income_point``) alone.
+
+    Runs :func:`value_batch` with no cost items and no comparables, so that anything valued
+    this way (the synthetic market's true economic value) goes through the valuation's own
+    code.
+    """
+    n = inc.base.shape[0]
+    has = np.zeros((n, N_METHODS), dtype=np.bool_)
+    has[:, 0] = True
+    empty = np.zeros(0)
+    zeros = np.zeros(n)
+    no_items = np.zeros(n + 1, dtype=np.int64)
+    # per-item (cost) and per-comparable (market) arrays are empty; per-product ones zero
+    csr = {"amount", "age_years", "index_rate", "log_price", "log_fixed"}
+    csr |= {"log_quality_ratio", "log_volume_ratio", "years_ago"}
+
+    def blank(fields: tuple[str, ...]) -> dict[str, np.ndarray]:
+        return {f: no_items if f == "offsets" else (empty if f in csr else zeros) for f in fields}
+
+    cst = CostInputs(**blank(CostInputs._fields))
+    mkt = MarketInputs(**blank(MarketInputs._fields))
+    out = allocate_outputs(n)
+    value_batch(has, inc, cst, mkt, out)
+    return out.values[:, 0].copy()
+
+
 def neutral_income_fields(n: int) -> dict[str, np.ndarray]:
     """Return the certificate and model-error fields of :class:`IncomeInputs` at no effect.
 
@@ -846,7 +828,6 @@ def warmup() -> None:
     value_batch(has, inc, cst, mkt, out)
     q = np.zeros((1, 4, 3))
     range_batch(has, inc, cst, mkt, out, np.zeros(1, dtype=np.uint64), np.uint64(1), 8, q)
-    income_batch(inc, np.zeros(1))
 
 
 __all__ = [
@@ -858,7 +839,7 @@ __all__ = [
     "MarketInputs",
     "allocate_outputs",
     "cost_value",
-    "income_batch",
+    "income_values",
     "income_point",
     "income_value",
     "neutral_income_fields",
