@@ -16,7 +16,6 @@ from calibration.backtest import backtest, default_cutoff
 from calibration.fit import DEFAULT_SEED, Calibration, fit_calibration
 from calibration.history import data_hash, load_history
 from calibration.write import comparables_json, write_calibration_set
-from valuation.defaults import DEFAULTS
 from valuation.exceptions import DpvInputError
 
 
@@ -92,11 +91,9 @@ def calibrate(
         t = time.perf_counter()
         if progress is not None:
             progress("accuracy")
-        measured, report = measure_accuracy(
+        method_error, report = measure_accuracy(
             fitted.parameters, market_model_of(fitted), seed=seed + 1
         )
-        method_error = dict(fitted.parameters["valuation"].get("method_error", {}))
-        method_error = {**DEFAULTS["method_error"], **method_error, **measured}
         fitted.parameters["valuation"]["method_error"] = method_error
         fitted.metrics["accuracy"] = report
         timings["accuracy"] = time.perf_counter() - t

@@ -111,9 +111,11 @@ def measure_accuracy(
     Returns
     -------
     method_error, report
-        ``{"income": ..., "cost": ..., "market_model": ...}`` (the market method without
-        comparables of its own: deal history or price model; methods measured on too few products
-        are left out) and the recovery report of a valuation with those errors in force.
+        The set's ``method_error``: the measured ``income``, ``cost`` and ``market_model`` (the
+        market method without comparables of its own: deal history or price model) over the
+        calibration's own or the default errors (methods measured on too few products keep
+        those), and the recovery report of a valuation with them in force (its
+        ``method_error`` lists only what was measured).
     """
     truth = calibrated_truth(parameters)
     overrides = copy.deepcopy(dict(parameters.get("valuation", {})))
@@ -139,7 +141,7 @@ def measure_accuracy(
     )
     report = recovery_report(checked, true_value, [p.category for p in products])
     report.update(products=n_products, seed=seed, method_error=measured)
-    return measured, report
+    return errors, report
 
 
 __all__ = ["ACCURACY_PRODUCTS", "calibrated_truth", "measure_accuracy"]

@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from valuation.exceptions import MSG_MALFORMED_JSON, DpvInputError
 from valuation.methods.profiles import DEFAULT_PROFILE
+from valuation.methods.reconcile import MARKET_NAMES
 from valuation.schema.results import ValuationResult
 
 VALUES_SCHEMA = pa.schema(
@@ -67,14 +68,8 @@ QUARANTINE_SCHEMA = pa.schema(
 
 MSG_NOT_UTF8 = "not UTF-8 text: {detail}"
 
-# The market method's name says where its value came from (valuation.methods.reconcile).
-_MARKET_SOURCES = {
-    "market approach (explicit comparables)": "comparables",
-    "market approach (comparables from the calibration's deal history, hedonic adjustments)": (
-        "history"
-    ),
-    "market approach (hedonic price model of the calibration)": "model",
-}
+# The market method's name says where its value came from: the inverse of reconcile's table.
+_MARKET_SOURCES = {name: source for source, name in MARKET_NAMES.items()}
 
 
 @dataclass(frozen=True)
