@@ -1,5 +1,8 @@
 """The memo's charts: matplotlib (Agg, no pyplot state), returned as base64 PNG strings.
 
+``*_figure`` builds a chart's :class:`~matplotlib.figure.Figure` (call it inside
+:func:`~valuation.pledge.fonts.chart_fonts`); ``*_chart`` draws it as PNG with the fonts set.
+
 Each function reads only the :class:`~valuation.schema.pledge.Assessment`, so a memo can be
 re-drawn from a filed ``assessment.json``. Text is drawn in DejaVu Sans with Noto Sans SC for
 Chinese (:func:`valuation.pledge.fonts.chart_fonts`); names and ids with their hidden
@@ -31,13 +34,15 @@ _NAME_WRAP = 30
 _ID_WRAP = 44
 
 
-def _with_fonts(draw: Callable[[Assessment], str]) -> Callable[[Assessment], str]:
-    @functools.wraps(draw)
-    def wrapped(a: Assessment) -> str:
-        with chart_fonts():
-            return draw(a)
+def _as_png(build: Callable[[Assessment], Any]) -> Callable[[Assessment], str]:
+    """Turn a figure builder into a chart function: the figure drawn as base64 PNG."""
 
-    return wrapped
+    @functools.wraps(build)
+    def draw(a: Assessment) -> str:
+        with chart_fonts():
+            return _png(build(a))
+
+    return draw
 
 
 def _figure(width: float = 7.0, height: float = 3.4, left: float = 0.1, top: float = 0.95) -> Any:
@@ -94,8 +99,7 @@ def _millions(ax: Any, axis: str = "x") -> None:
     (ax.xaxis if axis == "x" else ax.yaxis).set_major_formatter(fmt)
 
 
-@_with_fonts
-def reconciliation_chart(a: Assessment) -> str:
+def reconciliation_figure(a: Assessment) -> Any:
     """Each eligible item's method values, concluded value and P10-P90 range."""
     rows = [c for c in a.collateral if c.valuation is not None and c.eligible]
     labels = [item_label(item) for item in rows]
@@ -129,11 +133,10 @@ def reconciliation_chart(a: Assessment) -> str:
     if rows:
         ax.legend(loc="best", fontsize=8)
     _fit_labels(fig, [ax])
-    return _png(fig)
+    return fig
 
 
-@_with_fonts
-def ltv_fan_chart(a: Assessment) -> str:
+def ltv_fan_figure(a: Assessment) -> Any:
     """Quantiles of the loan-to-value over the tenor, with the covenant and the policy max."""
     fig = _figure()
     ax = fig.add_subplot()
@@ -164,11 +167,10 @@ def ltv_fan_chart(a: Assessment) -> str:
     ax.set_ylabel("loan-to-value")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
-    return _png(fig)
+    return fig
 
 
-@_with_fonts
-def loss_chart(a: Assessment) -> str:
+def loss_figure(a: Assessment) -> Any:
     """Histogram of the loss given default, with the expected loss, VaR and ES marked."""
     fig = _figure()
     ax = fig.add_subplot()
@@ -176,7 +178,7 @@ def loss_chart(a: Assessment) -> str:
     if s is None or s.loss_histogram.defaulted == s.loss_histogram.zero_loss:
         ax.text(0.5, 0.5, "no loss on any simulated path", ha="center", va="center")
         ax.set_axis_off()
-        return _png(fig)
+        return fig
     h = s.loss_histogram
     widths = [b - a_ for a_, b in zip(h.edges[:-1], h.edges[1:], strict=True)]
     ax.bar(h.edges[:-1], h.counts, width=widths, align="edge", color="#7f7f7f", alpha=0.7)
@@ -192,11 +194,11 @@ def loss_chart(a: Assessment) -> str:
     ax.set_xlim(left=0)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    return _png(fig)
+    return fig
 
 
-def _better(kind: str, end: float, base: float) -> bool:
-    """Whether a tornado bar's end favours the lender: more value, or a lower breach."""
+def favours_lender(kind: str, end: float, base: float) -> bool:
+    """Return whether a tornado bar's end favours the lender: more value, or a lower breach."""
     return end > base if kind == "value" else end < base
 
 
@@ -216,8 +218,7 @@ def _tornado_limits(kind: str, rows: list[Any]) -> tuple[float, float]:
     return (base - 1.6 * span, base + 1.6 * span)
 
 
-@_with_fonts
-def tornado_chart(a: Assessment) -> str:
+def tornado_figure(a: Assessment) -> Any:
     """Two tornado panels: the pooled value and the breach probability against their drivers.
 
     A bar's half is green where the move favours the lender (value up, breach probability
@@ -237,7 +238,7 @@ def tornado_chart(a: Assessment) -> str:
         low_limit, high_limit = _tornado_limits(kind, rows)
         for y, s in enumerate(rows):
             for end in (s.low, s.high):
-                colour = _BETTER if _better(kind, end, s.base) else _WORSE
+                colour = _BETTER if favours_lender(kind, end, s.base) else _WORSE
                 ax.barh(y, end - s.base, left=s.base, color=colour, alpha=0.7)
             if kind != "value":
                 # probabilities crowd near 0: both settings with their outcome, on the right
@@ -269,11 +270,10 @@ def tornado_chart(a: Assessment) -> str:
         fontsize=8,
         frameon=False,
     )
-    return _png(fig)
+    return fig
 
 
-@_with_fonts
-def scenario_chart(a: Assessment) -> str:
+def scenario_figure(a: Assessment) -> Any:
     """Breach probability of the base case and every named scenario against the target."""
     from matplotlib.ticker import PercentFormatter
 
@@ -292,8 +292,14 @@ def scenario_chart(a: Assessment) -> str:
     ax.legend(fontsize=8)
     ax.grid(axis="x", alpha=0.3)
     _fit_labels(fig, [ax])
-    return _png(fig)
+    return fig
 
+
+reconciliation_chart = _as_png(reconciliation_figure)
+ltv_fan_chart = _as_png(ltv_fan_figure)
+loss_chart = _as_png(loss_figure)
+tornado_chart = _as_png(tornado_figure)
+scenario_chart = _as_png(scenario_figure)
 
 CHARTS: tuple[tuple[str, str, Any], ...] = (
     ("reconciliation", "Method reconciliation", reconciliation_chart),
@@ -312,10 +318,16 @@ def draw_all(a: Assessment) -> dict[str, str]:
 __all__ = [
     "CHARTS",
     "draw_all",
+    "favours_lender",
     "item_label",
     "loss_chart",
+    "loss_figure",
     "ltv_fan_chart",
+    "ltv_fan_figure",
     "reconciliation_chart",
+    "reconciliation_figure",
     "scenario_chart",
+    "scenario_figure",
     "tornado_chart",
+    "tornado_figure",
 ]

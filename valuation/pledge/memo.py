@@ -21,6 +21,10 @@ from valuation.schema.pledge import Assessment
 
 TEMPLATE = "memo.html.j2"
 
+# Ids up to this many characters are never broken across lines (the 64 hex digits of a hash
+# fit the audit table); a longer one may wrap, anywhere, where it does not fit.
+ID_ONE_LINE_MAX = 64
+
 DECISION_TITLES = {
     "approve": "APPROVE",
     "approve_with_conditions": "APPROVE WITH CONDITIONS",
@@ -40,6 +44,11 @@ def _count(value: int) -> str:
     return f"{value:,}"
 
 
+def _ident(text: str) -> Markup:
+    # Kept on one line; one longer than an A4 table column can hold wraps rather than be cut.
+    return html_text(text, "id" if len(text) <= ID_ONE_LINE_MAX else "id-long")
+
+
 def _finalize(value: Any) -> Any:
     # Every other string the memo prints (reason messages quote names): hidden characters
     # become a plain-text marker, which is safe in any context (titles, attributes).
@@ -55,7 +64,7 @@ def _environment() -> Any:
     env.filters["pct"] = _pct
     env.filters["count"] = _count
     env.filters["user"] = html_text
-    env.filters["ident"] = lambda text: html_text(text, "id")
+    env.filters["ident"] = _ident
     return env.from_string(text)
 
 
@@ -128,4 +137,4 @@ def render_memo(assessment: Assessment, charts: dict[str, str] | None = None) ->
     return template.render(**context, font_face=Markup(font_face)) if font_face else page
 
 
-__all__ = ["DECISION_TITLES", "captions", "render_memo"]
+__all__ = ["DECISION_TITLES", "ID_ONE_LINE_MAX", "captions", "render_memo"]
