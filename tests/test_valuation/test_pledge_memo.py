@@ -5,10 +5,13 @@ from __future__ import annotations
 import base64
 import io
 import re
+from html import unescape
 
 import pytest
 from fontTools.pens.boundsPen import BoundsPen
 from fontTools.ttLib import TTFont
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgba
 
@@ -25,7 +28,7 @@ from valuation.pledge.charts import (
 )
 from valuation.pledge.fonts import chart_fonts
 from valuation.pledge.memo import captions, render_memo
-from valuation.pledge.shown_text import html_text, visible
+from valuation.pledge.shown_text import html_text, is_hidden, marker, visible
 from valuation.schema.pledge import Assessment
 
 FIGURES = {
@@ -233,18 +236,35 @@ def test_bidi_override_in_a_name_cannot_spell_another_word(assessment: Assessmen
     item = assessment.collateral[0].model_copy(
         update={"name": f"{RLO}DENILCED", "product_id": spoofed_id}
     )
+    reason = assessment.reasons[0].model_copy(update={"message": f"see {RLO}DENILCED"})
     a = assessment.model_copy(
-        update={"collateral": [item, *assessment.collateral[1:]], "borrower_name": "A\x00B\x1b[31m"}
+        update={
+            "collateral": [item, *assessment.collateral[1:]],
+            "borrower_name": "A\x00B\x1b[31m",
+            "reasons": [reason, *assessment.reasons[1:]],
+        }
     )
     assert a.collateral[0].name == f"{RLO}DENILCED"  # the data keeps the name as given
     html = render_memo(a)
     for char in (RLO, PDF_MARK, "\x00", "\x1b"):
         assert char not in html
-    marker = '<span class="hidden-char" title="U+202E right-to-left override">U+202E</span>'
-    assert f"<bdi>{marker}DENILCED</bdi>" in html
-    assert f'<bdi class="id">ZJ-{marker}780000-5202-AD' in html
+    mark = '<span class="hidden-char" title="U+202E right-to-left override">U+202E</span>'
+    assert f"<bdi>{mark}DENILCED</bdi>" in html
+    assert f'<bdi class="id">ZJ-{mark}780000-5202-AD' in html
     assert "U+202C</span></bdi>" in html
     assert "<bdi>A<span" in html and "U+0000</span>B" in html and "U+001B</span>[31m" in html
+    assert "see ⟨U+202E⟩DENILCED" in html  # any other text the memo prints: a plain marker
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=40))
+def test_shown_text_carries_no_hidden_character(text: str):
+    shown = str(html_text(text))
+    assert not any(is_hidden(c) for c in shown) and not any(is_hidden(c) for c in visible(text))
+    # the markup taken away: the text, each hidden character replaced by its code
+    expected = "".join(marker(c) if is_hidden(c) else c for c in text)
+    assert unescape(re.sub(r"<[^>]*>", "", shown)) == expected
+    assert shown.startswith("<bdi>") and shown.endswith("</bdi>")
 
 
 def test_visible_marks_only_hidden_characters():
