@@ -122,13 +122,17 @@ def cache_dir() -> Path:
 
 @functools.cache
 def kernel_sources_digest() -> str:
-    """Return 12 hex digits of the SHA-256 of every ``valuation/kernels/*.py`` (name and bytes).
+    """Return 12 hex digits of the SHA-256 of every ``.py`` under ``valuation/kernels/``.
 
-    Every numba kernel of the project lives in that folder.
+    Every numba kernel of the project lives in that folder or its packages (such as
+    :mod:`valuation.kernels.stress`); each file counts by its path relative to the folder and
+    its bytes.
     """
+    folder = Path(__file__).resolve().parent
     digest = hashlib.sha256()
-    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
-        digest.update(path.name.encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
+    for path in sorted(folder.rglob("*.py")):
+        name = path.relative_to(folder).as_posix()
+        digest.update(name.encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:12]
 
 

@@ -101,8 +101,8 @@ def aot_dir() -> Path:
 
 
 def kernel_sources() -> list[Path]:
-    """Return the source files the key hashes: every ``valuation/kernels/*.py``, sorted."""
-    return sorted(_KERNELS_DIR.glob("*.py"))
+    """Return the source files the key hashes: every ``.py`` under ``valuation/kernels/``."""
+    return sorted(_KERNELS_DIR.rglob("*.py"))
 
 
 def cpu_fingerprint() -> str:
