@@ -191,3 +191,46 @@ def chunk_events(
             | FLAG_LAPSED * np.int64(lapsed)
         )
     return n_blk
+
+
+@jit_inner
+def block_item_events(
+    item: np.ndarray,
+    seed: np.uint64,
+    key: np.uint64,
+    path0: np.uint64,
+    n: int,
+    n_steps: int,
+    horizon: int,
+    uniforms: np.ndarray,
+    add: np.ndarray,
+    counts: np.ndarray,
+    lists: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`chunk_events` with its jump lists grown until they hold the block's jumps.
+
+    ``lists`` is ``(blocks, jump_u, jump_z, scratch)`` (:func:`event_lists`); returns the
+    lists used, longer ones when the block needed more (``add`` is cleared before a retry).
+    """
+    blocks, jump_u, jump_z, scratch = lists
+    while True:
+        n_blk = chunk_events(
+            item,
+            seed,
+            key,
+            path0,
+            n,
+            n_steps,
+            horizon,
+            uniforms,
+            add,
+            counts,
+            blocks,
+            jump_u,
+            jump_z,
+            scratch,
+        )
+        if n_blk >= 0:
+            return blocks, jump_u, jump_z, scratch
+        add[:, :] = 0.0
+        blocks, jump_u, jump_z, scratch = event_lists(-n_blk)

@@ -1,8 +1,10 @@
 """Default of the borrower and the sale of the collateral after it.
 
-:func:`default_steps_from_tails` finds each path's first step with
-``w F_k + √(1−w²) η_k < threshold`` from the tail draws only (when the threshold is far out);
-:func:`pool_after_tenor` runs a defaulted path on past the tenor to its sale, one path at a time.
+:func:`default_steps` finds each path's first step with ``w F_k + √(1−w²) η_k < threshold``
+(from the tail draws only, :func:`default_steps_from_tails`, when the threshold is far out);
+:func:`settle_defaults` writes the exposure at default and the loss, running a defaulted path on
+past the tenor to its sale when the sale falls after it (:func:`pool_after_tenor`, one path at a
+time).
 """
 
 from __future__ import annotations
@@ -11,11 +13,17 @@ import numpy as np
 
 from valuation.kernels._jit import jit_inner, trailing_zeros
 from valuation.kernels.layout import (
+    AMOUNT,
     DEFAULT_THRESHOLD,
+    LIQUIDATION_KEEP,
     LOG_DRIFT_STEP,
     SIGMA_SQRT_DT,
+    SQRT_ONE_MINUS_RHO,
+    SQRT_RHO,
     WRONG_WAY,
     WRONG_WAY_COMPLEMENT,
+    PathOutputs,
+    StressArrays,
 )
 from valuation.kernels.stress.events import item_events
 from valuation.kernels.stress.exp_log import exp_scalar
@@ -150,3 +158,109 @@ def pool_after_tenor(
             )
         pool += exp_scalar(log_v)
     return pool
+
+
+@jit_inner
+def default_steps(
+    borrower_z: np.ndarray,
+    factor: np.ndarray,
+    use_factor: bool,
+    scalars: np.ndarray,
+    default_cut: float,
+    tails_only: bool,
+    n_steps: int,
+    nb: int,
+    cand_f: np.ndarray,
+    cand_i: np.ndarray,
+    default_step: np.ndarray,
+) -> None:
+    """Set ``default_step[j]`` to path ``j``'s first step of default (it holds −1 on entry).
+
+    Default at step ``k`` when ``w F_k + √(1−w²) η_k < threshold``, ``F_k`` in ``factor[k]``
+    (read only when ``use_factor``). With ``tails_only``, ``borrower_z`` holds the borrower's
+    uniforms and :func:`default_steps_from_tails` decides (``cand_f``, ``cand_i`` its scratch);
+    otherwise ``borrower_z[k − 1]`` holds the normals and every step is tested, from the last
+    to the first, without a branch.
+    """
+    if tails_only:
+        default_steps_from_tails(
+            borrower_z,
+            factor,
+            use_factor,
+            scalars,
+            default_cut,
+            n_steps,
+            nb,
+            cand_f,
+            cand_i,
+            default_step,
+        )
+        return
+    threshold = scalars[DEFAULT_THRESHOLD]
+    wrong_way = scalars[WRONG_WAY]
+    wrong_way_c = scalars[WRONG_WAY_COMPLEMENT]
+    for k in range(n_steps, 0, -1):
+        eta = borrower_z[k - 1]
+        if use_factor:
+            fac = factor[k]
+            for j in range(nb):
+                latent = wrong_way * fac[j] + wrong_way_c * eta[j]
+                default_step[j] = k if latent < threshold else default_step[j]
+        else:
+            for j in range(nb):
+                latent = wrong_way_c * eta[j]
+                default_step[j] = k if latent < threshold else default_step[j]
+
+
+@jit_inner
+def settle_defaults(
+    model: StressArrays,
+    path0: np.uint64,
+    c0: int,
+    nb: int,
+    pool: np.ndarray,
+    final_log_v: np.ndarray,
+    default_step: np.ndarray,
+    later_events: np.ndarray,
+    out: PathOutputs,
+) -> None:
+    """Write the default step, exposure at default and loss of paths ``path0 .. path0 + nb − 1``.
+
+    Into rows ``c0 .. c0 + nb − 1`` of ``out``. ``EAD = amount · profile[d]`` at the step of
+    default ``d``; the pool is sold ``n_liquidation_steps`` later for ``(1 − discount)`` of its
+    value: ``pool[sale, j]`` within the tenor, else the value of :func:`pool_after_tenor` (from
+    the items' log-values at the tenor, ``final_log_v[:, j]``; ``later_events`` its scratch).
+    ``loss = max(EAD − proceeds, 0)``; both 0 without default.
+    """
+    amount = model.scalars[AMOUNT]
+    liquidation_keep = model.scalars[LIQUIDATION_KEEP]
+    n_steps = model.profile.shape[0] - 1
+    for j in range(nb):
+        p = c0 + j
+        d = default_step[j]
+        out.default_step[p] = d
+        if d < 0:
+            out.ead[p] = 0.0
+            out.loss[p] = 0.0
+            continue
+        ead = amount * model.profile[d]
+        sale = d + model.n_liquidation_steps
+        if sale <= n_steps:
+            proceeds = liquidation_keep * pool[sale, j]
+        else:
+            proceeds = liquidation_keep * pool_after_tenor(
+                model.items,
+                model.sector_index,
+                model.item_keys,
+                model.sector_keys,
+                model.stream_keys[0],
+                path0 + np.uint64(j),
+                n_steps,
+                sale,
+                final_log_v[:, j],
+                model.scalars[SQRT_RHO],
+                model.scalars[SQRT_ONE_MINUS_RHO],
+                later_events,
+            )
+        out.ead[p] = ead
+        out.loss[p] = max(ead - proceeds, 0.0)
