@@ -1,9 +1,82 @@
 """Monte Carlo loan-to-value stress kernels (SPEC §6): pure functions over arrays.
 
-The model's per-step constants come from :func:`valuation.risk.model.build_model`; the column
-and scalar indices are the constants of :mod:`valuation.risk.model`. Outputs go into
-caller-allocated per-path arrays, so memory is O(paths) (plus the optional pooled value per
-step that feeds the fan-chart quantiles; see :func:`stress_paths`).
+The model's per-step constants come from :func:`valuation.risk.model.build_model` and reach
+:func:`stress_paths` as one :class:`~valuation.kernels.layout.StressArrays`; the column and
+scalar indices are the constants of :mod:`valuation.kernels.layout`. Outputs go into
+caller-allocated per-path arrays (:class:`~valuation.kernels.layout.PathOutputs`), so memory
+is O(paths) (plus the optional pooled value per step that feeds the fan-chart quantiles).
+
+The modules, each a concept
+---------------------------
+========================  ==============================================================
+:mod:`.exp_log`           the exponential and logarithm, written out (same bits anywhere)
+:mod:`.normals`           the inverse normal CDF of Philox uniforms, per path and per block
+:mod:`.poisson`           Poisson counts by inversion (the jump schedules)
+:mod:`.events`            an item's jumps and certificate events on one path: the rules
+:mod:`.block_events`      the same events for a block of paths at once
+:mod:`.diffusion`         an item's log-value through the steps; the running minimum
+:mod:`.default`           default of the borrower, the sale of the collateral, the loss
+:mod:`.paths`             the path loop, :func:`stress_paths`
+:mod:`.gbm`               the bare GBM yardstick of the benchmark, :func:`gbm_min_ratio`
+:mod:`.warmup`            :func:`warmup`: compile everything on tiny inputs (``dpv warmup``)
+========================  ==============================================================
+
+Every name the tests and the rest of dpv use is importable from this package. The per-path
+functions (:func:`exp_scalar`, :func:`log_positive`, :func:`inverse_normal`,
+:func:`lane_normal`, :func:`poisson_inverse`, :func:`revocation_step`, :func:`status_events`,
+:func:`item_events`, …) take scalars and a caller's arrays and allocate nothing.
+
+What must agree bit for bit
+---------------------------
+Speed needs a vectorised form of some rules beside their plain per-path form (LLVM does not
+vectorise a loop with a branch or an opaque call in it). Each pair computes the same IEEE
+operations in the same order, so the same bits: edit both together; the test named (in
+``tests/test_valuation/``) fails otherwise. Rules with a single form are not listed.
+
+======================  ============================  ==========================================
+Rule, per path          Its vectorised twin           Test that enforces it
+======================  ============================  ==========================================
+:func:`exp_scalar`      :func:`exp_into`, the loops   ``test_stress_kernels.py::``
+(both through           of :func:`advance_item`       ``test_terminal_values_equal_a_path_by_``
+:func:`exp_parts`)                                    ``path_simulation``
+:func:`log_positive`    :func:`tail_magnitudes_into`  ``test_stress_kernels.py::``
+(``frexp``)             (exponent from the bits)      ``test_vectorised_tail_pass_has_the_``
+                                                      ``scalar_bits``
+:func:`inverse_normal`  :func:`step_normals`,         ``test_stress_kernels.py::``
+(:func:`fast_normals4`, :func:`inverse_normal_into`   ``test_block_normals_are_the_scalar_``
+:func:`lane_normal`)                                  ``normals``, ``test_lane_normal_is_one_``
+                                                      ``of_the_four_normals``
+:func:`item_events`,    :func:`chunk_events` (its     ``test_stress_kernels.py::``
+:func:`events_flags`    counts by                     ``test_chunk_events_are_the_per_path_``
+(both                   :func:`poisson_counts`, the   ``events``
+:func:`status_events`)  rule's by
+                        :func:`poisson_inverse`)
+testing every step for  :func:`default_steps_from_`   ``test_stress_kernels.py::``
+default (in             ``tails`` (the tail draws     ``test_default_steps_from_tails_equal_``
+:func:`default_steps`)  only)                         ``testing_every_step``
+``rng.philox4x32``,     ``rng.uniforms_block``,       ``test_rng.py::test_known_answer_vectors``,
+``rng.uniforms4``       ``rng.uniforms_lanes``        ``test_vectorised_uniforms_are_the_``
+                        (rounds written out)          ``scalar_uniforms``
+one update per step     the four loops of             ``test_stress_layers.py::``
+                        :func:`advance_item` (with    ``test_each_loop_of_advance_item_is_the_``
+                        or without sector, factor)    ``one_update``
+the per-path loop (in   :func:`stress_paths`'s        ``test_stress_kernels.py::``
+the test: the rules'    terminal values;              ``test_terminal_values_equal_a_path_by_``
+per-path forms)         :func:`pool_after_tenor`      ``path_simulation``
+                        runs those forms on past the
+                        tenor
+:func:`stress_paths`    :func:`gbm_min_ratio` (the    ``test_stress_kernels.py::test_gbm_``
+without events or       benchmark's yardstick)        ``yardstick_is_the_model_without_events_``
+default                                               ``or_default``
+:func:`stress_paths`    the same on any split of the  ``test_stress_twin.py::test_path_splits_``
+                        paths, 1 or 2 threads, plain  ``are_bit_identical``, ``test_bit_``
+                        x86-64 (SSE2)                 ``identical_on_one_and_two_threads``,
+                                                      ``test_bit_identical_on_another_``
+                                                      ``instruction_set``
+======================  ============================  ==========================================
+
+The NumPy twin (:mod:`valuation.risk.numpy_twin`) has another generator: it agrees in
+distribution only (``test_stress_twin.py::test_kernel_and_numpy_twin_agree_in_distribution``).
 
 How the kernel is laid out
 --------------------------
@@ -11,11 +84,11 @@ Paths are simulated in blocks of :data:`CHUNK`. For each block the kernel draws,
 entity, the normals of all steps in one branch-free loop across the block's paths (Philox and
 the central branch of the inverse normal vectorise; the 5 % of draws in the tails are fixed up
 after), then moves each item through all steps with plain array arithmetic and one vectorised
-:func:`exp_into`. Rare events (jumps, revocation, expiry) are not Bernoulli draws per step:
-each item's events of a path are a short schedule drawn once (a revocation time by inversion,
-a Poisson number of jumps placed uniformly), and their log-value changes are added on the
-steps where they fall. Blocks are independent, so a
-caller may run disjoint path ranges on several threads (the kernels release the GIL).
+exponential. Rare events (jumps, revocation, expiry) are not Bernoulli draws per step: each
+item's events of a path are a short schedule drawn once (a revocation time by inversion, a
+Poisson number of jumps placed uniformly), and their log-value changes are added on the steps
+where they fall. Blocks are independent, so a caller may run disjoint path ranges on several
+threads (the kernels release the GIL).
 
 Random stream layout
 --------------------
@@ -66,9 +139,16 @@ from valuation.kernels.layout import (
     SQRT_RHO,
     WRONG_WAY,
     WRONG_WAY_COMPLEMENT,
+    PathOutputs,
+    StressArrays,
 )
-from valuation.kernels.stress.block_events import chunk_events, event_lists
-from valuation.kernels.stress.default import default_steps_from_tails, pool_after_tenor
+from valuation.kernels.stress.block_events import block_item_events, chunk_events, event_lists
+from valuation.kernels.stress.default import (
+    default_steps,
+    default_steps_from_tails,
+    pool_after_tenor,
+    settle_defaults,
+)
 from valuation.kernels.stress.diffusion import advance_item, running_min_ratio
 from valuation.kernels.stress.events import (
     _NEVER,
@@ -80,6 +160,7 @@ from valuation.kernels.stress.events import (
     item_events,
     log_keep,
     revocation_step,
+    status_events,
 )
 from valuation.kernels.stress.exp_log import (
     _SQRT2,
@@ -135,6 +216,7 @@ __all__ = [
     "LOG_V0",
     "MARGIN_CALL_LTV",
     "POOL_WEIGHT",
+    "PathOutputs",
     "RENEW_P",
     "REVOKE_KEEP",
     "REVOKE_P",
@@ -143,6 +225,7 @@ __all__ = [
     "SIGMA_SQRT_DT",
     "SQRT_ONE_MINUS_RHO",
     "SQRT_RHO",
+    "StressArrays",
     "WRONG_WAY",
     "WRONG_WAY_COMPLEMENT",
     "_NEVER",
@@ -151,8 +234,10 @@ __all__ = [
     "_SQRT2",
     "_Z_CENTRAL_MIN",
     "advance_item",
+    "block_item_events",
     "central_into",
     "chunk_events",
+    "default_steps",
     "default_steps_from_tails",
     "event_lists",
     "events_flags",
@@ -178,6 +263,8 @@ __all__ = [
     "revocation_step",
     "running_min_ratio",
     "segment_steps",
+    "settle_defaults",
+    "status_events",
     "step_normals",
     "stress_paths",
     "tail_magnitudes_into",

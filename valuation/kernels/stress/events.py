@@ -2,9 +2,10 @@
 
 An item's events on a path are a short schedule drawn once: a revocation time by inversion
 (:func:`revocation_step`), the renewal at expiry, and a Poisson number of jumps per segment of
-steps, each placed uniformly with a normal size (:func:`item_events`). The block form of the
-same rules, for the paths of a block at once, is
-:func:`~valuation.kernels.stress.block_events.chunk_events`.
+steps, each placed uniformly with a normal size (:func:`item_events`). The certificate rules
+are written once, in :func:`status_events`; :func:`events_flags` is its flags. The block form of
+the same rules, for the paths of a block at once and branch-free, is
+:func:`~valuation.kernels.stress.block_events.chunk_events` (tested to agree bit for bit).
 """
 
 from __future__ import annotations
@@ -106,37 +107,46 @@ def item_events(
                     k = first + math.ceil(u2 * length)
                     if k_lo <= k <= k_hi:
                         add[k - k_lo, col] += item[JUMP_MEAN] + item[JUMP_VOL] * inverse_normal(u3)
-    flags = 0
     u_revoke, u_renew, _, _ = uniforms4(seed, key, path, np.uint64(EVENT_BLOCK))
-    revoked_at = revocation_step(u_revoke, item[REVOKE_P])
-    if revoked_at <= n_steps:
-        flags |= FLAG_REVOKED
+    revoked_at, lapsed, flags = status_events(item, n_steps, u_revoke, u_renew)
     if k_lo <= revoked_at <= k_hi:
         add[revoked_at - k_lo, col] += log_keep(item[REVOKE_KEEP])
     expiry = int(item[EXPIRY_STEP])
-    if 1 <= expiry < revoked_at:
-        lapsed = u_renew >= item[RENEW_P]
-        if expiry <= n_steps:
-            flags |= FLAG_EXPIRY_REACHED | (FLAG_LAPSED if lapsed else 0)
-        if lapsed and k_lo <= expiry <= k_hi:
-            add[expiry - k_lo, col] += log_keep(item[LAPSE_KEEP])
+    if lapsed and k_lo <= expiry <= k_hi:
+        add[expiry - k_lo, col] += log_keep(item[LAPSE_KEEP])
     return flags
+
+
+@jit_inner
+def status_events(
+    item: np.ndarray, n_steps: int, u_revoke: float, u_renew: float
+) -> tuple[int, bool, int]:
+    """Return an item's certificate events from its two event uniforms (the rules, once).
+
+    ``(revoked_at, lapsed, flags)``: the step of revocation (:func:`revocation_step` of
+    ``u_revoke``; :data:`_NEVER` for none), whether the certificate lapses at its expiry (the
+    expiry comes before the revocation and ``u_renew ≥ RENEW_P``: not renewed), and the event
+    flags within the tenor (steps ``≤ n_steps``).
+    """
+    revoked_at = revocation_step(u_revoke, item[REVOKE_P])
+    expiry = int(item[EXPIRY_STEP])
+    reached = 1 <= expiry < revoked_at
+    lapsed = reached and u_renew >= item[RENEW_P]
+    flags = 0
+    if revoked_at <= n_steps:
+        flags |= FLAG_REVOKED
+    if reached and expiry <= n_steps:
+        flags |= FLAG_EXPIRY_REACHED | (FLAG_LAPSED if lapsed else 0)
+    return revoked_at, lapsed, flags
 
 
 @jit_inner
 def events_flags(item: np.ndarray, n_steps: int, u_revoke: float, u_renew: float) -> int:
     """Return an item's event flags within the tenor from its two event uniforms.
 
-    The same rules as :func:`item_events` (which this must match bit for bit).
+    Those of :func:`status_events`, hence of :func:`item_events`.
     """
-    flags = 0
-    revoked_at = revocation_step(u_revoke, item[REVOKE_P])
-    if revoked_at <= n_steps:
-        flags |= FLAG_REVOKED
-    expiry = int(item[EXPIRY_STEP])
-    if 1 <= expiry < revoked_at and expiry <= n_steps:
-        flags |= FLAG_EXPIRY_REACHED | (FLAG_LAPSED if u_renew >= item[RENEW_P] else 0)
-    return flags
+    return status_events(item, n_steps, u_revoke, u_renew)[2]
 
 
 @jit_inner

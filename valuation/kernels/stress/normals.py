@@ -55,6 +55,18 @@ def tail_rational(q: float) -> float:
 
 
 @jit_inner
+def central_rational(u: float) -> float:
+    """Acklam's central rational at ``u`` (the quantile for ``_P_LOW ≤ u ≤ _P_HIGH``)."""
+    q = u - 0.5
+    r = q * q
+    return (
+        (((((_A0 * r + _A1) * r + _A2) * r + _A3) * r + _A4) * r + _A5)
+        * q
+        / (((((_B0 * r + _B1) * r + _B2) * r + _B3) * r + _B4) * r + 1.0)
+    )
+
+
+@jit_inner
 def tail_magnitudes_into(x: np.ndarray, n: int | np.int64, bits: np.ndarray) -> None:
     """Replace ``x[t]`` (``min(u, 1 − u)`` of a tail draw) by ``tail_rational(√(−2 log x[t]))``.
 
@@ -87,13 +99,7 @@ def inverse_normal(u: float) -> float:
     if u < _P_LOW or u > 1.0 - _P_LOW:
         z = tail_rational(math.sqrt(-2.0 * log_positive(u if u < 0.5 else 1.0 - u)))
         return z if u < 0.5 else -z
-    q = u - 0.5
-    r = q * q
-    return (
-        (((((_A0 * r + _A1) * r + _A2) * r + _A3) * r + _A4) * r + _A5)
-        * q
-        / (((((_B0 * r + _B1) * r + _B2) * r + _B3) * r + _B4) * r + 1.0)
-    )
+    return central_rational(u)
 
 
 @jit_inner
@@ -164,13 +170,7 @@ def central_into(u: np.ndarray, n: int | np.int64, z: np.ndarray) -> None:
     vectorises; the callers then overwrite the tails.
     """
     for j in range(n):
-        q = u[j] - 0.5
-        r = q * q
-        z[j] = (
-            (((((_A0 * r + _A1) * r + _A2) * r + _A3) * r + _A4) * r + _A5)
-            * q
-            / (((((_B0 * r + _B1) * r + _B2) * r + _B3) * r + _B4) * r + 1.0)
-        )
+        z[j] = central_rational(u[j])
 
 
 @jit_inner
