@@ -1,13 +1,19 @@
-"""The stress package's copies kept for speed give the bits of the rule they copy."""
+"""The stress package's copies kept for speed, and its structures, follow what they copy."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import fields
+from typing import get_type_hints
 
 import numpy as np
 import pytest
 
 from valuation.kernels import stress as kernel
+from valuation.kernels.layout import PathOutputs, StressArrays
+from valuation.risk.api import PathStats
+from valuation.risk.model import StressModel, build_model
+from valuation.schema.stress import StressRequest
 
 
 @pytest.mark.parametrize(
@@ -48,3 +54,26 @@ def test_each_loop_of_advance_item_is_the_one_update(draw_sector, use_factor):
         assert level[j] == lv, j
     assert np.count_nonzero(before[:n_steps, :nb]) > 5
     assert math.isfinite(float(pool[1:, :nb].sum()))
+
+
+def test_the_kernels_structures_follow_the_python_ones():
+    """StressArrays and PathOutputs (NamedTuples, what numba takes) are the kernel's view of
+    StressModel's arrays and of PathStats (dataclasses): the same fields, in order, same types."""
+    model_types = get_type_hints(StressModel)
+    assert [(f, model_types[f]) for f in StressArrays._fields] == list(
+        get_type_hints(StressArrays).items()
+    )
+    stats_types = get_type_hints(PathStats)
+    assert list(stats_types.items()) == list(get_type_hints(PathOutputs).items())
+    assert PathOutputs._fields == tuple(f.name for f in fields(PathStats))
+    model = build_model(
+        StressRequest.model_validate(
+            {
+                "as_of": "2026-11-01",
+                "loan": {"amount": 50.0, "tenor_months": 12},
+                "collateral": [{"id": "c1", "value": 100.0, "volatility": 0.3}],
+            }
+        )
+    )
+    for name, value in zip(StressArrays._fields, model.arrays, strict=True):
+        assert value is getattr(model, name), name

@@ -113,35 +113,10 @@ four normals per block).
 
 from __future__ import annotations
 
-from valuation.kernels.layout import (
-    AMOUNT,
-    CHUNK,
-    DEFAULT_THRESHOLD,
-    EXPIRY_STEP,
-    FLAG_EXPIRY_REACHED,
-    FLAG_LAPSED,
-    FLAG_REVOKED,
-    JUMP_LAMBDA_DT,
-    JUMP_MEAN,
-    JUMP_P0,
-    JUMP_VOL,
-    LAPSE_KEEP,
-    LIQUIDATION_KEEP,
-    LOG_DRIFT_STEP,
-    LOG_V0,
-    MARGIN_CALL_LTV,
-    POOL_WEIGHT,
-    RENEW_P,
-    REVOKE_KEEP,
-    REVOKE_P,
-    SIGMA_SQRT_DT,
-    SQRT_ONE_MINUS_RHO,
-    SQRT_RHO,
-    WRONG_WAY,
-    WRONG_WAY_COMPLEMENT,
-    PathOutputs,
-    StressArrays,
-)
+# The private constants imported here (_NEVER, _SQRT2, _P_LOW, _P_HIGH, _Z_CENTRAL_MIN) are
+# for the tests, which check the kernels against them.
+from valuation.kernels import layout
+from valuation.kernels.layout import *  # noqa: F403 - the layout's names are the kernels' too
 from valuation.kernels.stress.block_events import block_item_events, chunk_events, event_lists
 from valuation.kernels.stress.default import (
     default_steps,
@@ -150,8 +125,10 @@ from valuation.kernels.stress.default import (
     settle_defaults,
 )
 from valuation.kernels.stress.diffusion import advance_item, running_min_ratio
+
+# Private constants the tests check the kernels against.
 from valuation.kernels.stress.events import (
-    _NEVER,
+    _NEVER,  # noqa: F401
     EVENT_BLOCK,
     JUMP_BLOCK,
     events_flags,
@@ -163,7 +140,7 @@ from valuation.kernels.stress.events import (
     status_events,
 )
 from valuation.kernels.stress.exp_log import (
-    _SQRT2,
+    _SQRT2,  # noqa: F401
     exp_into,
     exp_parts,
     exp_scalar,
@@ -171,7 +148,7 @@ from valuation.kernels.stress.exp_log import (
     log_positive,
 )
 from valuation.kernels.stress.gbm import gbm_min_ratio
-from valuation.kernels.stress.normals import (
+from valuation.kernels.stress.normals import (  # noqa: F401
     _P_HIGH,
     _P_LOW,
     _Z_CENTRAL_MIN,
@@ -197,42 +174,11 @@ from valuation.kernels.stress.poisson import (
 from valuation.kernels.stress.warmup import warmup
 
 __all__ = [
-    "AMOUNT",
-    "CHUNK",
-    "DEFAULT_THRESHOLD",
+    *layout.__all__,
     "EVENT_BLOCK",
-    "EXPIRY_STEP",
-    "FLAG_EXPIRY_REACHED",
-    "FLAG_LAPSED",
-    "FLAG_REVOKED",
     "JUMP_BLOCK",
-    "JUMP_LAMBDA_DT",
-    "JUMP_MEAN",
-    "JUMP_P0",
-    "JUMP_VOL",
-    "LAPSE_KEEP",
-    "LIQUIDATION_KEEP",
-    "LOG_DRIFT_STEP",
-    "LOG_V0",
-    "MARGIN_CALL_LTV",
-    "POOL_WEIGHT",
-    "PathOutputs",
-    "RENEW_P",
-    "REVOKE_KEEP",
-    "REVOKE_P",
     "SEGMENT_MEAN",
     "SEGMENT_SHIFT",
-    "SIGMA_SQRT_DT",
-    "SQRT_ONE_MINUS_RHO",
-    "SQRT_RHO",
-    "StressArrays",
-    "WRONG_WAY",
-    "WRONG_WAY_COMPLEMENT",
-    "_NEVER",
-    "_P_HIGH",
-    "_P_LOW",
-    "_SQRT2",
-    "_Z_CENTRAL_MIN",
     "advance_item",
     "block_item_events",
     "central_into",
