@@ -1,4 +1,4 @@
-"""``assess_pledge(request)``: from a pledge request to a decision (issue 7).
+"""``assess_pledge(request)``: from a pledge request to a decision.
 
 The flow: resolve the collateral (inline or from a registry) → eligibility per item → value
 the eligible items (:func:`valuation.value_many`) → stress the pool with
