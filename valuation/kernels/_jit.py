@@ -113,7 +113,7 @@ def cache_dir() -> Path:
     Notes
     -----
     numba checks a cached kernel against the time stamp of its own source file only, not of the
-    modules it calls: after an edit of ``rng.py`` alone, ``stress.py``'s cached kernels would
+    modules it calls: after an edit of ``rng.py`` alone, the stress package's cached kernels would
     still run the old random stream. Keying the directory by every kernel source closes that
     hole (an installed release never changes its sources; a working copy does).
     """
