@@ -297,9 +297,10 @@ def jit_inner(func: F) -> F:
 
 
 def _without_python_wrappers(dispatcher: Any) -> None:
-    """Make a wrapper-less dispatcher's Python calls run its twin: the one use of numba internals.
+    """Make a wrapper-less dispatcher's Python calls run its twin (relies on numba internals).
 
-    numba offers no public hook for what a dispatcher does when Python calls it, so the
+    With :func:`trailing_zeros`, the one place the kernels depend on numba's internals: numba
+    offers no public hook for what a dispatcher does when Python calls it, so the
     dispatcher (numba's ``CPUDispatcher``, exactly) becomes an instance of a subclass that
     overrides ``__call__`` only (:class:`_InnerDispatcher`): a kernel calling it still sees a
     ``CPUDispatcher``. Raises ``RuntimeError`` naming numba's version when that class is not
