@@ -29,51 +29,46 @@ functions (:func:`exp_scalar`, :func:`log_positive`, :func:`inverse_normal`,
 What must agree bit for bit
 ---------------------------
 Speed needs a vectorised form of some rules beside their plain per-path form (LLVM does not
-vectorise a loop with a branch or an opaque call in it). Each pair computes the same IEEE
+vectorise a loop with a branch or an opaque call in it). Each pair below computes the same IEEE
 operations in the same order, so the same bits: edit both together; the test named (in
-``tests/test_valuation/``) fails otherwise. Rules with a single form are not listed.
+``tests/test_valuation/``) fails otherwise. Rules with a single form are not listed. Each row:
+the rule, per path ⇔ its vectorised twin — the test that enforces it.
 
-======================  ============================  ==========================================
-Rule, per path          Its vectorised twin           Test that enforces it
-======================  ============================  ==========================================
-:func:`exp_scalar`      :func:`exp_into`, the loops   ``test_stress_kernels.py::``
-(both through           of :func:`advance_item`       ``test_terminal_values_equal_a_path_by_``
-:func:`exp_parts`)                                    ``path_simulation``
-:func:`log_positive`    :func:`tail_magnitudes_into`  ``test_stress_kernels.py::``
-(``frexp``)             (exponent from the bits)      ``test_vectorised_tail_pass_has_the_``
-                                                      ``scalar_bits``
-:func:`inverse_normal`  :func:`step_normals`,         ``test_stress_kernels.py::``
-(:func:`fast_normals4`, :func:`inverse_normal_into`   ``test_block_normals_are_the_scalar_``
-:func:`lane_normal`)                                  ``normals``, ``test_lane_normal_is_one_``
-                                                      ``of_the_four_normals``
-:func:`item_events`,    :func:`chunk_events` (its     ``test_stress_kernels.py::``
-:func:`events_flags`    counts by                     ``test_chunk_events_are_the_per_path_``
-(both                   :func:`poisson_counts`, the   ``events``
-:func:`status_events`)  rule's by
-                        :func:`poisson_inverse`)
-testing every step for  :func:`default_steps_from_`   ``test_stress_kernels.py::``
-default (in             ``tails`` (the tail draws     ``test_default_steps_from_tails_equal_``
-:func:`default_steps`)  only)                         ``testing_every_step``
-``rng.philox4x32``,     ``rng.uniforms_block``,       ``test_rng.py::test_known_answer_vectors``,
-``rng.uniforms4``       ``rng.uniforms_lanes``        ``test_vectorised_uniforms_are_the_``
-                        (rounds written out)          ``scalar_uniforms``
-one update per step     the four loops of             ``test_stress_layers.py::``
-                        :func:`advance_item` (with    ``test_each_loop_of_advance_item_is_the_``
-                        or without sector, factor)    ``one_update``
-the per-path loop (in   :func:`stress_paths`'s        ``test_stress_kernels.py::``
-the test: the rules'    terminal values;              ``test_terminal_values_equal_a_path_by_``
-per-path forms)         :func:`pool_after_tenor`      ``path_simulation``
-                        runs those forms on past the
-                        tenor
-:func:`stress_paths`    :func:`gbm_min_ratio` (the    ``test_stress_kernels.py::test_gbm_``
-without events or       benchmark's yardstick)        ``yardstick_is_the_model_without_events_``
-default                                               ``or_default``
-:func:`stress_paths`    the same on any split of the  ``test_stress_twin.py::test_path_splits_``
-                        paths, 1 or 2 threads, plain  ``are_bit_identical``, ``test_bit_``
-                        x86-64 (SSE2)                 ``identical_on_one_and_two_threads``,
-                                                      ``test_bit_identical_on_another_``
-                                                      ``instruction_set``
-======================  ============================  ==========================================
+* exponential: :func:`exp_scalar` ⇔ :func:`exp_into` and the loops of :func:`advance_item`,
+  all through :func:`exp_parts` —
+  ``test_stress_kernels.py::test_terminal_values_equal_a_path_by_path_simulation``
+* logarithm of the normal's tails: :func:`log_positive` (``frexp``) ⇔
+  :func:`tail_magnitudes_into` (the exponent from the bits) —
+  ``test_stress_kernels.py::test_vectorised_tail_pass_has_the_scalar_bits``
+* inverse normal: :func:`inverse_normal`, :func:`fast_normals4`, :func:`lane_normal` ⇔
+  :func:`step_normals`, :func:`inverse_normal_into` (the central rational is one function,
+  :func:`central_rational`) —
+  ``test_stress_kernels.py::test_block_normals_are_the_scalar_normals`` and
+  ``test_lane_normal_is_one_of_the_four_normals``
+* events: :func:`item_events` and :func:`events_flags` (both :func:`status_events`, the
+  certificate rules written once; jump counts by :func:`poisson_inverse`) ⇔
+  :func:`chunk_events` (counts by :func:`poisson_counts`) —
+  ``test_stress_kernels.py::test_chunk_events_are_the_per_path_events``
+* default: testing every step (in :func:`default_steps`) ⇔ :func:`default_steps_from_tails`
+  (the tail draws only) —
+  ``test_stress_kernels.py::test_default_steps_from_tails_equal_testing_every_step``
+* Philox: ``rng.philox4x32``, ``rng.uniforms4`` ⇔ ``rng.uniforms_block``,
+  ``rng.uniforms_lanes`` (the rounds written out: through a call LLVM does not vectorise the
+  loop) — ``test_rng.py::test_known_answer_vectors`` and
+  ``test_vectorised_uniforms_are_the_scalar_uniforms``
+* one item's update per step ⇔ the four loops of :func:`advance_item` (with or without the
+  sector term and the pool factor, so that no loop branches) —
+  ``test_stress_layers.py::test_each_loop_of_advance_item_is_the_one_update``
+* the model, path by path (in the test: the per-path forms above) ⇔ :func:`stress_paths`'s
+  terminal values; :func:`pool_after_tenor` runs the per-path forms on past the tenor —
+  ``test_stress_kernels.py::test_terminal_values_equal_a_path_by_path_simulation``
+* the model without events or default: :func:`stress_paths` ⇔ :func:`gbm_min_ratio` (the
+  benchmark's yardstick) —
+  ``test_stress_kernels.py::test_gbm_yardstick_is_the_model_without_events_or_default``
+* any split of the paths, 1 or 2 threads, plain x86-64 (SSE2) ⇔ one run on the host —
+  ``test_stress_twin.py::test_path_splits_are_bit_identical``,
+  ``test_bit_identical_on_one_and_two_threads`` and
+  ``test_bit_identical_on_another_instruction_set``
 
 The NumPy twin (:mod:`valuation.risk.numpy_twin`) has another generator: it agrees in
 distribution only (``test_stress_twin.py::test_kernel_and_numpy_twin_agree_in_distribution``).
@@ -153,6 +148,7 @@ from valuation.kernels.stress.normals import (  # noqa: F401
     _P_LOW,
     _Z_CENTRAL_MIN,
     central_into,
+    central_rational,
     fast_normals4,
     inverse_normal,
     inverse_normal_into,
@@ -182,6 +178,7 @@ __all__ = [
     "advance_item",
     "block_item_events",
     "central_into",
+    "central_rational",
     "chunk_events",
     "default_steps",
     "default_steps_from_tails",
