@@ -1,4 +1,4 @@
-"""``assess_pledge(request)``: from a pledge request to a decision (issue 7).
+"""``assess_pledge(request)``: from a pledge request to a decision.
 
 The flow: resolve the collateral (inline or from a registry) → eligibility per item → value
 the eligible items (:func:`valuation.value_many`) → stress the pool with
@@ -25,6 +25,7 @@ import numpy as np
 from valuation._valuate import value_many
 from valuation._version import __version__
 from valuation.audit import input_sha256
+from valuation.dates import months_between
 from valuation.defaults import default_calibration_id, parameters
 from valuation.exceptions import MSG_FILE_NOT_FOUND, MSG_MALFORMED_JSON, DpvInputError
 from valuation.pledge.decision import (
@@ -159,11 +160,6 @@ def resolve_collateral(
         sources.append("registry")
         used.setdefault(found.product_id, found)
     return products, sources, list(used.values())
-
-
-def months_between(start: dt.date, end: dt.date) -> float:
-    """Months from ``start`` to ``end`` at 365.25/12 days a month."""
-    return (end - start).days / (365.25 / 12.0)
 
 
 def stress_request(

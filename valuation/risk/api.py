@@ -12,8 +12,7 @@ from numpy.typing import NDArray
 from valuation.audit import make_audit
 from valuation.defaults import default_calibration_id
 from valuation.kernels._jit import run_parallel
-from valuation.kernels.aot import stress_kernel
-from valuation.kernels.layout import CHUNK, FLAG_LAPSED, FLAG_REVOKED
+from valuation.kernels.layout import CHUNK, FLAG_LAPSED, FLAG_REVOKED, PathOutputs
 from valuation.risk.model import StressModel, build_model
 from valuation.risk.scenarios import resolve_scenarios
 from valuation.schema._base import parse_model
@@ -83,11 +82,12 @@ def simulate(
 ) -> PathStats:
     """Run the stress kernel on paths ``path_start .. path_start + paths − 1`` of ``model``.
 
-    The kernel is :func:`valuation.kernels.aot.stress_kernel`'s: the ahead-of-time compiled
-    ``stress_paths`` when ``dpv warmup`` has built it for this machine and these sources (then
-    numba is not imported), otherwise the numba JIT kernel; both give the same bits and run
-    on :func:`~valuation.kernels._jit.run_parallel`'s threads.
+    The kernel is :func:`valuation.kernels.stress.stress_paths` (imported here, on the first
+    call: importing this module does not import numba), run on
+    :func:`~valuation.kernels._jit.run_parallel`'s threads.
     """
+    from valuation.kernels.stress import stress_paths
+
     n_items = model.items.shape[0]
     if path_start < 0 or path_start + paths > 2**32:
         raise ValueError("path indices must lie in [0, 2**32)")
@@ -100,25 +100,13 @@ def simulate(
         terminal=np.empty((paths, n_items if store_terminal else 0)),
         pool=np.empty((model.n_steps + 1 if store_pool else 0, paths), dtype=np.float32),
     )
-
-    stress_paths = stress_kernel()
-
-    def run(begin: int, end: int) -> None:
-        stress_paths(
-            *model.kernel_inputs,
-            path_start,
-            begin,
-            end,
-            out.min_ratio,
-            out.default_step,
-            out.ead,
-            out.loss,
-            out.flags,
-            out.terminal,
-            out.pool,
-        )
-
-    run_parallel(run, paths, CHUNK)
+    arrays = model.arrays
+    outputs = PathOutputs(
+        out.min_ratio, out.default_step, out.ead, out.loss, out.flags, out.terminal, out.pool
+    )
+    run_parallel(
+        lambda begin, end: stress_paths(arrays, path_start, begin, end, outputs), paths, CHUNK
+    )
     return out
 
 
