@@ -1,0 +1,123 @@
+"""``dpv price`` end to end: every shipped export, bad input, one listing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from valuation.cli import main
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "exchange-listings"
+
+# rows read, quarantined, priced (a band), flagged, coverage claimed
+EXPECTED = {
+    "beijing": (714, 0, 204, 534, 197),
+    "guangzhou": (792, 0, 792, 792, 0),
+    "shanghai": (447, 0, 447, 447, 0),
+    "zhejiang": (512, 0, 512, 457, 512),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_shipped_export_prices_end_to_end(name, tmp_path, capsys):
+    out = tmp_path / "quotes"
+    assert main(["price", str(DATA / f"{name}.csv"), "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    rows = summary["rows"]
+    got = (
+        rows["read"],
+        rows["quarantined"],
+        rows["priced"],
+        rows["flagged"],
+        rows["coverage_claimed"],
+    )
+    assert got == EXPECTED[name]
+    table = pq.read_table(out / "quotes.parquet")
+    assert table.num_rows == rows["quoted"]
+    p10, p50, p90 = (table.column(c).to_numpy() for c in ("band_p10", "band_p50", "band_p90"))
+    priced = p50 == p50
+    assert (p10[priced] <= p50[priced]).all() and (p50[priced] <= p90[priced]).all()
+    assert summary["audit"]["calibration_id"].startswith("cal-")
+    assert not (out / "quarantine.jsonl").exists()
+
+
+def test_unreadable_rows_are_quarantined_with_reasons(tmp_path, capsys):
+    export = tmp_path / "bad.csv"
+    export.write_text(
+        "platform,title,price,price_mode,category_aws,currency\n"
+        "X Exchange,a,0.5,usage-based,Financial Services Data,RMB\n"
+        "X Exchange,b,1.0,barter,Financial Services Data,RMB\n"
+        "X Exchange,c,abc,one-off,Financial Services Data,RMB\n"
+        "X Exchange,d,-5,one-off,Financial Services Data,RMB\n"
+        "X Exchange,e,inf,one-off,Financial Services Data,RMB\n"
+        "X Exchange,f,3,one-off,Financial Services Data,USD\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "q"
+    assert main(["price", str(export), "--out", str(out)]) == 3
+    lines = [json.loads(x) for x in (out / "quarantine.jsonl").read_text().splitlines()]
+    assert [(q["line"], q["field"]) for q in lines] == [
+        (3, "price_mode"),
+        (4, "price"),
+        (5, "price"),
+        (6, "price"),
+        (7, "currency"),
+    ]
+    assert "unknown price mode 'barter'" in lines[0]["reason"]
+    assert "negative" in lines[2]["reason"] and "not finite" in lines[3]["reason"]
+    assert pq.read_table(out / "quotes.parquet").num_rows == 1
+
+
+@pytest.mark.parametrize(
+    ("listing", "field"),
+    [
+        ({"exchange": "X", "price": 1.0, "price_mode": "barter"}, "price_mode"),
+        ({"exchange": "X", "price": -1.0, "price_mode": "one_off"}, "price"),
+        ({"exchange": "X", "price": "NaN", "price_mode": "one_off"}, "price"),
+        ({"exchange": "X", "price_mode": "one_off"}, "price"),
+    ],
+)
+def test_a_bad_single_listing_exits_2_naming_the_field(listing, field, tmp_path, capsys):
+    path = tmp_path / "listing.json"
+    path.write_text(json.dumps(listing), encoding="utf-8")
+    assert main(["price", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: {field}:" in err
+
+
+def test_empty_file_and_missing_out_exit_2(tmp_path, capsys):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("", encoding="utf-8")
+    assert main(["price", str(empty), "--out", str(tmp_path / "o")]) == 2
+    assert "empty file" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+    assert main(["price", str(DATA / "beijing.csv")]) == 2
+    assert "--out" in capsys.readouterr().err
+
+
+def test_one_listing_prints_json_with_band_comparables_and_check(tmp_path, capsys):
+    path = tmp_path / "listing.json"
+    path.write_text(
+        json.dumps(
+            {
+                "listing_id": "L-1",
+                "exchange": "Beijing International Data Exchange",
+                "title": "企业涉诉数据",
+                "price": 40.0,
+                "price_mode": "usage",
+                "category": "Telecommunications Data",
+            }
+        ),
+        encoding="utf-8",
+    )
+    assert main(["price", str(path), "--json"]) == 0
+    quote = json.loads(capsys.readouterr().out)
+    band = quote["band"]
+    assert band["p10"] < band["p50"] < band["p90"] and band["coverage_claimed"]
+    assert quote["asking_check"]["position"] == "above"
+    assert quote["asking_check"]["log_distance"] > 0
+    assert len(quote["comparables"]) == 5
+    assert all(c["listing_id"] != "L-1" for c in quote["comparables"])
