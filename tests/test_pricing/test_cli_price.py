@@ -121,3 +121,24 @@ def test_one_listing_prints_json_with_band_comparables_and_check(tmp_path, capsy
     assert quote["asking_check"]["log_distance"] > 0
     assert len(quote["comparables"]) == 5
     assert all(c["listing_id"] != "L-1" for c in quote["comparables"])
+
+
+def test_backtest_listings_reports_per_exchange_and_mode_beside_the_naive_band(capsys):
+    assert main(["backtest", "--listings", str(DATA), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report) == {"leave-one-exchange-out", "within-exchange"}
+    for scheme in report.values():
+        for group in scheme["groups"]:
+            assert {"exchange", "price_mode", "median_abs_log_error", "model", "naive"} <= set(
+                group
+            )
+            model = group["model"]
+            lo, hi = model["coverage_ci95"]
+            assert lo <= model["coverage"] <= hi
+            assert {"strictly_inside", "median_width"} <= set(model)
+            assert group["naive"]["n"] == model["n"]
+
+
+def test_backtest_without_listings_needs_calibration_and_history(capsys):
+    assert main(["backtest", "--history", "x"]) == 2
+    assert "--calibration" in capsys.readouterr().err
