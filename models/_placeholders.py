@@ -20,8 +20,9 @@ price at fine precision may not.
 
 **Density.** :math:`f` is a Gaussian kernel density of the log prices of the *other* listings
 of the group (those not written as :math:`v`, nor at an already flagged point), with
-Silverman's bandwidth floored at :data:`MIN_BANDWIDTH`; leaving the point's own listings out
-stops a mass point from explaining itself.
+Silverman's bandwidth (of the group's listings not yet flagged) floored at
+:data:`MIN_BANDWIDTH`; leaving the point's own listings out stops a mass point from
+explaining itself.
 
 **Test.** :math:`v` is flagged when :math:`P(K \ge k_v) < \alpha / m` (Bonferroni over the
 :math:`m` distinct prices of the group) and :math:`k_v \ge` :data:`MIN_COUNT`. Flagging repeats
@@ -32,7 +33,6 @@ continuous groups is stated in the tests and the README.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,16 +108,6 @@ def _bandwidth(log_prices: NDArray[np.float64]) -> float:
     return max(MIN_BANDWIDTH, 0.9 * spread * n ** (-0.2))
 
 
-def _cell_mass(others: NDArray[np.float64], lo: float, hi: float) -> float:
-    """Probability of ``[lo, hi]`` (natural-log units) under the kernel density of ``others``."""
-    if others.size == 0:
-        return 1.0
-    h = _bandwidth(others)
-    upper = special.ndtr((hi - others) / h)
-    lower = special.ndtr((lo - others) / h)
-    return float(np.mean(upper - lower))
-
-
 def find_mass_points(prices: ArrayLike, alpha: float = DEFAULT_ALPHA) -> tuple[MassPoint, ...]:
     """Return the price points of one group with more mass than a continuous density allows.
 
@@ -148,24 +138,66 @@ def find_mass_points(prices: ArrayLike, alpha: float = DEFAULT_ALPHA) -> tuple[M
         return ()
     distinct, counts = np.unique(values, return_counts=True)
     m = distinct.size
-    logs = np.log(values)
-    flagged: dict[float, MassPoint] = {}
+    log_distinct = np.log(distinct)
+    cells = np.array([rounding_cell(v) for v in distinct.tolist()])
+    cell_lo = np.log(np.maximum(cells[:, 0], distinct * 1e-6))
+    cell_hi = np.log(cells[:, 1])
+    flagged = np.zeros(m, dtype=bool)
+    points: list[MassPoint] = []
     while True:
-        excluded = np.isin(values, list(flagged)) if flagged else np.zeros(n, dtype=bool)
-        new = False
-        for value, count in zip(distinct.tolist(), counts.tolist(), strict=True):
-            if value in flagged or count < MIN_COUNT:
-                continue
-            others = logs[~excluded & (values != value)]
-            lo, hi = rounding_cell(value)
-            p_cell = _cell_mass(others, math.log(max(lo, value * 1e-6)), math.log(hi))
-            p_value = float(stats.binom.sf(count - 1, n, min(p_cell, 1.0)))
-            if p_value < alpha / m:
-                flagged[value] = MassPoint(value, count, n * p_cell, p_value, count / n)
-                new = True
-        if not new:
+        base = ~flagged
+        n_base = int(counts[base].sum())
+        h = _bandwidth(np.repeat(log_distinct[base], counts[base]))
+        candidates = np.flatnonzero(base & (counts >= MIN_COUNT))
+        if candidates.size == 0:
             break
-    return tuple(sorted(flagged.values(), key=lambda p: (-p.count, p.price)))
+        p_cell = _cell_masses(
+            log_distinct[base], counts[base], cell_lo[candidates], cell_hi[candidates], h
+        )
+        # leave the point's own listings out of the density it is compared with
+        own = special.ndtr((cell_hi[candidates] - log_distinct[candidates]) / h) - special.ndtr(
+            (cell_lo[candidates] - log_distinct[candidates]) / h
+        )
+        k = counts[candidates]
+        n_others = n_base - k
+        with np.errstate(invalid="ignore", divide="ignore"):
+            p_cell = np.where(n_others > 0, (p_cell * n_base - k * own) / n_others, 1.0)
+        p_cell = np.clip(p_cell, 0.0, 1.0)
+        p_values = stats.binom.sf(k - 1, n, p_cell)
+        hits = p_values < alpha / m
+        if not np.any(hits):
+            break
+        for j in np.flatnonzero(hits).tolist():
+            c = int(candidates[j])
+            flagged[c] = True
+            points.append(
+                MassPoint(
+                    float(distinct[c]),
+                    int(k[j]),
+                    float(n * p_cell[j]),
+                    float(p_values[j]),
+                    float(k[j]) / n,
+                )
+            )
+    return tuple(sorted(points, key=lambda p: (-p.count, p.price)))
+
+
+def _cell_masses(
+    centres: NDArray[np.float64],
+    weights: NDArray[np.int64],
+    lo: NDArray[np.float64],
+    hi: NDArray[np.float64],
+    h: float,
+) -> NDArray[np.float64]:
+    """Probability of each ``[lo, hi]`` under the weighted Gaussian kernel density."""
+    out = np.empty(lo.size)
+    total = float(weights.sum())
+    for start in range(0, lo.size, 256):
+        stop = start + 256
+        upper = special.ndtr((hi[start:stop, None] - centres[None, :]) / h)
+        lower = special.ndtr((lo[start:stop, None] - centres[None, :]) / h)
+        out[start:stop] = (upper - lower) @ weights / total
+    return out
 
 
 #: A mass point whose listings come mostly (this share or more) from one provider is that

@@ -92,18 +92,15 @@ def _summary(
 
 
 def _write_batch(out: Path, quotes: Any, summary: dict[str, Any], quarantine: list[Any]) -> None:
-    import pyarrow as pa
     import pyarrow.parquet as pq
+
+    from valuation.pricing.quote import to_arrow
 
     parent = out.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
     try:
-        columns = {k: v for k, v in quotes.columns.items() if k != "placeholder"}
-        table = pa.table(
-            {k: (list(v) if not hasattr(v, "dtype") else v) for k, v in columns.items()}
-        )
-        pq.write_table(table, tmp / QUOTES)
+        pq.write_table(to_arrow(quotes), tmp / QUOTES)
         (tmp / SUMMARY).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
         if quarantine:
             text = "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in quarantine)

@@ -45,7 +45,9 @@ class Quotes:
     Attributes
     ----------
     columns : dict
-        Column name -> array or list (the Parquet layout of ``dpv price``).
+        Column name -> array (one entry per listing) or list. The ``comparable_*`` columns are
+        arrays of shape ``(n, N_COMPARABLES)``, the first ``comparable_count`` entries of each
+        row valid; :func:`to_arrow` writes them as list columns.
     timings : dict
         Seconds per stage (inference, band, comparables, ...).
     """
@@ -72,7 +74,7 @@ class Quotes:
                 "adjusted_price": num(c["comparable_adjusted_prices"][i][k]),
                 "similarity": num(c["comparable_similarity"][i][k]),
             }
-            for k in range(len(c["comparable_ids"][i]))
+            for k in range(int(c["comparable_count"][i]))
         ]
         return {
             "listing_id": str(c["listing_id"][i]),
@@ -98,6 +100,28 @@ class Quotes:
             "reasons": list(c["reasons"][i]),
             "calibration_id": str(c["calibration_id"][i]),
         }
+
+
+def to_arrow(quotes: Quotes) -> Any:
+    """Return the quotes as a pyarrow Table (comparables as list columns, flags as lists)."""
+    import pyarrow as pa
+
+    c = quotes.columns
+    counts = np.asarray(c["comparable_count"], dtype=np.int64)
+    offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
+    valid = np.arange(N_COMPARABLES)[None, :] < counts[:, None]
+    arrays: dict[str, Any] = {}
+    for name, values in c.items():
+        if name in ("placeholder", "comparable_count"):
+            continue
+        if name.startswith("comparable_"):
+            flat = pa.array(np.asarray(values)[valid])
+            if isinstance(flat, pa.ChunkedArray):  # long text columns come back chunked
+                flat = flat.combine_chunks()
+            arrays[name] = pa.ListArray.from_arrays(offsets, flat)
+        else:
+            arrays[name] = values if hasattr(values, "dtype") else pa.array(values)
+    return pa.table(arrays)
 
 
 def _round_price(x: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -282,13 +306,12 @@ def quote_listings(
         "band_basis": basis.astype(str),
         "asking_position": position.astype(str),
         "asking_log_distance": distance,
-        "comparable_ids": [ids[i, : counts[i]].tolist() for i in range(n)],
-        "comparable_prices": [comp_price[i, : counts[i]].tolist() for i in range(n)],
-        "comparable_adjustments": [adjustment[i, : counts[i]].tolist() for i in range(n)],
-        "comparable_adjusted_prices": [
-            (comp_price[i, : counts[i]] * adjustment[i, : counts[i]]).tolist() for i in range(n)
-        ],
-        "comparable_similarity": [similarity[i, : counts[i]].tolist() for i in range(n)],
+        "comparable_count": counts,
+        "comparable_ids": np.where(valid, ids, ""),
+        "comparable_prices": comp_price,
+        "comparable_adjustments": adjustment,
+        "comparable_adjusted_prices": comp_price * adjustment,
+        "comparable_similarity": similarity,
         "flags": flags,
         "reasons": reasons,
         "calibration_id": np.full(n, calibration_id),
@@ -339,4 +362,4 @@ def _band(
     return (*pool_b, claim, basis, why + "; band from " + basis + suffix)
 
 
-__all__ = ["Quotes", "quote_listings"]
+__all__ = ["Quotes", "quote_listings", "to_arrow"]
