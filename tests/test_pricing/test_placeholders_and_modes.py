@@ -121,3 +121,21 @@ def test_text_saying_package_or_year_relabels(title, relabelled):
     assert bool(out.relabelled[0]) is relabelled
     if relabelled:
         assert "package price" in out.reason[0]
+
+
+def test_token_one_off_prices_are_flagged_and_not_trained_on():
+    from valuation.pricing.model import training_rows
+    from valuation.pricing.modes import one_off_medians, token_prices
+
+    batch, _ = read_listings(DATA / "zhejiang.csv")
+    fit, relabel, _not_evidence, medians = training_rows(batch)
+    placeholder, _ = placeholder_flags(batch)
+    evidence = (batch.price > 0) & ~placeholder
+    assert medians == one_off_medians(
+        batch.exchange[evidence], relabel.price_mode[evidence], batch.price[evidence]
+    )
+    assert 3000.0 <= medians["Zhejiang Big Data Exchange"] <= 10000.0
+    token, reason = token_prices(batch.exchange, relabel.price_mode, batch.price, medians)
+    assert sorted(batch.price[token].tolist()) == [0.01, 0.02]
+    assert all("orders of magnitude below" in r for r in reason[token])
+    assert not fit[token].any()

@@ -7,8 +7,9 @@ conformal scores) on the training part only:
   that never saw it: what a desk on a new exchange gets;
 * ``within-exchange``: 5 random folds over all listings: what a desk on a known exchange gets.
 
-Scored rows are the held-out priced listings that are not placeholders (as found in the
-held-out data itself), in the price mode they are quoted in. Beside the model's band, the naive
+Scored rows are the held-out priced listings that are not placeholders or token prices (as
+found in the held-out data itself, or at points seen in training), in the price mode they are
+quoted in. Beside the model's band, the naive
 band: the 10 %–90 % empirical quantiles of the training log prices of the same (price mode,
 category), falling back to the price mode, then to all (fitted on the same training part).
 """
@@ -69,7 +70,7 @@ def _held_out(batch: ListingBatch, test: NDArray[np.bool_], seed: int) -> dict[s
     held = batch.subset(test)
     model = fit_listing_model(train, seed=seed)
     quotes = quote_listings(held, model)
-    fit, relabel, _ = training_rows(train)
+    fit, relabel, _, _ = training_rows(train)
     naive_lo, naive_hi = naive_band(
         relabel.price_mode[fit],
         train.category[fit],
@@ -127,6 +128,7 @@ def evaluate_pricing(
             (held.price > 0)
             & np.isin(held.price_mode, PRICED_MODES)
             & ~np.asarray(q["placeholder"], dtype=bool)
+            & ~np.asarray(q["token_price"], dtype=bool)
         )
         for i in np.flatnonzero(scored):
             rows["exchange"].append(str(held.exchange[i]))

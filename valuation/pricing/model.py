@@ -20,7 +20,8 @@ booster it keeps what the bands and comparables need:
 * **Comparables**: the training listings with their standardised features and fitted log
   prices; a subject's comparables are its nearest neighbours of the same price mode, each
   adjusted by :math:`\exp(\hat y_{subject} - \hat y_{comparable})`.
-* the placeholder points and per-call medians seen in training.
+* the placeholder points, per-call and one-off medians seen in training (token prices, far
+  below the one-off median, are not trained on either).
 
 Saved as versioned JSON (the booster in LightGBM's text format inside), with the SHA-256 of its
 canonical content; never pickle.
@@ -39,7 +40,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from valuation.exceptions import CalibrationError
-from valuation.pricing.modes import per_call_medians, relabel_price_modes
+from valuation.pricing.modes import (
+    one_off_medians,
+    per_call_medians,
+    relabel_price_modes,
+    token_prices,
+)
 from valuation.pricing.reader import ListingBatch
 
 FORMAT = "dpv-listing-price-model"
@@ -239,8 +245,10 @@ def _round(values: Any, digits: int = 10) -> list[float | None]:
     return [None if not math.isfinite(float(v)) else round(float(v), digits) for v in values]
 
 
-def training_rows(batch: ListingBatch) -> tuple[NDArray[np.bool_], Any, NDArray[np.bool_]]:
-    """Return ``(fit rows, relabel outcome, placeholder flags)`` of a training batch."""
+def training_rows(
+    batch: ListingBatch,
+) -> tuple[NDArray[np.bool_], Any, NDArray[np.bool_], dict[str, float]]:
+    """Return ``(fit rows, relabel outcome, placeholder or token flags, one-off medians)``."""
     reference = per_call_medians(batch.exchange, batch.price_mode, batch.price)
     relabel = relabel_price_modes(
         batch.exchange,
@@ -253,7 +261,13 @@ def training_rows(batch: ListingBatch) -> tuple[NDArray[np.bool_], Any, NDArray[
     )
     placeholder, _points = placeholder_flags(batch)
     priced = (batch.price > 0) & np.isin(relabel.price_mode, PRICED_MODES)
-    return priced & ~placeholder, relabel, placeholder
+    evidence = priced & ~placeholder
+    medians = one_off_medians(
+        batch.exchange[evidence], relabel.price_mode[evidence], batch.price[evidence]
+    )
+    token, _reason = token_prices(batch.exchange, relabel.price_mode, batch.price, medians)
+    not_evidence = placeholder | token
+    return priced & ~not_evidence, relabel, not_evidence, medians
 
 
 def fit_listing_model(batch: ListingBatch, *, seed: int = DEFAULT_SEED) -> ListingPriceModel:
@@ -269,7 +283,7 @@ def fit_listing_model(batch: ListingBatch, *, seed: int = DEFAULT_SEED) -> Listi
     """
     import lightgbm as lgb
 
-    fit, relabel, placeholder = training_rows(batch)
+    fit, relabel, placeholder, medians = training_rows(batch)
     if np.count_nonzero(fit) < 2 * N_FOLDS:
         raise CalibrationError(
             f"{int(np.count_nonzero(fit))} priced listings without placeholders: too few to fit"
@@ -345,6 +359,7 @@ def fit_listing_model(batch: ListingBatch, *, seed: int = DEFAULT_SEED) -> Listi
         "ood_distance": round(ood_distance, 10) if math.isfinite(ood_distance) else None,
         "placeholder_points": points,
         "per_call_medians": per_call_medians(batch.exchange, batch.price_mode, batch.price),
+        "one_off_medians": medians,
         "reference": {
             "listing_id": train.listing_id.tolist(),
             "exchange": train.exchange.tolist(),

@@ -9,6 +9,10 @@ one-off with the reason:
   :data:`MIN_REFERENCE` per-call prices, of every exchange the model has seen);
 * **text**: the title, or what the source says about the price (a display price such as
   ``1000元/年``), names a package, a year or a set (:data:`PACKAGE_PATTERN`).
+
+The mirror image is a *token price*: a one-off sale of a data product for ¥0.01. A one-off price
+:data:`ORDERS_OF_MAGNITUDE` or more orders of magnitude *below* the median one-off price of its
+exchange (or of every exchange, as above) is flagged and, like a placeholder, never trained on.
 """
 
 from __future__ import annotations
@@ -118,12 +122,58 @@ def relabel_price_modes(
     return Relabel(mode, relabelled, reason.astype(str))
 
 
+def one_off_medians(
+    exchange: NDArray[np.str_], price_mode: NDArray[np.str_], price: NDArray[np.float64]
+) -> dict[str, float]:
+    """Return the median one-off price per exchange, and of all (key ``""``).
+
+    Only exchanges with at least :data:`MIN_REFERENCE` one-off prices get their own median.
+    """
+    return per_call_medians(exchange, np.where(price_mode == "one-off", "usage-based", ""), price)
+
+
+def token_prices(
+    exchange: NDArray[np.str_],
+    price_mode: NDArray[np.str_],
+    price: NDArray[np.float64],
+    reference: Mapping[str, float],
+) -> tuple[NDArray[np.bool_], NDArray[np.str_]]:
+    """Flag one-off prices orders of magnitude below the reference median; with reasons.
+
+    Parameters
+    ----------
+    exchange, price_mode, price
+        The listings (``price_mode`` as quoted).
+    reference
+        Median one-off price per exchange and pooled (key ``""``), as
+        :func:`one_off_medians` returns.
+    """
+    flags = np.zeros(price.size, dtype=bool)
+    reason = np.full(price.size, "", dtype=object)
+    pooled = reference.get("", math.nan)
+    for i in np.flatnonzero((price_mode == "one-off") & (price > 0)).tolist():
+        median = reference.get(str(exchange[i]), pooled)
+        if not (median > 0):
+            continue
+        orders = math.log10(median / float(price[i]))
+        if orders >= ORDERS_OF_MAGNITUDE:
+            whose = "its exchange's" if str(exchange[i]) in reference else "all exchanges'"
+            flags[i] = True
+            reason[i] = (
+                f"one-off price {float(price[i]):g} is {orders:.1f} orders of magnitude below "
+                f"{whose} median one-off price {median:g}: a token price, not evidence"
+            )
+    return flags, reason.astype(str)
+
+
 __all__ = [
     "MIN_REFERENCE",
     "ORDERS_OF_MAGNITUDE",
     "PACKAGE_PATTERN",
     "UNIT_PATTERN",
     "Relabel",
+    "one_off_medians",
     "per_call_medians",
     "relabel_price_modes",
+    "token_prices",
 ]

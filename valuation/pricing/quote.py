@@ -5,6 +5,7 @@ Flags (each with a reason in ``reasons``):
 * ``placeholder_price``: the asking price is a placeholder of its exchange and listed price mode
   (a mass point of the batch, or one seen in training);
 * ``price_mode_relabelled``: a per-call price read as a one-off package price;
+* ``token_price``: a one-off price orders of magnitude below the exchange's one-off prices;
 * ``price_mode_assumed``: a negotiation listing, quoted as one-off;
 * ``free_listing``: nothing to quote;
 * ``out_of_distribution``: the exchange, its price mode there, or the attributes lie outside
@@ -34,7 +35,12 @@ from valuation.pricing.model import (
     placeholder_flags,
     standardise,
 )
-from valuation.pricing.modes import per_call_medians, relabel_price_modes
+from valuation.pricing.modes import (
+    one_off_medians,
+    per_call_medians,
+    relabel_price_modes,
+    token_prices,
+)
 from valuation.pricing.reader import ListingBatch
 
 
@@ -112,7 +118,7 @@ def to_arrow(quotes: Quotes) -> Any:
     valid = np.arange(N_COMPARABLES)[None, :] < counts[:, None]
     arrays: dict[str, Any] = {}
     for name, values in c.items():
-        if name in ("placeholder", "comparable_count"):
+        if name in ("placeholder", "token_price", "comparable_count"):
             continue
         if name.startswith("comparable_"):
             flat = pa.array(np.asarray(values)[valid])
@@ -165,6 +171,16 @@ def quote_listings(
         reference,
     )
     placeholder, _points = placeholder_flags(batch, data["placeholder_points"])
+    evidence = (batch.price > 0) & (relabel.price_mode == "one-off") & ~placeholder
+    one_off_reference = dict(data["one_off_medians"])
+    one_off_reference.update(
+        one_off_medians(
+            batch.exchange[evidence], relabel.price_mode[evidence], batch.price[evidence]
+        )
+    )
+    token, token_reason = token_prices(
+        batch.exchange, relabel.price_mode, batch.price, one_off_reference
+    )
     mode = relabel.price_mode.astype(object)
     negotiation = mode == "negotiation"
     mode[negotiation] = "one-off"
@@ -262,6 +278,9 @@ def quote_listings(
             f"{batch.exchange[i]} ({batch.price_mode[i]}): far more listings at it than its "
             "price distribution allows",
         )
+    for i in np.flatnonzero(token).tolist():
+        flags[i].append("token_price")
+        reasons[i].append(str(token_reason[i]))
     for i in np.flatnonzero(relabel.relabelled).tolist():
         flags[i].append("price_mode_relabelled")
         reasons[i].append(str(relabel.reason[i]))
@@ -319,6 +338,7 @@ def quote_listings(
         "band_log_lower": lo,
         "band_log_upper": hi,
         "placeholder": placeholder,
+        "token_price": token,
     }
     timings["assemble"] = time.perf_counter() - t
     return Quotes(columns, timings)
