@@ -172,7 +172,7 @@ def _amount(value: Any, name: str, *, strict_unknown: bool) -> float:
 
 def _price_text(row: dict[str, Any]) -> str:
     url = _text(row.get("url"))
-    parsed = urllib.parse.parse_qs(urllib.parse.urlparse(url).query) if url else {}
+    parsed = urllib.parse.parse_qs(urllib.parse.urlparse(url).query) if "=" in url else {}
     display = " ".join(parsed.get("displayPrice", []))
     return " ".join(x for x in (display, _text(row.get("price_unit"))) if x)
 
