@@ -142,3 +142,38 @@ def test_backtest_listings_reports_per_exchange_and_mode_beside_the_naive_band(c
 def test_backtest_without_listings_needs_calibration_and_history(capsys):
     assert main(["backtest", "--history", "x"]) == 2
     assert "--calibration" in capsys.readouterr().err
+
+
+def test_the_specification_listings_table_as_parquet_is_priced(tmp_path, capsys):
+    import pyarrow as pa
+
+    table = pa.table(
+        {
+            "listing_id": ["S-1", "S-2", "S-3"],
+            "exchange": ["Beijing International Data Exchange"] * 3,
+            "title": ["企业三要素验证", "企业基本信息", "x"],
+            "category": ["Telecommunications Data"] * 3,
+            "price": [0.2, 3000.0, 1.0],
+            "price_mode": ["usage", "one_off", "per_hour"],
+            "volume": [0, 1_000_000, 0],
+            "size_bytes": [0, 5e9, 0],
+            "fields": [3, 40, 1],
+            "update_frequency": [1, 30, 7],
+            "coverage": ["CN", "CN", "CN"],
+            "date": ["2026-11-01"] * 3,
+        }
+    )
+    path = tmp_path / "listings.parquet"
+    pq.write_table(table, path)
+    out = tmp_path / "q"
+    assert main(["price", str(path), "--out", str(out), "--json"]) == 3
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["rows"]["quarantined"] == 1 and summary["rows"]["priced"] == 2
+    quotes = pq.read_table(out / "quotes.parquet").to_pylist()
+    assert [q["listing_id"] for q in quotes] == ["S-1", "S-2"]
+    assert [q["price_mode"] for q in quotes] == ["usage-based", "one-off"]
+    assert quotes[0]["coverage_claimed"]  # Beijing per call: a group the model knows
+    assert not quotes[1]["coverage_claimed"]  # Beijing one-off: six listings, a thin group
+    assert "out_of_distribution" in quotes[1]["flags"]
+    quarantined = json.loads((out / "quarantine.jsonl").read_text())
+    assert quarantined["listing_id"] == "S-3" and quarantined["field"] == "price_mode"

@@ -170,6 +170,28 @@ def _amount(value: Any, name: str, *, strict_unknown: bool) -> float:
     return number
 
 
+#: Update cadences given as days (the specification's table) and the names they are read as.
+_CADENCE_DAYS = {
+    0.0: "real-time",
+    1.0: "daily",
+    7.0: "weekly",
+    30.0: "monthly",
+    91.0: "quarterly",
+    90.0: "quarterly",
+    365.0: "yearly",
+}
+
+
+def _cadence(value: Any) -> str:
+    """Return an update cadence by name; days (``30``) become the name, others stay unknown."""
+    text = _text(value)
+    try:
+        days = float(text)
+    except ValueError:
+        return text
+    return _CADENCE_DAYS.get(days, "")
+
+
 def _price_text(row: dict[str, Any]) -> str:
     url = _text(row.get("url"))
     parsed = urllib.parse.parse_qs(urllib.parse.urlparse(url).query) if "=" in url else {}
@@ -208,7 +230,7 @@ def parse_row(row: dict[str, Any], line: int) -> dict[str, Any]:
         "provider": _text(_get(row, "provider")),
         "category": _text(_get(row, "category")) or "unknown",
         "price_mode": mode,
-        "update_frequency": _text(_get(row, "update_frequency")),
+        "update_frequency": _cadence(_get(row, "update_frequency")),
         "price_text": _price_text(row),
         "price": price,
         "records": _amount(_get(row, "records"), "volume", strict_unknown=False),
