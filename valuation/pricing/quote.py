@@ -6,12 +6,16 @@ Flags (each with a reason in ``reasons``):
   (a mass point of the batch, or one seen in training);
 * ``price_mode_relabelled``: a per-call price read as a one-off package price;
 * ``token_price``: a one-off price orders of magnitude below the exchange's one-off prices;
-* ``price_mode_assumed``: a negotiation listing, quoted as one-off;
+* ``price_mode_assumed``: a negotiation listing, quoted as one-off (its band claims nothing);
 * ``free_listing``: nothing to quote;
 * ``out_of_distribution``: the exchange, its price mode there, or the attributes lie outside
   what the model has seen; the band is the wider new-exchange band and claims no coverage
   (unless that band spans enough exchanges; see :mod:`valuation.pricing.model`);
 * ``no_band``: not even the new-exchange band exists for the price mode.
+
+Placeholders and the per-call and one-off medians are properties of many listings: they are
+found in the batch quoted (joined with what the model saw in training), so a listing's flags
+can depend on the export it comes in; the same export always gives the same quotes.
 """
 
 from __future__ import annotations
@@ -286,7 +290,11 @@ def quote_listings(
         reasons[i].append(str(relabel.reason[i]))
     for i in np.flatnonzero(negotiation).tolist():
         flags[i].append("price_mode_assumed")
-        reasons[i].append("negotiation listing: quoted as a one-off price")
+        reasons[i].append(
+            "negotiation listing: quoted as a one-off price; coverage not claimed (no "
+            "negotiated price was ever scored)"
+        )
+        claimed[i] = False
     timings["band"] = time.perf_counter() - t
 
     t = time.perf_counter()
