@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
@@ -53,7 +54,9 @@ def test_unreadable_rows_are_quarantined_with_reasons(tmp_path, capsys):
         "X Exchange,c,abc,one-off,Financial Services Data,RMB\n"
         "X Exchange,d,-5,one-off,Financial Services Data,RMB\n"
         "X Exchange,e,inf,one-off,Financial Services Data,RMB\n"
-        "X Exchange,f,3,one-off,Financial Services Data,USD\n",
+        "X Exchange,f,3,one-off,Financial Services Data,USD\n"
+        "X Exchange,g,3,one-off,Financial Services Data,RMB,extra\n"
+        "X Exchange,h,3\n",
         encoding="utf-8",
     )
     out = tmp_path / "q"
@@ -65,7 +68,11 @@ def test_unreadable_rows_are_quarantined_with_reasons(tmp_path, capsys):
         (5, "price"),
         (6, "price"),
         (7, "currency"),
+        (8, "row"),
+        (9, "row"),
     ]
+    assert "1 field(s) more than the header" in lines[5]["reason"]
+    assert "3 field(s) fewer than the header" in lines[6]["reason"]
     assert "unknown price mode 'barter'" in lines[0]["reason"]
     assert "negative" in lines[2]["reason"] and "not finite" in lines[3]["reason"]
     assert pq.read_table(out / "quotes.parquet").num_rows == 1
@@ -86,6 +93,30 @@ def test_a_bad_single_listing_exits_2_naming_the_field(listing, field, tmp_path,
     assert main(["price", str(path)]) == 2
     err = capsys.readouterr().err
     assert f"{path}: {field}:" in err
+
+
+def test_a_non_empty_out_is_refused_unless_forced(tmp_path, capsys):
+    out = tmp_path / "q"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep", encoding="utf-8")
+    assert main(["price", str(DATA / "guangzhou.csv"), "--out", str(out)]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert (out / "mine.txt").read_text(encoding="utf-8") == "keep"
+    assert main(["price", str(DATA / "guangzhou.csv"), "--out", str(out), "--force"]) == 0
+    assert (out / "quotes.parquet").exists() and not (out / "mine.txt").exists()
+
+
+def test_a_listing_quoted_alone_is_quoted_as_in_its_export():
+    from valuation.calibration_set import load_calibration
+    from valuation.pricing import quote_listings, read_listings
+
+    batch, _ = read_listings(DATA / "beijing.csv")
+    model = load_calibration().listing_model()
+    together = quote_listings(batch, model).columns
+    for i in np.random.default_rng(3).choice(np.flatnonzero(batch.price > 0), 25, replace=False):
+        alone = quote_listings(batch.subset(np.arange(len(batch)) == i), model).columns
+        for name in ("band_p10", "band_p50", "band_p90", "comparable_ids", "comparable_similarity"):
+            np.testing.assert_array_equal(alone[name][0], together[name][i])
 
 
 def test_empty_file_and_missing_out_exit_2(tmp_path, capsys):

@@ -393,8 +393,18 @@ def standardise(
 
 
 def _distances(A: NDArray[np.float64], B: NDArray[np.float64]) -> NDArray[np.float64]:
-    sq = (A * A).sum(axis=1)[:, None] + (B * B).sum(axis=1)[None, :] - 2.0 * A @ B.T
-    return np.sqrt(np.maximum(sq, 0.0))
+    """Euclidean distances between the rows of ``A`` and of ``B``.
+
+    Each entry is summed on its own (no matrix product), so a row's distances are the same
+    bits whatever other rows it is computed with: a listing quoted alone and in a batch gets
+    the same comparables.
+    """
+    out = np.empty((A.shape[0], B.shape[0]))
+    step = max(1, 1_000_000 // max(1, B.size))
+    for start in range(0, A.shape[0], step):
+        diff = A[start : start + step, None, :] - B[None, :, :]
+        out[start : start + step] = np.sqrt((diff * diff).sum(axis=-1))
+    return out
 
 
 __all__ = [

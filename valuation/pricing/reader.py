@@ -65,6 +65,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "data_sample": ("data_sample",),
 }
 _REQUIRED = ("exchange", "price", "price_mode")
+MALFORMED = "\x00malformed"  # set on a CSV row whose field count differs from the header
 _TEXT = ("listing_id", "exchange", "title", "description", "provider", "category")
 
 
@@ -201,6 +202,8 @@ def _price_text(row: dict[str, Any]) -> str:
 
 def parse_row(row: dict[str, Any], line: int) -> dict[str, Any]:
     """Return one listing's normalised fields, or raise :class:`RowError`."""
+    if MALFORMED in row:
+        raise RowError("row", f"malformed row: {row[MALFORMED]}")
     missing = [k for k in _REQUIRED if _get(row, k) is None]
     if missing:
         raise RowError(missing[0], "missing")
@@ -295,7 +298,14 @@ def _csv_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
         _check_columns(list(reader.fieldnames), path)
         rows = []
         for row in reader:
-            rows.append((reader.line_num, dict(row)))
+            record: dict[str, Any] = dict(row)
+            extra = record.pop(None, None)  # type: ignore[call-overload]
+            short = sum(1 for v in record.values() if v is None)
+            if extra:
+                record[MALFORMED] = f"{len(extra)} field(s) more than the header"
+            elif short:
+                record[MALFORMED] = f"{short} field(s) fewer than the header"
+            rows.append((reader.line_num, record))
     return rows
 
 
