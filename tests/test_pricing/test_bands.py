@@ -95,3 +95,17 @@ def test_a_listing_of_an_unknown_exchange_is_flagged_and_claims_nothing(batch):
     assert "out_of_distribution" in quote["flags"]
     assert not quote["band"]["coverage_claimed"]
     assert any("not in the model's training data" in r for r in quote["reasons"])
+    assert quote["band"]["out_of_distribution"] == "unseen_exchange"
+
+
+def test_an_exchange_the_rule_was_not_written_for_has_its_placeholders_found(batch):
+    # a model that never saw Zhejiang still finds its one-off defaults in its export
+    not_zhejiang = batch.exchange != "Zhejiang Big Data Exchange"
+    model = fit_listing_model(batch.subset(not_zhejiang))
+    assert not any(k.startswith("Zhejiang") for k in model.data["placeholder_points"])
+    zhejiang = batch.subset(~not_zhejiang)
+    q = quote_listings(zhejiang, model).columns
+    known = (zhejiang.price_mode == "one-off") & np.isin(zhejiang.price, [1000.0, 5000.0])
+    flagged = np.array(["placeholder_price" in f for f in q["flags"]])
+    assert known.sum() == 419 and flagged[known].all()
+    assert set(q["out_of_distribution"][zhejiang.price > 0]) == {"unseen_exchange"}

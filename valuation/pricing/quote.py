@@ -10,7 +10,10 @@ Flags (each with a reason in ``reasons``):
 * ``free_listing``: nothing to quote;
 * ``out_of_distribution``: the exchange, its price mode there, or the attributes lie outside
   what the model has seen; the band is the wider new-exchange band and claims no coverage
-  (unless that band spans enough exchanges; see :mod:`valuation.pricing.model`);
+  (unless that band spans enough exchanges; see :mod:`valuation.pricing.model`). The column
+  ``out_of_distribution`` (``band.out_of_distribution``) gives the code: ``unseen_exchange``,
+  ``thin_group`` (fewer than ten training listings of the exchange in the price mode),
+  ``attributes_outside_training`` or ``unseen_category``;
 * ``no_band``: not even the new-exchange band exists for the price mode.
 
 Placeholders and the per-call and one-off medians are properties of many listings: they are
@@ -98,6 +101,7 @@ class Quotes:
                 "coverage_nominal": float(c["coverage_nominal"][i]),
                 "coverage_claimed": bool(c["coverage_claimed"][i]),
                 "basis": str(c["band_basis"][i]),
+                "out_of_distribution": str(c["out_of_distribution"][i]) or None,
             },
             "suggested_price": num(c["suggested_price"][i]),
             "asking_price": num(c["asking_price"][i]),
@@ -252,7 +256,8 @@ def quote_listings(
     basis = np.full(n, "", dtype=object)
     flags: list[list[str]] = [[] for _ in range(n)]
     reasons: list[list[str]] = [[] for _ in range(n)]
-    band_cache: dict[tuple[str, str, bool], tuple[float, float, float, bool, str, str]] = {}
+    ood_code = np.full(n, "", dtype=object)
+    band_cache: dict[tuple[str, str, bool], tuple[float, float, float, bool, str, str, str]] = {}
     for i in range(n):
         if free[i]:
             flags[i].append("free_listing")
@@ -263,12 +268,14 @@ def quote_listings(
         key = (exchange, m, outside)
         if key not in band_cache:
             band_cache[key] = _band(exchange, m, outside, groups, pools, seen_exchanges, coverage)
-        b_lo, b_mid, b_hi, claim, why_basis, why_ood = band_cache[key]
-        if outside and str(batch.category[i]) not in levels:
+        b_lo, b_mid, b_hi, claim, why_basis, why_ood, code = band_cache[key]
+        if code == "attributes_outside_training" and str(batch.category[i]) not in levels:
             why_ood = why_ood.replace("attributes", f"category {batch.category[i]!r}")
+            code = "unseen_category"
+        ood_code[i] = code
         lo[i], mid[i], hi[i] = log_pred[i] + b_lo, log_pred[i] + b_mid, log_pred[i] + b_hi
         claimed[i], basis[i] = claim, why_basis
-        if why_ood:
+        if code:
             flags[i].append("out_of_distribution")
             reasons[i].append(why_ood)
         if not math.isfinite(b_mid):
@@ -331,6 +338,7 @@ def quote_listings(
         "coverage_nominal": np.full(n, coverage),
         "coverage_claimed": claimed,
         "band_basis": basis.astype(str),
+        "out_of_distribution": ood_code.astype(str),
         "asking_position": position.astype(str),
         "asking_log_distance": distance,
         "comparable_count": counts,
@@ -360,24 +368,28 @@ def _band(
     pools: dict[str, dict[str, list[Any]]],
     seen: set[str],
     coverage: float,
-) -> tuple[float, float, float, bool, str, str]:
-    """Return (lower, centre, upper offsets, claims coverage, basis, out-of-distribution why)."""
+) -> tuple[float, float, float, bool, str, str, str]:
+    """Return (lower, centre, upper offsets, claims coverage, basis, why and code if outside)."""
     own = groups.get(f"{exchange}|{mode}", [])
     pool = pools.get(mode, {"residuals": [], "exchanges": []})
     pool_r = np.asarray([r for r in pool["residuals"] if r is not None], dtype=np.float64)
     n_ex = len(pool["exchanges"])
     if len(own) >= MIN_GROUP_SCORES and not outside:
         b = conformal_band(np.asarray(own, dtype=np.float64), coverage)
-        return (*b, True, f"{exchange} {mode}: {len(own)} conformal scores", "")
+        return (*b, True, f"{exchange} {mode}: {len(own)} conformal scores", "", "")
     if exchange not in seen:
-        why = f"exchange {exchange!r} is not in the model's training data"
+        code, why = "unseen_exchange", f"exchange {exchange!r} is not in the model's training data"
     elif len(own) < MIN_GROUP_SCORES:
+        code = "thin_group"
         why = (
             f"{len(own)} training listings of {exchange} priced {mode} "
             f"(fewer than {MIN_GROUP_SCORES})"
         )
     else:
-        why = "attributes outside those of the training listings"
+        code, why = (
+            "attributes_outside_training",
+            "attributes outside those of the training listings",
+        )
     claim = n_ex >= MIN_EXCHANGES_FOR_CLAIM
     pool_b = conformal_band(pool_r, coverage)
     if outside and len(own) >= MIN_GROUP_SCORES:
@@ -386,8 +398,8 @@ def _band(
     basis = f"{mode} across {n_ex} other exchange(s): {pool_r.size} new-exchange scores"
     suffix = "" if claim else f"; coverage not claimed (needs {MIN_EXCHANGES_FOR_CLAIM} exchanges)"
     if pool_r.size == 0:
-        return math.nan, math.nan, math.nan, False, "none", why
-    return (*pool_b, claim, basis, why + "; band from " + basis + suffix)
+        return math.nan, math.nan, math.nan, False, "none", why, code
+    return (*pool_b, claim, basis, why + "; band from " + basis + suffix, code)
 
 
 __all__ = ["Quotes", "quote_listings", "to_arrow"]
