@@ -26,7 +26,9 @@ def _table(quote: dict[str, Any]) -> str:
     band = quote["band"]
 
     def money(x: float | None) -> str:
-        return "n/a" if x is None else f"{x:,.4g}"
+        if x is None:
+            return "n/a"
+        return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
 
     lines = [
         f"listing        {quote['listing_id']}",

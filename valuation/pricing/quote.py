@@ -395,7 +395,7 @@ def _band(
     if outside and len(own) >= MIN_GROUP_SCORES:
         own_b = conformal_band(np.asarray(own, dtype=np.float64), coverage)
         pool_b = (min(own_b[0], pool_b[0]), own_b[1], max(own_b[2], pool_b[2]))
-    basis = f"{mode} across {n_ex} other exchange(s): {pool_r.size} new-exchange scores"
+    basis = f"{mode}, {pool_r.size} new-exchange scores from {n_ex} exchange(s)"
     suffix = "" if claim else f"; coverage not claimed (needs {MIN_EXCHANGES_FOR_CLAIM} exchanges)"
     if pool_r.size == 0:
         return math.nan, math.nan, math.nan, False, "none", why, code
