@@ -95,6 +95,21 @@ def test_a_bad_single_listing_exits_2_naming_the_field(listing, field, tmp_path,
     assert f"{path}: {field}:" in err
 
 
+def test_prices_written_with_yuan_signs_and_chinese_price_modes_are_read():
+    from valuation.pricing.reader import batch_from_rows
+
+    rows = [
+        (2, {"platform": "X", "price": "¥1,200", "price_mode": "一次性"}),
+        (3, {"platform": "X", "price": "0.5元", "price_mode": "按次"}),
+        (4, {"platform": "X", "price": "0", "price_mode": "面议"}),
+        (5, {"platform": "X", "price": "-¥3", "price_mode": "一次性"}),
+    ]
+    batch = batch_from_rows(rows)
+    assert batch.price.tolist() == [1200.0, 0.5, 0.0]
+    assert batch.price_mode.tolist() == ["one-off", "usage-based", "negotiation"]
+    assert [(q["line"], q["field"]) for q in batch.quarantine] == [(5, "price")]
+
+
 def test_a_non_empty_out_is_refused_unless_forced(tmp_path, capsys):
     out = tmp_path / "q"
     out.mkdir()

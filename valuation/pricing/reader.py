@@ -43,6 +43,12 @@ PRICE_MODES: dict[str, str] = {
     "negotiation": "negotiation",
     "negotiable": "negotiation",
     "free": "free",
+    "一次性": "one-off",
+    "订阅": "subscription",
+    "按次": "usage-based",
+    "按次计费": "usage-based",
+    "面议": "negotiation",
+    "免费": "free",
 }
 #: Currency codes meaning Chinese yuan (an empty cell is read as yuan).
 YUAN = ("RMB", "CNY", "")
@@ -158,6 +164,8 @@ def _amount(value: Any, name: str, *, strict_unknown: bool) -> float:
         return math.nan
     if isinstance(value, bool):
         raise RowError(name, f"not a number: {value!r}")
+    if isinstance(value, str):
+        value = value.strip().lstrip("¥￥").replace(",", "").removesuffix("元").strip()
     try:
         number = float(value)
     except (TypeError, ValueError):
