@@ -49,6 +49,7 @@ def test_leave_one_exchange_out_flags_every_listing_it_cannot_cover(batch):
         assert group["n_out_of_distribution"] == group["n"]
         assert group["unclaimed_all_flagged"]
         assert group["naive"]["n"] == group["n"]  # the naive band is scored beside it
+        assert "median_width" in group["model"] and np.isfinite(group["naive"]["median_width"])
     assert report["all"]["n"] == 257  # 259 fit rows less two token prices found in a fold
 
 
