@@ -214,31 +214,9 @@ def quote_listings(
     ref_price = np.asarray(ref["price"], dtype=np.float64)
     ref_fit = np.asarray(ref["fitted_log_price"], dtype=np.float64)
     ref_id = np.asarray(ref["listing_id"], dtype=str)
-    k_max = N_COMPARABLES + 1  # one spare: a listing is never its own comparable
-    comp_idx = np.full((n, k_max), -1, dtype=np.int64)
-    comp_dist = np.full((n, k_max), math.inf)
-    for m in PRICED_MODES:
-        rows = np.flatnonzero((mode == m) & ~free)
-        refs = np.flatnonzero(ref_mode == m)
-        if rows.size == 0 or refs.size == 0:
-            continue
-        k = min(k_max, refs.size)
-        for start in range(0, rows.size, 4096):
-            chunk = rows[start : start + 4096]
-            d = _distances(Z[chunk], ref_Z[refs])
-            part = np.argpartition(d, k - 1, axis=1)[:, :k] if k < refs.size else None
-            order = np.tile(np.arange(refs.size), (chunk.size, 1)) if part is None else part
-            dk = np.take_along_axis(d, order, axis=1)
-            sort = np.argsort(dk, axis=1, kind="stable")
-            order = np.take_along_axis(order, sort, axis=1)
-            comp_idx[chunk, :k] = refs[order]
-            comp_dist[chunk, :k] = np.take_along_axis(dk, sort, axis=1)
-    own = (comp_idx >= 0) & (ref_id[np.maximum(comp_idx, 0)] == batch.listing_id[:, None])
-    keep = np.argsort(own, axis=1, kind="stable")[:, :N_COMPARABLES]
-    comp_idx = np.where(
-        np.take_along_axis(own, keep, axis=1), -1, np.take_along_axis(comp_idx, keep, axis=1)
+    comp_idx, comp_dist = nearest_comparables(
+        Z, mode, ~free, ref_Z, ref_mode, ref_id, batch.listing_id
     )
-    comp_dist = np.take_along_axis(comp_dist, keep, axis=1)
     timings["comparables"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -360,6 +338,50 @@ def quote_listings(
     return Quotes(columns, timings)
 
 
+def nearest_comparables(
+    Z: NDArray[np.float64],
+    mode: NDArray[np.str_],
+    quoted: NDArray[np.bool_],
+    ref_Z: NDArray[np.float64],
+    ref_mode: NDArray[np.str_],
+    ref_id: NDArray[np.str_],
+    listing_id: NDArray[np.str_],
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Return ``(indices, distances)`` of each listing's comparables, nearest first.
+
+    The :data:`N_COMPARABLES` reference listings of the same price mode nearest in the
+    standardised features, never the listing itself (same id); ``-1`` and ``inf`` pad a row
+    with fewer candidates. Rows not ``quoted`` get none.
+    """
+    n = Z.shape[0]
+    k_max = N_COMPARABLES + 1  # one spare: a listing is never its own comparable
+    comp_idx = np.full((n, k_max), -1, dtype=np.int64)
+    comp_dist = np.full((n, k_max), math.inf)
+    for m in PRICED_MODES:
+        rows = np.flatnonzero((mode == m) & quoted)
+        refs = np.flatnonzero(ref_mode == m)
+        if rows.size == 0 or refs.size == 0:
+            continue
+        k = min(k_max, refs.size)
+        for start in range(0, rows.size, 4096):
+            chunk = rows[start : start + 4096]
+            d = _distances(Z[chunk], ref_Z[refs])
+            part = np.argpartition(d, k - 1, axis=1)[:, :k] if k < refs.size else None
+            order = np.tile(np.arange(refs.size), (chunk.size, 1)) if part is None else part
+            dk = np.take_along_axis(d, order, axis=1)
+            sort = np.argsort(dk, axis=1, kind="stable")
+            order = np.take_along_axis(order, sort, axis=1)
+            comp_idx[chunk, :k] = refs[order]
+            comp_dist[chunk, :k] = np.take_along_axis(dk, sort, axis=1)
+    own = (comp_idx >= 0) & (ref_id[np.maximum(comp_idx, 0)] == listing_id[:, None])
+    keep = np.argsort(own, axis=1, kind="stable")[:, :N_COMPARABLES]
+    comp_idx = np.where(
+        np.take_along_axis(own, keep, axis=1), -1, np.take_along_axis(comp_idx, keep, axis=1)
+    )
+    comp_dist = np.take_along_axis(comp_dist, keep, axis=1)
+    return comp_idx, comp_dist
+
+
 def _band(
     exchange: str,
     mode: str,
@@ -402,4 +424,4 @@ def _band(
     return (*pool_b, claim, basis, why + "; band from " + basis + suffix, code)
 
 
-__all__ = ["Quotes", "quote_listings", "to_arrow"]
+__all__ = ["Quotes", "nearest_comparables", "quote_listings", "to_arrow"]
