@@ -197,6 +197,9 @@ class Calibration:
     # deals table's deal_id, product_id, date, price, license, term_months and territory
     # columns and ``features``, their hedonic rows (HEDONIC_FEATURES order); None: no table
     comparables: dict[str, NDArray[Any]] | None = None
+    # the listing price model of ``dpv price`` (valuation.pricing.model.ListingPriceModel),
+    # fitted on real exchange listings when there are some; None: the set has none
+    listing_model: Any = None
 
 
 def _finite(x: float) -> float | None:
