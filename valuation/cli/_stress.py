@@ -65,7 +65,7 @@ def stress_command(
         parsed = parse_model(StressRequest, document, source=source)
         result = stress(parsed, calibration_id=calibration_id)
     except DpvInputError as exc:
-        raise exc.with_source(source) from None
+        raise (exc if exc.source else exc.with_source(source)) from None
     if as_json:
         typer.echo(json.dumps(result.model_dump(mode="json"), indent=2, ensure_ascii=False))
     else:

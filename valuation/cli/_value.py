@@ -12,6 +12,40 @@ from valuation.methods.profiles import DEFAULT_PROFILE, PROFILES
 from valuation.schema.results import ValuationResult
 
 
+def parse_date(text: str | None, option: str) -> dt.date | None:
+    """Parse an ISO date option, within the dates dpv works with (``valuation.defaults``)."""
+    from valuation.defaults import EARLIEST_DATE, LATEST_DATE
+    from valuation.exceptions import DpvInputError
+
+    if text is None:
+        return None
+    try:
+        date = dt.date.fromisoformat(text)
+    except ValueError:
+        raise DpvInputError(f"not an ISO date (YYYY-MM-DD): {text!r}", field=option) from None
+    if not EARLIEST_DATE <= date.isoformat() <= LATEST_DATE:
+        raise DpvInputError(
+            f"{date} is outside the dates dpv works with ({EARLIEST_DATE} to {LATEST_DATE})",
+            field=option,
+        )
+    return date
+
+
+def check_options(*, samples: int | None, seed: int | None) -> None:
+    """Refuse a ``--samples`` or ``--seed`` out of range before any work starts."""
+    from valuation.defaults import MAX_RANGE_SAMPLES
+    from valuation.exceptions import DpvInputError
+
+    if samples is not None and not (samples == 0 or 2 <= samples <= MAX_RANGE_SAMPLES):
+        raise DpvInputError(
+            f"must be 0 (no range) or from 2 to {MAX_RANGE_SAMPLES:,} "
+            f"(valuation.defaults.MAX_RANGE_SAMPLES), got {samples:,}",
+            field="--samples",
+        )
+    if seed is not None and not 0 <= seed < 2**64:
+        raise DpvInputError(f"must be in [0, 2**64), got {seed}", field="--seed")
+
+
 def _money(x: float | None) -> str:
     return "—" if x is None else f"{x:,.0f}"
 
@@ -93,16 +127,10 @@ def value_command(
     from valuation.schema._base import parse_model, read_json
     from valuation.schema.product import Product
 
+    check_options(samples=samples, seed=seed)
+    date = parse_date(as_of, "--as-of")
     doc, _, source = read_json(product)
     parsed = parse_model(Product, doc, source=source)
-    date: dt.date | None = None
-    if as_of is not None:
-        try:
-            date = dt.date.fromisoformat(as_of)
-        except ValueError:
-            raise DpvInputError(
-                f"not an ISO date (YYYY-MM-DD): {as_of!r}", field="--as-of"
-            ) from None
     overrides, calibration_id, market_model = resolve_calibration_with_model(calibration)
     try:
         result = value_many(
