@@ -33,6 +33,7 @@ from valuation.calibration_set import (
     MODEL_CARD,
     PARAMETERS,
     ROYALTY,
+    content_id,
     sha256_file,
 )
 from valuation.outputs import check_output_folder, publish_folder, staging_folder
@@ -181,8 +182,9 @@ def write_calibration_set(
 
     Notes
     -----
-    The id is ``cal-`` and the first 16 hex digits of the SHA-256 over the data hash and the
-    hashes of the artifacts: the same history and seed give the same id.
+    The id is :func:`valuation.calibration_set.content_id`: ``cal-`` and the first 16 hex
+    digits of the SHA-256 over the data hash and the hashes of the artifacts. The same
+    history and seed give the same id, and loading checks it against the files.
     """
     from calibration._calibrate import is_calibration_set
     from calibration.model_card import render_model_card
@@ -193,12 +195,9 @@ def write_calibration_set(
     hashes = {
         name: hashlib.sha256(text.encode("utf-8")).hexdigest() for name, text in files.items()
     }
-    id_digest = hashlib.sha256(
-        (data_sha256 + "".join(f"{k}={v};" for k, v in sorted(hashes.items()))).encode()
-    ).hexdigest()
     manifest: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
-        "id": f"cal-{id_digest[:16]}",
+        "id": content_id(data_sha256, hashes),
         "created_at": created.isoformat().replace("+00:00", "Z"),
         "data_sha256": data_sha256,
         "libraries": library_versions(),
