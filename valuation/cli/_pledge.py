@@ -38,7 +38,12 @@ def is_pledge_output(folder: Path) -> bool:
 
 
 def summary_lines(assessment: Any) -> list[str]:
-    """Return a few lines for the terminal: decision, grade, the key numbers, reasons."""
+    """Return a few lines for the terminal: decision, grade, the key numbers, reasons.
+
+    Text from the request (ids, names in messages) is escaped (:func:`terminal_safe`).
+    """
+    from valuation.display import terminal_safe
+
     a = assessment
     lines = [
         f"{a.request_id}: {a.decision.upper()}"
@@ -64,7 +69,7 @@ def summary_lines(assessment: Any) -> list[str]:
             lines.append(
                 f"  ineligible {item.product_id}: " + ", ".join(r.code for r in item.reasons)
             )
-    return lines
+    return [terminal_safe(line) for line in lines]
 
 
 def prepare_request(

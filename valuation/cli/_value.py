@@ -43,7 +43,7 @@ def check_options(*, samples: int | None, seed: int | None) -> None:
             field="--samples",
         )
     if seed is not None and not 0 <= seed < 2**64:
-        raise DpvInputError(f"must be in [0, 2**64), got {seed}", field="--seed")
+        raise DpvInputError(f"seed must be in [0, 2**64), got {seed}", field="--seed")
 
 
 def _money(x: float | None) -> str:
@@ -53,10 +53,16 @@ def _money(x: float | None) -> str:
 def render_table(result: ValuationResult) -> None:
     """Print a readable summary of a valuation on the terminal."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
+    from valuation.display import terminal_safe
+
+    def safe(text: str) -> str:  # no control sequences, no rich markup from the input
+        return escape(terminal_safe(text))
+
     console = Console()
-    title = f"{result.product_id}  {result.name or ''}".strip()
+    title = safe(f"{result.product_id}  {result.name or ''}".strip())
     table = Table(title=f"{title}\n{result.profile_title}, as of {result.valuation_date}")
     for column in ("method", f"value ({result.currency})", "weight", "P10", "P90", "note"):
         table.add_column(column, justify="right" if column not in ("method", "note") else "left")
@@ -69,7 +75,7 @@ def render_table(result: ValuationResult) -> None:
             f"{weight:.2f}" if m.value is not None else "—",
             _money(m.range.p10 if m.range else None),
             _money(m.range.p90 if m.range else None),
-            m.name if m.skipped is None else f"skipped: {m.skipped}",
+            safe(m.name if m.skipped is None else f"skipped: {m.skipped}"),
         )
     rng = result.range
     table.add_row(
@@ -83,7 +89,9 @@ def render_table(result: ValuationResult) -> None:
     )
     console.print(table)
     for note in result.warnings:
-        console.print(f"[yellow]warning[/yellow] {note.code}: {note.message}", highlight=False)
+        console.print(
+            f"[yellow]warning[/yellow] {note.code}: {safe(note.message)}", highlight=False
+        )
     audit = result.audit
     console.print(
         f"audit: input sha256 {audit.input_sha256[:16]}…, engine {audit.engine_version}, "
