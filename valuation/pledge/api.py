@@ -13,6 +13,7 @@ the collateral value, LTV, max loans and stress use the engine's values only.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -439,6 +440,14 @@ class _Clock:
         self.last = now
 
 
+@functools.cache
+def bundled_calibration() -> tuple[dict[str, Any], str, Any]:
+    """Return the bundled default set's overrides, id and market model (loaded once)."""
+    from valuation.calibration_set import resolve_calibration_with_model
+
+    return resolve_calibration_with_model(None)
+
+
 def assess_pledge(
     request: PledgeRequest | Mapping[str, Any],
     *,
@@ -459,6 +468,9 @@ def assess_pledge(
     parameters_override, calibration_id
         Parameters replacing the defaults (a CalibrationSet) and the id written into the
         audit block; they reach the valuation and the collateral process of the stress.
+        When neither they nor ``market_model`` are given, the bundled default CalibrationSet
+        is used, as by ``dpv pledge``; ``calibration_id=default_calibration_id()`` alone
+        asks for the built-in defaults of :mod:`valuation.defaults`.
     market_model
         The calibration's price model and deal table (``CalibrationSet.market_model()``), as
         ``dpv value`` uses them: collateral without comparables of its own is valued by the
@@ -500,6 +512,9 @@ def assess_pledge(
     clock = _Clock(timings)
     req = parse_model(PledgeRequest, request)
     products, sources, used = resolve_collateral(req, _as_registry(registry))
+    if parameters_override is None and calibration_id is None and market_model is None:
+        # the CLI's default: the bundled CalibrationSet
+        parameters_override, calibration_id, market_model = bundled_calibration()
     params = parameters(dict(parameters_override) if parameters_override else None)
     cal_id = calibration_id or default_calibration_id()
     policy = req.policy
