@@ -64,30 +64,45 @@ def render_table(result: ValuationResult) -> None:
     console = Console()
     title = safe(f"{result.product_id}  {result.name or ''}".strip())
     table = Table(title=f"{title}\n{result.profile_title}, as of {result.valuation_date}")
-    for column in ("method", f"value ({result.currency})", "weight", "P10", "P90", "note"):
-        table.add_column(column, justify="right" if column not in ("method", "note") else "left")
+    rows: list[tuple[str, ...]] = []
     for method in ("income", "cost", "market"):
         m = getattr(result.methods, method)
         weight = getattr(result.weights, method)
-        table.add_row(
-            method,
-            _money(m.value),
-            f"{weight:.2f}" if m.value is not None else "—",
-            _money(m.range.p10 if m.range else None),
-            _money(m.range.p90 if m.range else None),
-            safe(m.name if m.skipped is None else f"skipped: {m.skipped}"),
+        rows.append(
+            (
+                method,
+                _money(m.value),
+                f"{weight:.2f}" if m.value is not None else "—",
+                _money(m.range.p10 if m.range else None),
+                _money(m.range.p90 if m.range else None),
+                safe(m.name if m.skipped is None else f"skipped: {m.skipped}"),
+            )
         )
     rng = result.range
-    table.add_row(
-        "concluded",
-        _money(result.concluded_value),
-        "1.00" if result.concluded_value is not None else "—",
-        _money(rng.p10 if rng else None),
-        _money(rng.p90 if rng else None),
-        f"P50 {_money(rng.p50)}" if rng else "",
-        style="bold",
+    rows.append(
+        (
+            "concluded",
+            _money(result.concluded_value),
+            "1.00" if result.concluded_value is not None else "—",
+            _money(rng.p10 if rng else None),
+            _money(rng.p90 if rng else None),
+            f"P50 {_money(rng.p50)}" if rng else "",
+        )
     )
-    console.print(table)
+    headers = ("method", f"value ({result.currency})", "weight", "P10", "P90")
+    widths = [max(len(h), *(len(r[j]) for r in rows)) for j, h in enumerate(headers)]
+    for j, header in enumerate(headers):
+        # numbers are never cut: on a narrow terminal the note column wraps instead
+        justify = "left" if j == 0 else "right"
+        table.add_column(header, justify=justify, no_wrap=True, min_width=widths[j])
+    note_width = 8
+    table.add_column("note", overflow="fold", min_width=note_width)
+    for row in rows[:-1]:
+        table.add_row(*row)
+    table.add_row(*rows[-1], style="bold")
+    # a terminal narrower than the numbers gets long lines rather than cut numbers
+    needed = sum(widths) + note_width + 3 * len(widths) + 4
+    (Console(width=needed) if needed > console.width else console).print(table)
     for note in result.warnings:
         console.print(
             f"[yellow]warning[/yellow] {note.code}: {safe(note.message)}", highlight=False
