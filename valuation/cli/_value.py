@@ -93,8 +93,9 @@ def render_table(result: ValuationResult) -> None:
     widths = [max(len(h), *(len(r[j]) for r in rows)) for j, h in enumerate(headers)]
     for j, header in enumerate(headers):
         # numbers are never cut: on a narrow terminal the note column wraps instead
-        justify = "left" if j == 0 else "right"
-        table.add_column(header, justify=justify, no_wrap=True, min_width=widths[j])
+        table.add_column(
+            header, justify="left" if j == 0 else "right", no_wrap=True, min_width=widths[j]
+        )
     note_width = 8
     table.add_column("note", overflow="fold", min_width=note_width)
     for row in rows[:-1]:
