@@ -161,6 +161,7 @@ def pledge_command(
     bad input, naming the file and the field.
     """
     from valuation.calibration_set import resolve_calibration_with_model
+    from valuation.cli._progress import announce_first_compile
     from valuation.exceptions import DpvInputError
     from valuation.outputs import check_output_folder
     from valuation.pledge.api import assess_pledge, load_registry
@@ -175,6 +176,7 @@ def pledge_command(
     parse_model(PledgeRequest, doc, source=source)  # before the calibration is loaded
     products = load_registry(registry) if registry is not None else None
     overrides, calibration_id, market_model = resolve_calibration_with_model(calibration)
+    announce_first_compile()
     try:
         assessment = assess_pledge(
             doc,

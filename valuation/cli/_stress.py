@@ -54,6 +54,7 @@ def stress_command(
 ) -> None:
     """Monte Carlo loan-to-value stress with the collateral's value and process given directly."""
     from valuation.calibration_set import load_calibration
+    from valuation.cli._progress import announce_first_compile
     from valuation.exceptions import DpvInputError
     from valuation.risk.api import stress
     from valuation.schema._base import parse_model, read_json
@@ -63,6 +64,7 @@ def stress_command(
     document, _raw, source = read_json(request)
     try:
         parsed = parse_model(StressRequest, document, source=source)
+        announce_first_compile()
         result = stress(parsed, calibration_id=calibration_id)
     except DpvInputError as exc:
         raise (exc if exc.source else exc.with_source(source)) from None

@@ -147,6 +147,7 @@ def value_command(
     """
     from valuation import value_many
     from valuation.calibration_set import resolve_calibration_with_model
+    from valuation.cli._progress import announce_first_compile, announce_long_sampling
     from valuation.exceptions import DpvInputError
     from valuation.schema._base import parse_model, read_json
     from valuation.schema.product import Product
@@ -156,6 +157,8 @@ def value_command(
     doc, _, source = read_json(product)
     parsed = parse_model(Product, doc, source=source)
     overrides, calibration_id, market_model = resolve_calibration_with_model(calibration)
+    announce_first_compile()
+    announce_long_sampling(samples)
     try:
         result = value_many(
             [parsed],
