@@ -452,6 +452,15 @@ def synth_out_under_a_file(tmp: Path) -> tuple[list[str], list[str]]:
     return ["synth", "--products", "10", "--out", "taken/m", "--format", "csv"], ["--out"]
 
 
+def synth_chunk_too_large(tmp: Path) -> tuple[list[str], list[str]]:
+    argv = ["synth", "--products", "10", "--out", "m", "--chunk-size", str(2**40)]
+    return argv, ["--chunk-size"]
+
+
+def synth_products_too_many(tmp: Path) -> tuple[list[str], list[str]]:
+    return ["synth", "--products", str(10**12), "--out", "m"], ["--products"]
+
+
 def _tampered_set(tmp: Path) -> Path:
     """A copy of the default set with a parameter changed and the manifest's hash recomputed."""
     folder = tmp / "set"
@@ -560,6 +569,8 @@ CASES: list[Case] = [
     synth_force_unrelated,
     synth_force_dot,
     synth_out_under_a_file,
+    synth_chunk_too_large,
+    synth_products_too_many,
     value_tampered_set,
     reproduce_tampered_set,
     stress_tampered_set,

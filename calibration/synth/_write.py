@@ -42,12 +42,14 @@ from valuation.schema.product import QUALITY_DIMENSIONS
 FORMATS: tuple[str, ...] = ("parquet", "csv")
 MAX_PRODUCTS = 100_000_000
 MAX_SEED = 2**63 - 1
+# Products held in memory at once: about 2 GB at the limit (16,384 take ~30 MB).
+MAX_CHUNK_SIZE = 1_048_576
 DEFAULT_CHUNK_SIZE = 4 * STREAM_BLOCK  # 16,384: lower peak memory, no loss of speed
 
 MSG_PRODUCTS = "must be a whole number from 1 to {max:,}, got {value!r}"
 MSG_SEED = "must be a whole number from 0 to 2**63 - 1, got {value!r}"
 MSG_FORMAT = "unknown format {value!r}; choose one of: {choices}"
-MSG_CHUNK = "must be a positive whole number, got {value!r}"
+MSG_CHUNK = "must be a whole number from 1 to {max:,}, got {value!r}"
 MSG_OUT_NO_PARENT = "the parent folder does not exist"
 MSG_OUT_UNWRITABLE = "cannot write into the parent folder: {detail}"
 
@@ -372,7 +374,7 @@ def generate_market(
         raise DpvInputError(
             MSG_FORMAT.format(value=fmt, choices=", ".join(FORMATS)), field="--format"
         )
-    chunk = _check_int(chunk_size, 1, 2**62, "chunk_size", MSG_CHUNK)
+    chunk = _check_int(chunk_size, 1, MAX_CHUNK_SIZE, "--chunk-size", MSG_CHUNK)
     blocks_per_chunk = max(1, math.ceil(chunk / STREAM_BLOCK))
     truth_doc = dict(truth) if truth is not None else default_truth()
     params = build_params(truth_doc)

@@ -37,3 +37,12 @@ def test_large_range_samples_are_announced(capsys: pytest.CaptureFixture[str]) -
     assert "sampling the range with 200,000 draws" in capsys.readouterr().err
     assert main([*args, "--samples", "2000"]) == 0
     assert "sampling" not in capsys.readouterr().err
+
+
+def test_long_simulations_are_announced(capsys: pytest.CaptureFixture[str]) -> None:
+    from valuation.cli._progress import LONG_PATH_STEPS, announce_long_simulation
+
+    announce_long_simulation("stress", LONG_PATH_STEPS - 1)
+    assert capsys.readouterr().err == ""
+    announce_long_simulation("stress", 3 * 10**9)
+    assert "dpv stress: simulating 3e+09 path-steps (about 20 s" in capsys.readouterr().err

@@ -161,22 +161,26 @@ def pledge_command(
     bad input, naming the file and the field.
     """
     from valuation.calibration_set import resolve_calibration_with_model
-    from valuation.cli._progress import announce_first_compile
+    from valuation.cli._progress import announce_first_compile, announce_long_simulation
     from valuation.exceptions import DpvInputError
     from valuation.outputs import check_output_folder
     from valuation.pledge.api import assess_pledge, load_registry
     from valuation.pledge.memo import render_memo
     from valuation.schema._base import parse_model
-    from valuation.schema.pledge import PledgeRequest
+    from valuation.schema.pledge import PLEDGE_STRESS_RUNS, PledgeRequest
+    from valuation.schema.stress import steps_of
 
     target = out if out is not None or as_json else DEFAULT_OUT
     if target is not None:
         check_output_folder(target, OUTPUT_KIND, force=force, owns=is_pledge_output)
     doc, source = prepare_request(request, paths=paths, seed=seed, policy=policy)
-    parse_model(PledgeRequest, doc, source=source)  # before the calibration is loaded
+    parsed = parse_model(PledgeRequest, doc, source=source)  # before the calibration loads
     products = load_registry(registry) if registry is not None else None
     overrides, calibration_id, market_model = resolve_calibration_with_model(calibration)
     announce_first_compile()
+    steps = steps_of(parsed.loan.tenor_months, parsed.simulation.steps_per_year)
+    work = parsed.simulation.paths * steps * len(parsed.collateral) * PLEDGE_STRESS_RUNS
+    announce_long_simulation("pledge", work)
     try:
         assessment = assess_pledge(
             doc,
