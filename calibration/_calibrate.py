@@ -13,10 +13,37 @@ from typing import Any
 
 from calibration.accuracy import measure_accuracy
 from calibration.backtest import backtest, default_cutoff
-from calibration.fit import DEFAULT_SEED, Calibration, fit_calibration
-from calibration.history import data_hash, load_history
-from calibration.write import comparables_json, write_calibration_set
+from calibration.fit import DEFAULT_SEED, Calibration, check_enough, fit_calibration
+from calibration.history import History, data_hash, load_history
+from calibration.write import comparables_json, is_calibration_set, write_calibration_set
 from valuation.exceptions import DpvInputError
+from valuation.outputs import check_output_folder
+
+# LightGBM and scikit-learn take a 32-bit seed.
+MAX_SEED = 2**31 - 1
+
+
+def check_cutoff(history: History, cutoff: dt.date, option: str = "--cutoff") -> dt.date:
+    """Refuse a back-test cut-off outside the history.
+
+    It must fall after the history's first date and before its last, so that there is
+    something to fit and something to score.
+    """
+    first = min(
+        (
+            history[name][column].min().astype(dt.date)
+            for name, column in (("products", "registered_on"), ("deals", "date"))
+            if history[name][column].size
+        ),
+        default=history.as_of,
+    )
+    if not first < cutoff < history.as_of:
+        raise DpvInputError(
+            f"the cut-off {cutoff} must fall inside the history, after {first} and before "
+            f"{history.as_of}",
+            field=option,
+        )
+    return cutoff
 
 
 def evaluate_real_listings(folder: str | os.PathLike[str]) -> dict[str, Any]:
@@ -77,12 +104,18 @@ def calibrate(
     back-test, each valuation method's error is measured on a synthetic market drawn from the
     fitted processes (:mod:`calibration.accuracy`) and stored as ``valuation.method_error``.
     """
-    out = Path(out_dir)
-    if out.exists() and not force and (not out.is_dir() or any(out.iterdir())):
-        raise DpvInputError("exists and is not empty (use --force to replace)", source=str(out))
+    if isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+        raise DpvInputError(
+            f"must be a whole number from 0 to {MAX_SEED}, got {seed}", field="--seed"
+        )
+    out = check_output_folder(out_dir, "calibration", force=force, owns=is_calibration_set)
     timings: dict[str, float] = {}
     t = time.perf_counter()
     history = load_history(Path(history_dir))
+    check_enough(history)
+    if run_backtest:
+        cutoff = check_cutoff(history, cutoff or default_cutoff(history))
+        check_enough(history.before(cutoff), what=f"the history before the cut-off {cutoff}")
     digest = data_hash(history)
     timings["load"] = time.perf_counter() - t
     fitted = fit_calibration(history, seed=seed, n_jobs=n_jobs, progress=progress)
@@ -91,9 +124,7 @@ def calibrate(
         t = time.perf_counter()
         if progress is not None:
             progress("backtest")
-        fitted.metrics["backtest"] = backtest(
-            history, cutoff=cutoff or default_cutoff(history), seed=seed, n_jobs=n_jobs
-        )
+        fitted.metrics["backtest"] = backtest(history, cutoff=cutoff, seed=seed, n_jobs=n_jobs)
         timings["backtest"] = time.perf_counter() - t
     if run_backtest:
         t = time.perf_counter()

@@ -29,6 +29,7 @@ from calibration.processes import (
 )
 from valuation.dates import DAYS_PER_YEAR
 from valuation.defaults import DEFAULTS
+from valuation.exceptions import DpvInputError
 from valuation.schema.product import QUALITY_DIMENSIONS
 
 DEFAULT_SEED = 20241201
@@ -58,6 +59,37 @@ HEDONIC_MONOTONE = (
 ROYALTY_FEATURES = ("data_collection", "data_algorithm", "exclusive", "transfer", "quality_score")
 MIN_ROYALTY_DEALS = 10
 MIN_HEDONIC_DEALS = 40
+
+
+def check_enough(history: History, *, what: str = "the history") -> None:
+    """Refuse a history too small to fit the models, saying how much is needed.
+
+    Raises
+    ------
+    DpvInputError
+        Fewer than :data:`MIN_HEDONIC_DEALS` priced deals or :data:`MIN_ROYALTY_DEALS` deals
+        reporting a royalty rate; the message names the deals file and the column.
+    """
+    deals = history["deals"]
+    source = history.sources.get("deals", "deals")
+    price = deals["price"]
+    priced = int((np.isfinite(price) & (price > 0)).sum())
+    if priced < MIN_HEDONIC_DEALS:
+        raise DpvInputError(
+            f"{what} has {priced} priced deals: the hedonic price model needs at least "
+            f"{MIN_HEDONIC_DEALS}",
+            source=source,
+            field="price",
+        )
+    rate = deals["royalty_rate"]
+    reported = int((np.isfinite(rate) & (rate > 0) & (rate < 1)).sum())
+    if reported < MIN_ROYALTY_DEALS:
+        raise DpvInputError(
+            f"{what} has {reported} deals reporting a royalty rate: the royalty model needs at "
+            f"least {MIN_ROYALTY_DEALS}",
+            source=source,
+            field="royalty_rate",
+        )
 
 
 def segments() -> list[str]:

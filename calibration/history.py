@@ -85,6 +85,54 @@ SECTORS = (
     "other",
 )
 LICENSES = ("non_exclusive", "exclusive", "transfer")
+# No data-IP registry, exchange or licensing record predates this (China's first data
+# exchange opened in 2015); an earlier date is a typing error.
+EARLIEST_DATE = dt.date(1990, 1, 1)
+DATE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "products": ("registered_on", "listed_on", "expires_on"),
+    "revenue": ("period_end",),
+    "deals": ("date",),
+    "events": ("date",),
+    "loans": ("start", "default_date"),
+}
+# A certificate runs three years, so its expiry may lie ahead of today; ten years allows
+# renewals recorded in advance.
+FUTURE_COLUMNS: tuple[tuple[str, str], ...] = (("products", "expires_on"),)
+FUTURE_DAYS = 3653
+# Largest amount (CNY) a history row may carry: 10^13 is above the revenue of any company in
+# the world; a larger number is a unit or typing error.
+MAX_AMOUNT = 1e13
+NUMBER_RANGES: dict[tuple[str, str], tuple[float, float, str]] = {
+    ("revenue", "licensing"): (0.0, MAX_AMOUNT, f"an amount from 0 to {MAX_AMOUNT:.0e}"),
+    ("revenue", "services"): (0.0, MAX_AMOUNT, f"an amount from 0 to {MAX_AMOUNT:.0e}"),
+    ("deals", "price"): (0.0, MAX_AMOUNT, f"a price from 0 to {MAX_AMOUNT:.0e}"),
+    ("deals", "term_months"): (1.0, 1200.0, "a term from 1 to 1,200 months"),
+    ("deals", "royalty_rate"): (0.0, 1.0, "a rate from 0 to 1"),
+    ("products", "records"): (0.0, 1e15, "a count from 0 to 1e15"),
+    ("products", "fields"): (0.0, 1e9, "a count from 0 to 1e9"),
+    **{
+        ("products", f"quality_{d}"): (0.0, 1.0, "a score from 0 to 1")
+        for d in (
+            "accuracy",
+            "consistency",
+            "completeness",
+            "conformity",
+            "timeliness",
+            "accessibility",
+        )
+    },
+    ("loans", "amount"): (0.0, MAX_AMOUNT, f"an amount from 0 to {MAX_AMOUNT:.0e}"),
+    ("loans", "tenor_months"): (1.0, 600.0, "a tenor from 1 to 600 months"),
+    ("loans", "appraised_value"): (0.0, MAX_AMOUNT, f"an amount from 0 to {MAX_AMOUNT:.0e}"),
+    ("loans", "annual_pd"): (0.0, 1.0, "a probability from 0 to 1"),
+    ("loans", "exposure_at_default"): (0.0, MAX_AMOUNT, f"an amount from 0 to {MAX_AMOUNT:.0e}"),
+    ("loans", "recovery"): (0.0, 1.0, "a fraction from 0 to 1"),
+}
+UNIQUE_IDS: tuple[tuple[str, str], ...] = (
+    ("products", "product_id"),
+    ("deals", "deal_id"),
+    ("loans", "loan_id"),
+)
 MSG_MISSING_COLUMN = "missing column"
 MSG_NO_TABLE = "no {table}.csv or {table}.parquet in the history folder"
 
@@ -183,6 +231,7 @@ def _convert(column: Any, kind: str, path: Path, name: str) -> NDArray[Any]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    original = column
     try:
         if kind == "str":
             return np.asarray(
@@ -196,17 +245,39 @@ def _convert(column: Any, kind: str, path: Path, name: str) -> NDArray[Any]:
             return np.asarray(values, dtype=np.float64)
         if kind == "date":
             if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-                column = pc.strptime(column, format="%Y-%m-%d", unit="s")
+                text = pc.utf8_trim_whitespace(column)
+                column = pc.strptime(text, format="%Y-%m-%d", unit="s")
+                # strptime rolls 2026-02-30 over to March: only dates that print back are real
+                printed = pc.equal(pc.strftime(column, format="%Y-%m-%d"), text)
+                if pc.all(printed).as_py() is False:  # None: every date is missing
+                    raise ValueError("not a calendar date")
             return np.asarray(column.cast(pa.timestamp("s")).to_numpy(zero_copy_only=False)).astype(
                 "datetime64[D]"
             )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
-        raise DpvInputError(
-            f"not {'a number' if kind == 'float' else 'an ISO date'}: {exc}",
-            source=str(path),
-            field=name,
-        ) from None
+        row, text = _first_unparsed(original, kind)
+        what = "a number" if kind == "float" else "an ISO date (YYYY-MM-DD)"
+        if row is not None:
+            raise DpvInputError(
+                f"not {what} in row {row}: {text!r}", source=str(path), field=name
+            ) from None
+        raise DpvInputError(f"not {what}: {exc}", source=str(path), field=name) from None
     raise AssertionError(kind)
+
+
+def _first_unparsed(column: Any, kind: str) -> tuple[int | None, str]:
+    """Return the first data row (1-based) whose text does not parse as ``kind``, and the text."""
+    for index, value in enumerate(column.to_pylist()):
+        if value is None or not isinstance(value, str) or not value.strip():
+            continue
+        try:
+            if kind == "float":
+                float(value)
+            else:
+                dt.date.fromisoformat(value.strip())
+        except ValueError:
+            return index + 1, value
+    return None, ""
 
 
 def _load_table(path: Path, required: dict[str, str], optional: dict[str, str]) -> Table:
@@ -277,7 +348,9 @@ def load_history(folder: str | Path, *, as_of: dt.date | None = None) -> History
     _check_values(tables["deals"], sources["deals"], "license", LICENSES)
     for name, column in (("revenue", "period_end"), ("deals", "date"), ("events", "date")):
         if np.isnat(tables[name][column]).any():
-            raise DpvInputError("missing date", source=sources[name], field=column)
+            row = int(np.flatnonzero(np.isnat(tables[name][column]))[0]) + 1
+            raise DpvInputError(f"missing date (row {row})", source=sources[name], field=column)
+    validate_history(tables, sources)
     if as_of is None:
         latest = [
             tables[name][column].max()
@@ -293,6 +366,110 @@ def load_history(folder: str | Path, *, as_of: dt.date | None = None) -> History
             raise DpvInputError("the history has no dated rows", source=str(root))
         as_of = max(latest).astype(dt.date)
     return History(tables, as_of, sources)
+
+
+def _refuse(table: str, sources: dict[str, str], column: str, row: int, problem: str) -> None:
+    raise DpvInputError(f"{problem} (row {row + 1})", source=sources[table], field=column)
+
+
+def _check_dates(tables: dict[str, Table], sources: dict[str, str], latest: dt.date) -> None:
+    low = np.datetime64(EARLIEST_DATE, "D")
+    for table, columns in DATE_COLUMNS.items():
+        for column in columns:
+            values = tables.get(table, {}).get(column)
+            if values is None:
+                continue
+            ahead = (table, column) in FUTURE_COLUMNS
+            last = latest + dt.timedelta(days=FUTURE_DAYS) if ahead else latest
+            high = np.datetime64(last, "D")
+            ok = np.isnat(values) | ((values >= low) & (values <= high))
+            if not ok.all():
+                row = int(np.flatnonzero(~ok)[0])
+                _refuse(
+                    table,
+                    sources,
+                    column,
+                    row,
+                    f"date {values[row]} outside the span a history can cover "
+                    f"({EARLIEST_DATE} to {last}: no earlier, and a history records the past)",
+                )
+
+
+def _check_numbers(tables: dict[str, Table], sources: dict[str, str]) -> None:
+    for (table, column), (low, high, what) in NUMBER_RANGES.items():
+        values = tables.get(table, {}).get(column)
+        if values is None:
+            continue
+        bad = ~np.isnan(values) & ~((values >= low) & (values <= high))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            _refuse(table, sources, column, row, f"{values[row]!r} is not {what}")
+
+
+def _check_ids(tables: dict[str, Table], sources: dict[str, str]) -> None:
+    for table, column in UNIQUE_IDS:
+        values = tables.get(table, {}).get(column)
+        if values is None or values.size == 0:
+            continue
+        empty = values == ""
+        if empty.any():
+            _refuse(table, sources, column, int(np.flatnonzero(empty)[0]), "missing id")
+        counts = np.unique(values, return_counts=True)[1]
+        if (counts > 1).any():
+            seen: set[str] = set()
+            for row, value in enumerate(values.tolist()):
+                if value in seen:
+                    _refuse(table, sources, column, row, f"id {value!r} given twice")
+                seen.add(value)
+
+
+def _check_products_known(tables: dict[str, Table], sources: dict[str, str]) -> None:
+    products = tables["products"]
+    registered = dict(zip(products["product_id"].tolist(), products["registered_on"], strict=True))
+    for table in ("revenue", "deals", "events", "loans"):
+        if table not in tables:
+            continue
+        ids = tables[table]["product_id"]
+        known = np.isin(ids, products["product_id"])
+        if table == "deals":
+            known |= ids == ""  # a deal may name no registered product
+        if not known.all():
+            row = int(np.flatnonzero(~known)[0])
+            _refuse(table, sources, "product_id", row, f"unknown product {ids[row]!r}")
+    events = tables["events"]
+    for row, (pid, day) in enumerate(
+        zip(events["product_id"].tolist(), events["date"], strict=True)
+    ):
+        start = registered.get(pid)
+        if start is not None and not np.isnat(start) and day < start:
+            _refuse(
+                "events",
+                sources,
+                "date",
+                row,
+                f"event dated {day}, before its product {pid!r} was registered on {start}",
+            )
+
+
+def validate_history(
+    tables: dict[str, Table], sources: dict[str, str], *, today: dt.date | None = None
+) -> None:
+    """Refuse a history a calibration cannot trust, naming the file, the row and the column.
+
+    Checks that every date lies between :data:`EARLIEST_DATE` and today (a history records
+    the past), numbers are finite and in their range (:data:`NUMBER_RANGES`), ids are given
+    and unique (:data:`UNIQUE_IDS`), every row names a product of the products table, and
+    certificate events come on or after their product's registration.
+
+    Raises
+    ------
+    DpvInputError
+        The first problem found; rows are counted from 1 after the header.
+    """
+    _check_dates(tables, sources, today or dt.datetime.now(dt.UTC).date())
+    _check_numbers(tables, sources)
+    _check_ids(tables, sources)
+    _check_products_known(tables, sources)
 
 
 def data_hash(history: History) -> str:

@@ -17,7 +17,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +34,10 @@ from valuation.calibration_set import (
     MODEL_CARD,
     PARAMETERS,
     ROYALTY,
+    content_id,
     sha256_file,
 )
-from valuation.exceptions import DpvInputError
+from valuation.outputs import check_output_folder, publish_folder, staging_folder
 
 
 def _clean(value: Any) -> Any:
@@ -141,6 +141,18 @@ def artifact_files(calibration: Calibration) -> dict[str, str]:
     return files
 
 
+def is_calibration_set(folder: Path) -> bool:
+    """Whether ``folder`` holds a CalibrationSet (its manifest and the files it lists) alone."""
+    from valuation.outputs import holds_only
+
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        listed = set(manifest["files"]) | {MANIFEST}
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return holds_only(folder, MANIFEST, lambda name: name in listed)
+
+
 def write_calibration_set(
     calibration: Calibration,
     out_dir: str | os.PathLike[str],
@@ -163,7 +175,8 @@ def write_calibration_set(
         Creation time written into the manifest and the card (default: now, UTC). The only
         input besides the history and the seed: fix it to reproduce a set byte for byte.
     force
-        Replace an existing set.
+        Replace an existing set (a folder holding a CalibrationSet and nothing else; any other
+        folder is refused, force or not).
 
     Returns
     -------
@@ -172,25 +185,22 @@ def write_calibration_set(
 
     Notes
     -----
-    The id is ``cal-`` and the first 16 hex digits of the SHA-256 over the data hash and the
-    hashes of the artifacts: the same history and seed give the same id.
+    The id is :func:`valuation.calibration_set.content_id`: ``cal-`` and the first 16 hex
+    digits of the SHA-256 over the data hash and the hashes of the artifacts. The same
+    history and seed give the same id, and loading checks it against the files.
     """
+    from calibration._calibrate import is_calibration_set
     from calibration.model_card import render_model_card
 
-    out = Path(out_dir)
-    if out.exists() and not force and (not out.is_dir() or any(out.iterdir())):
-        raise DpvInputError("exists and is not empty (use --force to replace)", source=str(out))
+    out = check_output_folder(out_dir, "calibration", force=force, owns=is_calibration_set)
     created = (created_at or dt.datetime.now(dt.UTC)).replace(microsecond=0)
     files = artifact_files(calibration)
     hashes = {
         name: hashlib.sha256(text.encode("utf-8")).hexdigest() for name, text in files.items()
     }
-    id_digest = hashlib.sha256(
-        (data_sha256 + "".join(f"{k}={v};" for k, v in sorted(hashes.items()))).encode()
-    ).hexdigest()
     manifest: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
-        "id": f"cal-{id_digest[:16]}",
+        "id": content_id(data_sha256, hashes),
         "created_at": created.isoformat().replace("+00:00", "Z"),
         "data_sha256": data_sha256,
         "libraries": library_versions(),
@@ -200,18 +210,13 @@ def write_calibration_set(
     files[MODEL_CARD] = render_model_card(
         json.loads(dump_json(manifest)), json.loads(files[PARAMETERS])
     )
-    parent = out.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+    tmp = staging_folder(out)
     try:
         for name, text in files.items():
             (tmp / name).write_text(text, encoding="utf-8", newline="\n")
             manifest["files"][name] = sha256_file(tmp / name)
         (tmp / MANIFEST).write_text(dump_json(manifest), encoding="utf-8", newline="\n")
-        tmp.chmod(0o755)  # mkdtemp's 0700 is for the half-written folder only
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        publish_folder(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -220,6 +225,7 @@ def write_calibration_set(
 
 __all__ = [
     "artifact_files",
+    "is_calibration_set",
     "comparables_json",
     "dump_json",
     "library_versions",

@@ -9,7 +9,13 @@ from typing import Any
 import numpy as np
 
 from valuation.audit import make_audit
-from valuation.defaults import default_calibration_id, parameters
+from valuation.defaults import (
+    EARLIEST_DATE,
+    LATEST_DATE,
+    MAX_RANGE_SAMPLES,
+    default_calibration_id,
+    parameters,
+)
 from valuation.exceptions import DpvInputError
 from valuation.kernels.rng import seed_key
 from valuation.kernels.valuation import allocate_outputs, range_batch, value_batch
@@ -70,6 +76,12 @@ def value_many(
         except ValueError:
             raise DpvInputError(f"not an ISO date (YYYY-MM-DD): {as_of!r}", field="as_of") from None
     valuation_date = as_of or dt.date.today()
+    if not EARLIEST_DATE <= valuation_date.isoformat() <= LATEST_DATE:
+        raise DpvInputError(
+            f"{valuation_date} is outside the dates dpv works with "
+            f"({EARLIEST_DATE} to {LATEST_DATE})",
+            field="as_of",
+        )
     try:
         prof = get_profile(profile)
     except KeyError as exc:
@@ -82,8 +94,12 @@ def value_many(
     except ValueError as exc:
         raise DpvInputError(str(exc), field="seed") from None
     n_samples = int(params["reconciliation"]["samples"] if samples is None else samples)
-    if n_samples < 0 or n_samples == 1:
-        raise DpvInputError("must be 0 (no range) or at least 2", field="samples")
+    if n_samples < 0 or n_samples == 1 or n_samples > MAX_RANGE_SAMPLES:
+        raise DpvInputError(
+            f"must be 0 (no range) or from 2 to {MAX_RANGE_SAMPLES:,} "
+            "(valuation.defaults.MAX_RANGE_SAMPLES)",
+            field="samples",
+        )
     cal_id = calibration_id or default_calibration_id()
 
     batch = prepare(

@@ -32,6 +32,7 @@ LightGBM major version the set was written with is the running one. No pickle an
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,10 @@ MSG_HASH = "SHA-256 does not match the manifest (the file was changed)"
 MSG_MISSING = "file listed in the manifest is missing"
 MSG_UNLISTED = "required file is not listed in the manifest"
 MSG_LGB_MAJOR = "written with LightGBM {saved}, running {running}: the major versions differ"
+MSG_ID = (
+    "the set's files give the id {derived!r}, not {found!r}: the set was changed after it was "
+    "written (an id names the content it was derived from)"
+)
 MSG_FORMAT = "format_version {found!r} is not supported (this dpv reads {supported})"
 
 
@@ -241,15 +246,28 @@ class CalibrationSet:
         return MarketModel(self.hedonic_model(), self.comparables())
 
 
+def content_id(data_sha256: str, file_hashes: dict[str, str]) -> str:
+    """Return the id a set's content gives it: ``cal-`` and 16 hex digits of a SHA-256.
+
+    The digest runs over the hash of the history the set was fitted on and the SHA-256 of
+    every file of the set but the manifest and the model card (which is generated from the
+    rest), so the same history and seed give the same id, and an edited set cannot keep
+    the id of the set it was edited from.
+    """
+    artifacts = {k: v for k, v in file_hashes.items() if k not in (MANIFEST, MODEL_CARD)}
+    text = data_sha256 + "".join(f"{k}={v};" for k, v in sorted(artifacts.items()))
+    return "cal-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def load_calibration(path: str | Path | None = None) -> CalibrationSet:
     """Load and verify a CalibrationSet (the bundled default when ``path`` is None).
 
     Raises
     ------
     CalibrationError
-        The folder or a file is missing, a file's hash differs from the manifest, or the set
-        was written by an incompatible format or LightGBM major version; the message names
-        the file.
+        The folder or a file is missing, a file's hash differs from the manifest, the id is
+        not the one the files give (:func:`content_id`), or the set was written by an
+        incompatible format or LightGBM major version; the message names the file.
     """
     folder = DEFAULT_SET if path is None else Path(path)
     if not folder.is_dir():
@@ -265,9 +283,13 @@ def load_calibration(path: str | Path | None = None) -> CalibrationSet:
             source=str(manifest_path),
             field="format_version",
         )
-    for key in ("id", "files", "libraries"):
+    for key in ("id", "files", "libraries", "data_sha256"):
         if key not in manifest:
             raise CalibrationError("missing key", source=str(manifest_path), field=key)
+    if not isinstance(manifest["files"], dict) or not isinstance(manifest["libraries"], dict):
+        raise CalibrationError(
+            "files and libraries must be JSON objects", source=str(manifest_path)
+        )
     saved = str(manifest["libraries"].get("lightgbm", ""))
     # the installed distribution's version, read without importing lightgbm (and scikit-learn
     # with it: over a second that a valuation, which never touches the models, should not pay)
@@ -292,6 +314,13 @@ def load_calibration(path: str | Path | None = None) -> CalibrationSet:
             raise CalibrationError(MSG_MISSING, source=str(file_path))
         if sha256_file(file_path) != expected:
             raise CalibrationError(MSG_HASH, source=str(file_path))
+    derived = content_id(str(manifest["data_sha256"]), files)
+    if manifest["id"] != derived:
+        raise CalibrationError(
+            MSG_ID.format(found=manifest["id"], derived=derived),
+            source=str(manifest_path),
+            field="id",
+        )
     parameters = _read_json(folder / PARAMETERS)
     return CalibrationSet(folder, manifest, parameters)
 
@@ -321,6 +350,7 @@ __all__ = [
     "FORMAT_VERSION",
     "LISTING_MODEL",
     "REQUIRED_FILES",
+    "content_id",
     "CalibrationSet",
     "DealTable",
     "load_calibration",

@@ -36,19 +36,20 @@ from calibration.synth._generate import (
 from calibration.synth._truth import TRUTH_SCHEMA_VERSION, default_truth
 from valuation._version import __version__
 from valuation.exceptions import DpvInputError
+from valuation.outputs import check_output_folder, holds_only, publish_folder
 from valuation.schema.product import QUALITY_DIMENSIONS
 
 FORMATS: tuple[str, ...] = ("parquet", "csv")
 MAX_PRODUCTS = 100_000_000
 MAX_SEED = 2**63 - 1
+# Products held in memory at once: about 2 GB at the limit (16,384 take ~30 MB).
+MAX_CHUNK_SIZE = 1_048_576
 DEFAULT_CHUNK_SIZE = 4 * STREAM_BLOCK  # 16,384: lower peak memory, no loss of speed
 
 MSG_PRODUCTS = "must be a whole number from 1 to {max:,}, got {value!r}"
 MSG_SEED = "must be a whole number from 0 to 2**63 - 1, got {value!r}"
 MSG_FORMAT = "unknown format {value!r}; choose one of: {choices}"
-MSG_CHUNK = "must be a positive whole number, got {value!r}"
-MSG_OUT_NOT_EMPTY = "output folder exists and is not empty (use --force to replace it)"
-MSG_OUT_NOT_DIR = "output path exists and is not a folder"
+MSG_CHUNK = "must be a whole number from 1 to {max:,}, got {value!r}"
 MSG_OUT_NO_PARENT = "the parent folder does not exist"
 MSG_OUT_UNWRITABLE = "cannot write into the parent folder: {detail}"
 
@@ -275,17 +276,27 @@ def _check_int(value: Any, lo: int, hi: int, field_name: str, msg: str) -> int:
     return int(value)
 
 
+def is_synth_output(folder: Path) -> bool:
+    """Whether ``folder`` holds a previous ``dpv synth`` output and nothing else."""
+    try:
+        truth = json.loads((folder / "truth.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(truth, dict) or truth.get("generator", {}).get("name") != "dpv synth":
+        return False
+    names = {"truth.json", "products.jsonl"} | {
+        f"{table}.{ext}" for table in TABLES for ext in ("csv", "parquet")
+    }
+    return holds_only(folder, "truth.json", lambda name: name in names)
+
+
 def _prepare_output(out_dir: Path, force: bool) -> Path:
     """Check the target and create the temporary sibling folder to write into."""
     source = str(out_dir)
-    if out_dir.exists():
-        if not out_dir.is_dir():
-            raise DpvInputError(MSG_OUT_NOT_DIR, source=source, field="--out")
-        if any(out_dir.iterdir()) and not force:
-            raise DpvInputError(MSG_OUT_NOT_EMPTY, source=source, field="--out")
-    parent = out_dir.parent
-    if not parent.is_dir():
+    parent = out_dir.absolute().parent
+    if not out_dir.exists() and not parent.exists():
         raise DpvInputError(MSG_OUT_NO_PARENT, source=source, field="--out")
+    check_output_folder(out_dir, "synth", force=force, owns=is_synth_output)
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=parent))
     except OSError as exc:
@@ -297,21 +308,6 @@ def _prepare_output(out_dir: Path, force: bool) -> Path:
     os.umask(umask)
     tmp.chmod(0o777 & ~umask)
     return tmp
-
-
-def _publish(tmp: Path, out_dir: Path) -> None:
-    """Move the finished temporary folder onto ``out_dir`` (replacing an old one)."""
-    if not out_dir.exists():
-        os.replace(tmp, out_dir)
-        return
-    if not any(out_dir.iterdir()):
-        out_dir.rmdir()
-        os.replace(tmp, out_dir)
-        return
-    trash = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-    os.replace(out_dir, trash / "old")
-    os.replace(tmp, out_dir)
-    shutil.rmtree(trash, ignore_errors=True)
 
 
 def generate_market(
@@ -342,7 +338,8 @@ def generate_market(
         Products generated and written together (rounded up to a multiple of 4096); bounds
         the memory. CSV output does not depend on it; Parquet row groups do.
     force
-        Replace a non-empty ``out_dir``.
+        Replace ``out_dir`` when it holds a previous ``dpv synth`` output (its ``truth.json``
+        and tables, nothing else); a folder holding anything else is never replaced.
     truth
         The ground truth to generate from; default :func:`default_truth`.
     progress
@@ -377,7 +374,7 @@ def generate_market(
         raise DpvInputError(
             MSG_FORMAT.format(value=fmt, choices=", ".join(FORMATS)), field="--format"
         )
-    chunk = _check_int(chunk_size, 1, 2**62, "chunk_size", MSG_CHUNK)
+    chunk = _check_int(chunk_size, 1, MAX_CHUNK_SIZE, "--chunk-size", MSG_CHUNK)
     blocks_per_chunk = max(1, math.ceil(chunk / STREAM_BLOCK))
     truth_doc = dict(truth) if truth is not None else default_truth()
     params = build_params(truth_doc)
@@ -385,7 +382,7 @@ def generate_market(
     tmp = _prepare_output(target, force)
     try:
         rows = _write_all(tmp, params, truth_doc, n, seed, fmt, blocks_per_chunk, progress)
-        _publish(tmp, target)
+        publish_folder(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

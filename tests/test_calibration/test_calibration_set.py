@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,8 +15,10 @@ import pytest
 from valuation.calibration_set import (
     DEFAULT_SET,
     REQUIRED_FILES,
+    content_id,
     load_calibration,
     resolve_calibration,
+    sha256_file,
 )
 from valuation.defaults import parameters
 from valuation.exceptions import CalibrationError
@@ -151,3 +154,59 @@ def test_bundled_default_set_is_reproduced_by_the_committed_command(tmp_path: Pa
         assert params[key] == bundled_params[key], key
     if bundled["libraries"]["lightgbm"] == version("lightgbm"):
         assert rebuilt["files"] == bundled["files"]
+
+
+def _rehash(folder: Path, name: str) -> dict[str, Any]:
+    """Recompute the manifest's hash of ``name`` (as someone editing a set would)."""
+    manifest_path = folder / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["files"][name] = sha256_file(folder / name)
+    manifest_path.write_text(json.dumps(manifest))
+    return manifest
+
+
+def test_id_is_derived_from_the_content(copy_of_default: Path) -> None:
+    manifest = json.loads((copy_of_default / "manifest.json").read_text())
+    assert manifest["id"] == content_id(manifest["data_sha256"], manifest["files"])
+    # the model card is generated from the rest and is not part of the id
+    card = dict(manifest["files"], **{"model_card.md": "0" * 64})
+    assert content_id(manifest["data_sha256"], card) == manifest["id"]
+    for name in ("parameters.json", "royalty.json", "hedonic_point.txt"):
+        other = dict(manifest["files"], **{name: "0" * 64})
+        assert content_id(manifest["data_sha256"], other) != manifest["id"], name
+    assert content_id("0" * 64, manifest["files"]) != manifest["id"]
+
+
+def test_an_edited_set_cannot_keep_its_id(copy_of_default: Path) -> None:
+    params_path = copy_of_default / "parameters.json"
+    params = json.loads(params_path.read_text())
+    params["valuation"]["royalty_rate"]["data_product"] = 0.9
+    params_path.write_text(json.dumps(params))
+    manifest = _rehash(copy_of_default, "parameters.json")
+    with pytest.raises(CalibrationError, match=r"manifest\.json: id: the set's files give"):
+        load_calibration(copy_of_default)
+    # an id that is free text is refused the same way
+    manifest["id"] = "my-own-set"
+    (copy_of_default / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(CalibrationError, match="not 'my-own-set'"):
+        load_calibration(copy_of_default)
+    # re-deriving the id gives a set that loads, under a new id
+    manifest["id"] = content_id(manifest["data_sha256"], manifest["files"])
+    (copy_of_default / "manifest.json").write_text(json.dumps(manifest))
+    assert load_calibration(copy_of_default).id not in ("my-own-set", load_calibration().id)
+
+
+def test_a_changed_file_is_named_by_reproduce(
+    copy_of_default: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from valuation.cli import main
+
+    (copy_of_default / "royalty.json").write_text(
+        (copy_of_default / "royalty.json").read_text() + " "
+    )
+    filed = tmp_path / "assessment.json"
+    filed.write_text(json.dumps({"audit": {"calibration_id": load_calibration().id}}))
+    assert main(["reproduce", str(filed), "--calibration", str(copy_of_default)]) == 2
+    err = capsys.readouterr().err
+    assert f"{copy_of_default / 'royalty.json'}: SHA-256 does not match" in err
+    assert "assessment.json" not in err

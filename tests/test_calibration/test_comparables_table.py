@@ -20,6 +20,7 @@ from valuation.calibration_set import (
     DEAL_COLUMNS,
     DEFAULT_SET,
     DealTable,
+    content_id,
     load_calibration,
 )
 from valuation.exceptions import CalibrationError
@@ -55,6 +56,8 @@ def _older_set(folder: Path) -> Path:
     manifest_path = folder / "manifest.json"
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     del manifest["files"][COMPARABLES]
+    # such a set's id was derived from the files it had
+    manifest["id"] = content_id(manifest["data_sha256"], manifest["files"])
     manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
     return folder
 

@@ -207,18 +207,51 @@ def test_cli_bad_arguments_exit_2_and_write_nothing(
     assert _files(tmp_path) == []
 
 
-def test_cli_refuses_a_non_empty_folder_unless_forced(
+def test_cli_refuses_an_unrelated_folder_even_when_forced(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "market"
     out.mkdir()
     (out / "keep.txt").write_text("mine", encoding="utf-8")
-    assert dpv(["synth", "--products", "10", "--out", str(out)]) == 2
+    for force in ([], ["--force"]):
+        assert dpv(["synth", "--products", "10", "--out", str(out), *force]) == 2
+        assert "not a previous dpv synth output" in capsys.readouterr().err
+        assert _files(out) == ["keep.txt"]
+        assert (out / "keep.txt").read_text(encoding="utf-8") == "mine"
+        assert _files(tmp_path) == ["market"]
+
+
+def test_cli_replaces_a_previous_output_only_when_forced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "market"
+    assert dpv(["synth", "--products", "10", "--out", str(out), "--format", "csv"]) == 0
+    before = (out / "products.jsonl").read_bytes()
+    capsys.readouterr()
+    assert dpv(["synth", "--products", "10", "--out", str(out), "--seed", "3"]) == 2
     assert "exists and is not empty" in capsys.readouterr().err
-    assert _files(out) == ["keep.txt"]
-    assert _files(tmp_path) == ["market"]
-    assert dpv(["synth", "--products", "10", "--out", str(out), "--force", "--format", "csv"]) == 0
+    assert (out / "products.jsonl").read_bytes() == before
+    args = ["--products", "10", "--out", str(out), "--force", "--format", "csv", "--seed", "3"]
+    assert dpv(["synth", *args]) == 0
     assert _files(out) == FILES_CSV
+    assert (out / "products.jsonl").read_bytes() != before
+    assert _files(tmp_path) == ["market"]
+    # a previous output with a file of the user's added is not dpv's alone any more
+    (out / "notes.md").write_text("mine", encoding="utf-8")
+    assert dpv(["synth", *args]) == 2
+    assert (out / "notes.md").read_text(encoding="utf-8") == "mine"
+
+
+def test_cli_refuses_to_replace_the_working_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "market"
+    assert dpv(["synth", "--products", "10", "--out", str(out), "--format", "csv"]) == 0
+    monkeypatch.chdir(out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert dpv(["synth", "--products", "10", "--out", ".", "--force", "--format", "csv"]) == 2
+    assert "working folder" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert _files(tmp_path) == ["market"]
 
 

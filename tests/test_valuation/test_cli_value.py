@@ -247,3 +247,30 @@ def test_same_result_on_one_and_two_threads(tmp_path: Path) -> None:
         outputs.append(proc.stdout)
     assert outputs[0] == outputs[1]
     assert json.loads(outputs[0])["range"]["p10"] > 0
+
+
+def test_table_never_cuts_a_number_on_a_narrow_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = json.loads(json.dumps(GOOD))
+    for period in doc["revenue"]:
+        period["licensing"] *= 120
+        period["services"] *= 120
+    for item in doc["costs"]:
+        item["amount"] *= 100
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(doc))
+    assert main(["value", str(path), "--as-of", "2026-11-01", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    numbers = [f"{result['concluded_value']:,.0f}", f"{result['range']['p90']:,.0f}"]
+    numbers += [f"{m['value']:,.0f}" for m in result["methods"].values() if m["value"]]
+    assert len(numbers[1]) >= 13  # over a billion: the case that was cut
+    for width in ("80", "50"):
+        monkeypatch.setenv("COLUMNS", width)
+        assert main(["value", str(path), "--as-of", "2026-11-01"]) == 0
+        out = capsys.readouterr().out
+        assert "…" not in out.split("audit:")[0]
+        for number in numbers:
+            assert number in out, (width, number)
+        if width == "80":
+            assert max(len(line) for line in out.splitlines()) <= 80

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -11,16 +13,22 @@ from tests.test_valuation import pledges
 from tests.test_valuation.pledges import product, request
 from valuation import assess_pledge, stress
 from valuation.defaults import default_calibration_id, parameters
-from valuation.examples import load_example
+from valuation.examples import example_registry_path, load_example
 from valuation.exceptions import DpvInputError
 from valuation.pledge.api import stress_request
 from valuation.pledge.reproduce import reproduce
 from valuation.schema.pledge import Assessment, PledgeRequest
 
+# The scenarios below are set on the built-in defaults (valuation.defaults), named explicitly:
+# without a calibration, assess_pledge uses the bundled CalibrationSet, as dpv pledge does.
+BUILTIN = {"calibration_id": default_calibration_id()}
+
 
 @pytest.fixture(scope="module")
 def example() -> Assessment:
-    return assess_pledge(pledges.example(amount=3_000_000.0), registry=pledges.registry())
+    return assess_pledge(
+        pledges.example(amount=3_000_000.0), registry=pledges.registry(), **BUILTIN
+    )
 
 
 def test_example_is_approved(example: Assessment):
@@ -81,7 +89,7 @@ def test_stress_numbers_are_those_of_valuation_stress(example: Assessment):
 
 def test_conditions_when_the_loan_exceeds_the_policy_ltv():
     # 12m: above the policy LTV (value ~21m, max 50 %)
-    a = assess_pledge(pledges.example(amount=12_000_000.0), registry=pledges.registry())
+    a = assess_pledge(pledges.example(amount=12_000_000.0), registry=pledges.registry(), **BUILTIN)
     assert a.decision == "approve_with_conditions"
     # the grade is that of the amount applied for; reducing it cures the breach
     assert [r.code for r in a.reasons] == [
@@ -108,7 +116,7 @@ def test_conditions_when_the_loan_exceeds_the_policy_ltv():
 
 def test_shorter_tenor_offered_when_it_cures_the_breach_probability():
     # 9m: within the policy LTV (value ~21m), breach ~10% at 12 months (grade D)
-    a = assess_pledge(pledges.example(amount=9_000_000.0), registry=pledges.registry())
+    a = assess_pledge(pledges.example(amount=9_000_000.0), registry=pledges.registry(), **BUILTIN)
     assert a.decision == "approve_with_conditions"
     assert a.grade == "D"
     assert [r.code for r in a.reasons] == [
@@ -120,7 +128,7 @@ def test_shorter_tenor_offered_when_it_cures_the_breach_probability():
     for tenor in (9, 6, 3):
         check = pledges.example(amount=9_000_000.0)
         check["loan"]["tenor_months"] = tenor
-        b = assess_pledge(check, registry=pledges.registry())
+        b = assess_pledge(check, registry=pledges.registry(), **BUILTIN)
         assert b.stress is not None
         meets[tenor] = b.stress.breach_probability <= 0.05
     offered = next(t for t in (9, 6, 3) if meets[t])
@@ -160,7 +168,7 @@ def test_decline_when_nothing_is_eligible():
 
 def test_decline_when_the_expected_loss_is_too_high():
     doc = request([{"product": product("P1")}], amount=2_000_000.0, annual_pd=0.6)
-    a = assess_pledge(doc)
+    a = assess_pledge(doc, **BUILTIN)
     assert a.decision == "decline"
     assert "expected_loss_above_limit" in [r.code for r in a.reasons]
     assert a.grade == "E"
@@ -191,7 +199,8 @@ def test_item_no_method_can_value_is_ineligible():
     bare = product("P9")
     for key in ("costs", "revenue", "comparables", "income_assumptions"):
         bare.pop(key, None)
-    a = assess_pledge(request([{"product": product("P1")}, {"product": bare}], amount=500_000.0))
+    doc = request([{"product": product("P1")}, {"product": bare}], amount=500_000.0)
+    a = assess_pledge(doc, **BUILTIN)
     assert [r.code for r in a.collateral[1].reasons] == ["no_valuation"]
     assert a.collateral[1].valuation is not None
     assert a.collateral[1].valuation.concluded_value is None
@@ -204,7 +213,7 @@ def test_escalation_reasons():
         amount=12_000_000.0,
         policy={"escalation_range_ratio": 1.01},
     )
-    a = assess_pledge(doc)
+    a = assess_pledge(doc, **BUILTIN)
     assert a.escalate is True and a.escalation.required is True
     assert [(r.code, r.product_id) for r in a.escalation.reasons] == [
         ("loan_above_internal_valuation_limit", None),
@@ -288,3 +297,27 @@ def test_reproduce_with_the_bundled_calibration_set():
     )
     assert filed.audit.calibration_id == calibration_id
     assert reproduce(filed.model_dump(mode="json"))[0]
+
+
+def test_api_and_cli_use_the_same_calibration_by_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from valuation.calibration_set import load_calibration
+    from valuation.cli import main
+
+    doc = pledges.example(paths=2000)
+    api = assess_pledge(doc, registry=pledges.registry())
+    path = tmp_path / "req.json"
+    path.write_text(json.dumps(doc))
+    registry = example_registry_path()
+    assert main(["pledge", str(path), "--registry", registry, "--json"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    assert api.audit.calibration_id == cli["audit"]["calibration_id"] == load_calibration().id
+    assert api.model_dump(mode="json") == cli
+    # the built-in defaults only when asked for
+    builtin = assess_pledge(
+        doc, registry=pledges.registry(), calibration_id=default_calibration_id()
+    )
+    assert builtin.audit.calibration_id == default_calibration_id()
+    # --json without --out writes nothing
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["req.json"]

@@ -15,7 +15,9 @@ Machine-readable output (``--json``) goes to stdout; logs, progress and errors t
 from __future__ import annotations
 
 import importlib
+import re
 import sys
+from typing import Any
 
 import typer
 
@@ -51,6 +53,60 @@ def _register() -> None:
         importlib.import_module(f"valuation.cli.{name}")
 
 
+# What an option's value is, as --help shows it (the library would show "<str>").
+_METAVARS: dict[str, str] = {
+    "as_of": "DATE",
+    "cutoff": "DATE",
+    "created_at": "TIME",
+    "calibration": "DIR",
+    "history": "DIR",
+    "listings": "DIR",
+    "out": "DIR",
+    "policy": "FILE",
+    "registry": "FILE",
+    "profile": "NAME",
+    "fmt": "FORMAT",
+    "engine": "NAME",
+    "device": "NAME",
+}
+# Sphinx markup in docstrings, shown as plain text in --help: ``x`` and :role:`x` become x.
+_RST = re.compile(r":[a-z]+:`~?([^`]+)`|``([^`]+)``")
+
+
+def _plain(text: str | None) -> str | None:
+    return None if text is None else _RST.sub(lambda m: m.group(1) or m.group(2), text)
+
+
+def _tidy_help(command: Any) -> None:
+    """Give every parameter a metavar a person reads and strip Sphinx markup from help."""
+    for sub in getattr(command, "commands", {}).values():
+        _tidy_help(sub)
+    command.help = _plain(command.help)
+    command.short_help = _plain(getattr(command, "short_help", None))
+    for param in command.params:
+        if getattr(param, "help", None):
+            param.help = _plain(param.help)
+        if param.metavar is not None or getattr(param, "is_flag", False):
+            continue
+        name = param.name or "value"
+        if param.param_type_name == "argument":
+            # the argument's name says what it is; the library would add its Python type
+            setattr(param, "display_type_rich", lambda ctx: None)  # noqa: B010
+            continue
+        descriptor = getattr(param, "type_descriptor", None)
+        annotation = getattr(descriptor, "annotation", None)
+        kinds = {int: "INTEGER", float: "NUMBER", str: "TEXT"}
+        param.metavar = _METAVARS.get(name) or kinds.get(annotation, "VALUE")  # type: ignore[arg-type]
+
+
+def command() -> Any:
+    """Return the click command of ``dpv`` with every subcommand registered and tidied."""
+    _register()
+    cmd = typer.main.get_command(app)
+    _tidy_help(cmd)
+    return cmd
+
+
 def fail_input(error: DpvInputError) -> typer.Exit:
     """Print a bad-input error to stderr and return the exit (code 2) to raise."""
     typer.echo(f"dpv: error: {error.message}", err=True)
@@ -59,10 +115,10 @@ def fail_input(error: DpvInputError) -> typer.Exit:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``dpv`` command line and return its exit code."""
-    _register()
+    cli = command()
     try:
         # Without standalone mode click returns a raised Exit's code instead of exiting.
-        returned = app(args=argv, standalone_mode=False)
+        returned = cli.main(args=argv, prog_name="dpv", standalone_mode=False)
     except DpvInputError as exc:
         typer.echo(f"dpv: error: {exc.message}", err=True)
         return 2
@@ -89,4 +145,4 @@ def entry() -> None:
     sys.exit(main())
 
 
-__all__ = ["app", "entry", "fail_input", "main"]
+__all__ = ["app", "command", "entry", "fail_input", "main"]

@@ -184,6 +184,8 @@ def backtest_command(
             field="--calibration" if calibration is None else "--history",
         )
     from calibration import Calibration, backtest, load_history
+    from calibration._calibrate import check_cutoff
+    from calibration.fit import check_enough
     from valuation.calibration_set import HEDONIC, load_calibration
 
     cal_set = load_calibration(calibration)
@@ -192,13 +194,12 @@ def backtest_command(
     when = _date(cutoff, "--cutoff")
     if when is None:
         when = fitted_to if full.as_of > fitted_to else full.as_of - dt.timedelta(days=365)
-    if not full.as_of > when:
-        raise DpvInputError(
-            f"the history ends {full.as_of}, not after the cut-off {when}", field="--cutoff"
-        )
+    check_cutoff(full, when)
     seed = int(cal_set.read_json(HEDONIC)["params"].get("random_state") or 20241201)
     given = None
-    if when >= fitted_to:
+    if when < fitted_to:
+        check_enough(full.before(when), what=f"the history before the cut-off {when}")
+    else:
         given = Calibration(
             cal_set.parameters, cal_set.hedonic_model(), cal_set.royalty_model(), {}
         )

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -95,11 +93,21 @@ def value_sample(
 DEMO_PLEDGE_PATHS = 20_000
 
 
+def _is_demo_output(folder: Path) -> bool:
+    """Whether ``folder`` holds a previous demo output and nothing else."""
+    from valuation.outputs import holds_only
+
+    written = {"summary.json", "sample-valuations.csv", "pledge"}
+    return holds_only(folder, "summary.json", lambda n: n in written or n.startswith("valuation-"))
+
+
 @app.command("demo")
 def demo_command(
     out: Annotated[Path, typer.Option(help="Folder for the results.")] = Path("demo-output"),
 ) -> None:
     """Value the bundled examples and the synthetic sample, and score the sample pledge.
+
+    OUT must be new, empty or a previous demo output (which is replaced).
 
     Writes one valuation JSON per example and ``summary.json``, the 2,000-product sample's
     valuations beside the generator's true economic value in ``sample-valuations.csv``, and
@@ -115,9 +123,11 @@ def demo_command(
         load_example_pledge,
         load_example_registry,
     )
+    from valuation.outputs import check_output_folder, write_folder
     from valuation.pledge.api import assess_pledge
     from valuation.pledge.memo import render_memo
 
+    check_output_folder(out, "demo", force=True, owns=_is_demo_output)
     products = [load_example(name) for name in EXAMPLES]
     overrides, calibration_id, market_model = resolve_calibration_with_model(None)
     results = value_many(
@@ -136,9 +146,10 @@ def demo_command(
         calibration_id=calibration_id,
         market_model=market_model,
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".dpv-demo-", dir=out.parent))
-    try:
+    sample_line = ""
+
+    def write(staging: Path) -> None:
+        nonlocal sample_line
         summary = []
         for name, result in zip(EXAMPLES, results, strict=True):
             (staging / f"valuation-{name}.json").write_text(result.model_dump_json(indent=2))
@@ -156,12 +167,9 @@ def demo_command(
             assessment.model_dump_json(indent=2) + "\n", encoding="utf-8"
         )
         (staging / "pledge" / MEMO_FILE).write_text(render_memo(assessment), encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+
+    # the demo replaces its own previous output (a marked folder), never anything else
+    write_folder(out, "demo", write, force=True, owns=_is_demo_output)
     for result in results:
         render_table(result)
     typer.echo(sample_line)

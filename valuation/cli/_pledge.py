@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,24 +11,39 @@ from valuation.cli import app
 
 ASSESSMENT_FILE = "assessment.json"
 MEMO_FILE = "memo.html"
+OUTPUT_KIND = "pledge"
+DEFAULT_OUT = Path("pledge-output")
 
 
-def write_outputs(out: Path, files: dict[str, str]) -> None:
-    """Write ``files`` into ``out`` atomically: all staged first, then moved into place."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".dpv-pledge-", dir=out.parent))
-    try:
+def write_outputs(out: Path, files: dict[str, str], *, force: bool = False) -> None:
+    """Write ``files`` into ``out`` atomically: all staged first, then moved into place.
+
+    ``out`` must be new, empty, or (with ``force``) a previous ``dpv pledge`` output
+    (:mod:`valuation.outputs`).
+    """
+    from valuation.outputs import write_folder
+
+    def write(staging: Path) -> None:
         for name, text in files.items():
             (staging / name).write_text(text, encoding="utf-8")
-        out.mkdir(parents=True, exist_ok=True)
-        for name in files:
-            os.replace(staging / name, out / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+
+    write_folder(out, OUTPUT_KIND, write, force=force, owns=is_pledge_output)
+
+
+def is_pledge_output(folder: Path) -> bool:
+    """Whether ``folder`` holds a previous ``dpv pledge`` output and nothing else."""
+    from valuation.outputs import holds_only
+
+    return holds_only(folder, ASSESSMENT_FILE, lambda name: name in (ASSESSMENT_FILE, MEMO_FILE))
 
 
 def summary_lines(assessment: Any) -> list[str]:
-    """Return a few lines for the terminal: decision, grade, the key numbers, reasons."""
+    """Return a few lines for the terminal: decision, grade, the key numbers, reasons.
+
+    Text from the request (ids, names in messages) is escaped (:func:`terminal_safe`).
+    """
+    from valuation.display import terminal_safe
+
     a = assessment
     lines = [
         f"{a.request_id}: {a.decision.upper()}"
@@ -57,7 +69,7 @@ def summary_lines(assessment: Any) -> list[str]:
             lines.append(
                 f"  ineligible {item.product_id}: " + ", ".join(r.code for r in item.reasons)
             )
-    return lines
+    return [terminal_safe(line) for line in lines]
 
 
 def prepare_request(
@@ -104,11 +116,23 @@ def prepare_request(
 @app.command("pledge")
 def pledge_command(
     request: Annotated[str, typer.Argument(help="The pledge request JSON file, or - for stdin.")],
-    out: Annotated[Path, typer.Option(help="Folder for assessment.json and memo.html.")] = Path(
-        "pledge-output"
-    ),
-    paths: Annotated[int | None, typer.Option(help="Monte Carlo paths (overrides)")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of the stress (overrides)")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for assessment.json and memo.html (default: pledge-output, or none "
+            "with --json).",
+            show_default=False,
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a previous dpv pledge output in OUT.")
+    ] = False,
+    paths: Annotated[
+        int | None, typer.Option(help="Monte Carlo paths, in place of the request's.")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of the stress, in place of the request's.")
+    ] = None,
     policy: Annotated[
         str | None, typer.Option(help="Policy JSON; its fields replace the request's.")
     ] = None,
@@ -132,16 +156,31 @@ def pledge_command(
     """Score a pledge request: eligibility, valuation, stress, decision, credit memo.
 
     Writes assessment.json and memo.html into OUT (atomically; nothing on bad input) and prints
-    the decision. Exit code 2 on bad input, naming the file and the field.
+    the decision; with --json prints the assessment and writes files only when OUT is given.
+    OUT must be new or empty, or a previous pledge output replaced with --force. Exit code 2 on
+    bad input, naming the file and the field.
     """
     from valuation.calibration_set import resolve_calibration_with_model
+    from valuation.cli._progress import announce_first_compile, announce_long_simulation
     from valuation.exceptions import DpvInputError
+    from valuation.outputs import check_output_folder
     from valuation.pledge.api import assess_pledge, load_registry
     from valuation.pledge.memo import render_memo
+    from valuation.schema._base import parse_model
+    from valuation.schema.pledge import PLEDGE_STRESS_RUNS, PledgeRequest
+    from valuation.schema.stress import steps_of
 
+    target = out if out is not None or as_json else DEFAULT_OUT
+    if target is not None:
+        check_output_folder(target, OUTPUT_KIND, force=force, owns=is_pledge_output)
     doc, source = prepare_request(request, paths=paths, seed=seed, policy=policy)
+    parsed = parse_model(PledgeRequest, doc, source=source)  # before the calibration loads
     products = load_registry(registry) if registry is not None else None
     overrides, calibration_id, market_model = resolve_calibration_with_model(calibration)
+    announce_first_compile()
+    steps = steps_of(parsed.loan.tenor_months, parsed.simulation.steps_per_year)
+    work = parsed.simulation.paths * steps * len(parsed.collateral) * PLEDGE_STRESS_RUNS
+    announce_long_simulation("pledge", work)
     try:
         assessment = assess_pledge(
             doc,
@@ -153,9 +192,13 @@ def pledge_command(
     except DpvInputError as exc:
         raise (exc if exc.source else exc.with_source(source)) from None
     text = assessment.model_dump_json(indent=2) + "\n"
-    write_outputs(out, {ASSESSMENT_FILE: text, MEMO_FILE: render_memo(assessment)})
+    if target is not None:
+        write_outputs(
+            target, {ASSESSMENT_FILE: text, MEMO_FILE: render_memo(assessment)}, force=force
+        )
     if as_json:
         typer.echo(text, nl=False)
     else:
         typer.echo("\n".join(summary_lines(assessment)))
-    typer.echo(f"wrote {out / ASSESSMENT_FILE} and {out / MEMO_FILE}", err=True)
+    if target is not None:
+        typer.echo(f"wrote {target / ASSESSMENT_FILE} and {target / MEMO_FILE}", err=True)

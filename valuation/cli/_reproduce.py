@@ -30,7 +30,7 @@ def reproduce_command(
     try:
         identical, found = reproduce(document, calibration=calibration)
     except DpvInputError as exc:
-        raise exc.with_source(source) from None
+        raise (exc if exc.source else exc.with_source(source)) from None
     if identical:
         typer.echo(f"{source}: reproduced bit for bit")
         return

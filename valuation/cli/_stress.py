@@ -54,18 +54,24 @@ def stress_command(
 ) -> None:
     """Monte Carlo loan-to-value stress with the collateral's value and process given directly."""
     from valuation.calibration_set import load_calibration
+    from valuation.cli._progress import announce_first_compile, announce_long_simulation
     from valuation.exceptions import DpvInputError
     from valuation.risk.api import stress
     from valuation.schema._base import parse_model, read_json
-    from valuation.schema.stress import StressRequest
+    from valuation.schema.stress import StressRequest, steps_of
 
     calibration_id = load_calibration(calibration).id
     document, _raw, source = read_json(request)
     try:
         parsed = parse_model(StressRequest, document, source=source)
+        announce_first_compile()
+        steps = steps_of(parsed.loan.tenor_months, parsed.simulation.steps_per_year)
+        runs = 1 + len(parsed.scenarios)
+        work = parsed.simulation.paths * steps * len(parsed.collateral) * runs
+        announce_long_simulation("stress", work)
         result = stress(parsed, calibration_id=calibration_id)
     except DpvInputError as exc:
-        raise exc.with_source(source) from None
+        raise (exc if exc.source else exc.with_source(source)) from None
     if as_json:
         typer.echo(json.dumps(result.model_dump(mode="json"), indent=2, ensure_ascii=False))
     else:

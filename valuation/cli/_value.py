@@ -12,6 +12,40 @@ from valuation.methods.profiles import DEFAULT_PROFILE, PROFILES
 from valuation.schema.results import ValuationResult
 
 
+def parse_date(text: str | None, option: str) -> dt.date | None:
+    """Parse an ISO date option, within the dates dpv works with (``valuation.defaults``)."""
+    from valuation.defaults import EARLIEST_DATE, LATEST_DATE
+    from valuation.exceptions import DpvInputError
+
+    if text is None:
+        return None
+    try:
+        date = dt.date.fromisoformat(text)
+    except ValueError:
+        raise DpvInputError(f"not an ISO date (YYYY-MM-DD): {text!r}", field=option) from None
+    if not EARLIEST_DATE <= date.isoformat() <= LATEST_DATE:
+        raise DpvInputError(
+            f"{date} is outside the dates dpv works with ({EARLIEST_DATE} to {LATEST_DATE})",
+            field=option,
+        )
+    return date
+
+
+def check_options(*, samples: int | None, seed: int | None) -> None:
+    """Refuse a ``--samples`` or ``--seed`` out of range before any work starts."""
+    from valuation.defaults import MAX_RANGE_SAMPLES
+    from valuation.exceptions import DpvInputError
+
+    if samples is not None and not (samples == 0 or 2 <= samples <= MAX_RANGE_SAMPLES):
+        raise DpvInputError(
+            f"must be 0 (no range) or from 2 to {MAX_RANGE_SAMPLES:,} "
+            f"(valuation.defaults.MAX_RANGE_SAMPLES), got {samples:,}",
+            field="--samples",
+        )
+    if seed is not None and not 0 <= seed < 2**64:
+        raise DpvInputError(f"seed must be in [0, 2**64), got {seed}", field="--seed")
+
+
 def _money(x: float | None) -> str:
     return "—" if x is None else f"{x:,.0f}"
 
@@ -19,37 +53,61 @@ def _money(x: float | None) -> str:
 def render_table(result: ValuationResult) -> None:
     """Print a readable summary of a valuation on the terminal."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
+    from valuation.display import terminal_safe
+
+    def safe(text: str) -> str:  # no control sequences, no rich markup from the input
+        return escape(terminal_safe(text))
+
     console = Console()
-    title = f"{result.product_id}  {result.name or ''}".strip()
+    title = safe(f"{result.product_id}  {result.name or ''}".strip())
     table = Table(title=f"{title}\n{result.profile_title}, as of {result.valuation_date}")
-    for column in ("method", f"value ({result.currency})", "weight", "P10", "P90", "note"):
-        table.add_column(column, justify="right" if column not in ("method", "note") else "left")
+    rows: list[tuple[str, ...]] = []
     for method in ("income", "cost", "market"):
         m = getattr(result.methods, method)
         weight = getattr(result.weights, method)
-        table.add_row(
-            method,
-            _money(m.value),
-            f"{weight:.2f}" if m.value is not None else "—",
-            _money(m.range.p10 if m.range else None),
-            _money(m.range.p90 if m.range else None),
-            m.name if m.skipped is None else f"skipped: {m.skipped}",
+        rows.append(
+            (
+                method,
+                _money(m.value),
+                f"{weight:.2f}" if m.value is not None else "—",
+                _money(m.range.p10 if m.range else None),
+                _money(m.range.p90 if m.range else None),
+                safe(m.name if m.skipped is None else f"skipped: {m.skipped}"),
+            )
         )
     rng = result.range
-    table.add_row(
-        "concluded",
-        _money(result.concluded_value),
-        "1.00" if result.concluded_value is not None else "—",
-        _money(rng.p10 if rng else None),
-        _money(rng.p90 if rng else None),
-        f"P50 {_money(rng.p50)}" if rng else "",
-        style="bold",
+    rows.append(
+        (
+            "concluded",
+            _money(result.concluded_value),
+            "1.00" if result.concluded_value is not None else "—",
+            _money(rng.p10 if rng else None),
+            _money(rng.p90 if rng else None),
+            f"P50 {_money(rng.p50)}" if rng else "",
+        )
     )
-    console.print(table)
+    headers = ("method", f"value ({result.currency})", "weight", "P10", "P90")
+    widths = [max(len(h), *(len(r[j]) for r in rows)) for j, h in enumerate(headers)]
+    for j, header in enumerate(headers):
+        # numbers are never cut: on a narrow terminal the note column wraps instead
+        table.add_column(
+            header, justify="left" if j == 0 else "right", no_wrap=True, min_width=widths[j]
+        )
+    note_width = 8
+    table.add_column("note", overflow="fold", min_width=note_width)
+    for row in rows[:-1]:
+        table.add_row(*row)
+    table.add_row(*rows[-1], style="bold")
+    # a terminal narrower than the numbers gets long lines rather than cut numbers
+    needed = sum(widths) + note_width + 3 * len(widths) + 4
+    (Console(width=needed) if needed > console.width else console).print(table)
     for note in result.warnings:
-        console.print(f"[yellow]warning[/yellow] {note.code}: {note.message}", highlight=False)
+        console.print(
+            f"[yellow]warning[/yellow] {note.code}: {safe(note.message)}", highlight=False
+        )
     audit = result.audit
     console.print(
         f"audit: input sha256 {audit.input_sha256[:16]}…, engine {audit.engine_version}, "
@@ -89,21 +147,18 @@ def value_command(
     """
     from valuation import value_many
     from valuation.calibration_set import resolve_calibration_with_model
+    from valuation.cli._progress import announce_first_compile, announce_long_sampling
     from valuation.exceptions import DpvInputError
     from valuation.schema._base import parse_model, read_json
     from valuation.schema.product import Product
 
+    check_options(samples=samples, seed=seed)
+    date = parse_date(as_of, "--as-of")
     doc, _, source = read_json(product)
     parsed = parse_model(Product, doc, source=source)
-    date: dt.date | None = None
-    if as_of is not None:
-        try:
-            date = dt.date.fromisoformat(as_of)
-        except ValueError:
-            raise DpvInputError(
-                f"not an ISO date (YYYY-MM-DD): {as_of!r}", field="--as-of"
-            ) from None
     overrides, calibration_id, market_model = resolve_calibration_with_model(calibration)
+    announce_first_compile()
+    announce_long_sampling(samples)
     try:
         result = value_many(
             [parsed],

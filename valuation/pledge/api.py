@@ -13,7 +13,7 @@ the collateral value, LTV, max loans and stress use the engine's values only.
 from __future__ import annotations
 
 import datetime as dt
-import json
+import functools
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -39,7 +39,7 @@ from valuation.pledge.eligibility import NOT_VALUED, assess_eligibility
 from valuation.risk.api import simulate, stress
 from valuation.risk.model import build_model
 from valuation.risk.scenarios import NAMED_SCENARIOS
-from valuation.schema._base import parse_model
+from valuation.schema._base import loads_json, parse_model
 from valuation.schema.pledge import (
     Appraisal,
     AppraisalComparison,
@@ -65,6 +65,13 @@ from valuation.schema.stress import Scenario, StressRequest, StressResult
 LOSS_HISTOGRAM_BINS = 30
 SENSITIVITY_PATHS = 5_000
 MSG_UNKNOWN_PRODUCT = "unknown product id {product_id!r}: not in the registry"
+MSG_REGISTRY_SHAPE = (
+    "a registry is a JSON list of products or JSON Lines (one product per line), "
+    "not an object keyed by id"
+)
+MSG_REGISTRY_CONFLICT = (
+    "two different products under the id {product_id!r}: the registry must hold one product per id"
+)
 MSG_NO_REGISTRY = "collateral given by product_id needs a registry (--registry FILE)"
 
 # The main drivers of value (each moved alone, the others pinned at their resolved values)
@@ -91,23 +98,41 @@ def load_registry(path: str | Path) -> dict[str, Product]:
     Raises
     ------
     DpvInputError
-        The file is missing, malformed or holds an invalid product (the message names the
-        file and the entry).
+        The file is missing, malformed, not a list of products, holds an invalid product or
+        two different products under one id (the message names the file and the entry).
     """
     source = str(path)
     file = Path(path)
     if not file.is_file():
         raise DpvInputError(MSG_FILE_NOT_FOUND, source=source)
-    text = file.read_text(encoding="utf-8")
-    documents: list[Any]
     try:
-        stripped = text.lstrip()
-        if stripped.startswith("["):
-            documents = json.loads(text)
-        else:
-            documents = [json.loads(line) for line in text.splitlines() if line.strip()]
-    except (json.JSONDecodeError, ValueError) as exc:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
         raise DpvInputError(MSG_MALFORMED_JSON.format(detail=exc), source=source) from None
+    documents: Any = None
+    if text.lstrip().startswith("["):
+        documents = loads_json(text, source=source)
+    else:
+        try:
+            whole = loads_json(text, source=source)
+        except DpvInputError:
+            whole = None  # JSON Lines: read line by line below
+        if isinstance(whole, dict):
+            if "product_id" not in whole:
+                raise DpvInputError(MSG_REGISTRY_SHAPE, source=source)
+            documents = [whole]
+    if documents is None:
+        documents = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                try:
+                    documents.append(loads_json(line, source=source))
+                except DpvInputError as exc:
+                    raise DpvInputError(
+                        exc.problem, source=source, field=f"line {number}"
+                    ) from None
+    if not isinstance(documents, list):
+        raise DpvInputError(MSG_REGISTRY_SHAPE, source=source)
     registry: dict[str, Product] = {}
     for index, doc in enumerate(documents):
         try:
@@ -118,8 +143,21 @@ def load_registry(path: str | Path) -> dict[str, Product]:
                 source=source,
                 field=f"[{index}]" + (f".{exc.field}" if exc.field else ""),
             ) from None
-        registry.setdefault(product.product_id, product)
+        _add_unique(registry, product, source=source, field=f"[{index}].product_id")
     return registry
+
+
+def _add_unique(
+    registry: dict[str, Product], product: Product, *, source: str | None, field: str
+) -> None:
+    """Add ``product``; the same id twice is refused unless both entries are the same product."""
+    known = registry.get(product.product_id)
+    if known is None:
+        registry[product.product_id] = product
+    elif known != product:
+        raise DpvInputError(
+            MSG_REGISTRY_CONFLICT.format(product_id=product.product_id), source=source, field=field
+        )
 
 
 def _as_registry(
@@ -130,9 +168,9 @@ def _as_registry(
     if isinstance(registry, Mapping):
         return {k: parse_model(Product, v) for k, v in registry.items()}
     out: dict[str, Product] = {}
-    for entry in registry:
+    for index, entry in enumerate(registry):
         product = parse_model(Product, entry)
-        out.setdefault(product.product_id, product)
+        _add_unique(out, product, source=None, field=f"registry[{index}].product_id")
     return out
 
 
@@ -398,6 +436,14 @@ class _Clock:
         self.last = now
 
 
+@functools.cache
+def bundled_calibration() -> tuple[dict[str, Any], str, Any]:
+    """Return the bundled default set's overrides, id and market model (loaded once)."""
+    from valuation.calibration_set import resolve_calibration_with_model
+
+    return resolve_calibration_with_model(None)
+
+
 def assess_pledge(
     request: PledgeRequest | Mapping[str, Any],
     *,
@@ -418,6 +464,9 @@ def assess_pledge(
     parameters_override, calibration_id
         Parameters replacing the defaults (a CalibrationSet) and the id written into the
         audit block; they reach the valuation and the collateral process of the stress.
+        When neither they nor ``market_model`` are given, the bundled default CalibrationSet
+        is used, as by ``dpv pledge``; ``calibration_id=default_calibration_id()`` alone
+        asks for the built-in defaults of :mod:`valuation.defaults`.
     market_model
         The calibration's price model and deal table (``CalibrationSet.market_model()``), as
         ``dpv value`` uses them: collateral without comparables of its own is valued by the
@@ -459,6 +508,9 @@ def assess_pledge(
     clock = _Clock(timings)
     req = parse_model(PledgeRequest, request)
     products, sources, used = resolve_collateral(req, _as_registry(registry))
+    if parameters_override is None and calibration_id is None and market_model is None:
+        # the CLI's default: the bundled CalibrationSet
+        parameters_override, calibration_id, market_model = bundled_calibration()
     params = parameters(dict(parameters_override) if parameters_override else None)
     cal_id = calibration_id or default_calibration_id()
     policy = req.policy

@@ -84,13 +84,15 @@ def reproduce(
     from valuation.calibration_set import load_calibration
     from valuation.pledge.api import assess_pledge
 
+    # a set named explicitly is verified first: a changed file is named whatever the document
+    named = load_calibration(calibration) if calibration is not None else None
     if not isinstance(filed, Mapping) or "audit" not in filed:
         raise DpvInputError("not an assessment: no audit block", field="audit")
     audit = parse_model(PledgeAudit, filed["audit"])
     parameters_override: Mapping[str, Any] | None = None
     market_model: Any = None
     if audit.calibration_id != default_calibration_id():
-        given = load_calibration(calibration)
+        given = named or load_calibration(None)
         if given.id != audit.calibration_id:
             raise DpvInputError(
                 MSG_CALIBRATION.format(found=audit.calibration_id, given=given.id),

@@ -6,7 +6,6 @@ error that names the field. Amounts are in the loan's currency.
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 from typing import Annotated, Any, Literal
 
@@ -14,7 +13,8 @@ from pydantic import Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from valuation.audit import Audit
-from valuation.schema._base import Frozen
+from valuation.defaults import MIN_AMOUNT
+from valuation.schema._base import Date, Frozen, refuse_implausible
 from valuation.schema.product import Identifier, Product, Sector, Text
 from valuation.schema.results import ValuationResult
 from valuation.schema.stress import (
@@ -23,6 +23,8 @@ from valuation.schema.stress import (
     ScenarioResult,
     Simulation,
     ValueQuantiles,
+    refuse_too_much_work,
+    steps_of,
 )
 
 Grade = Literal["A", "B", "C", "D", "E"]
@@ -33,6 +35,9 @@ AppraisalMethod = Literal["income", "cost", "market", "mixed"]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 OpenProbability = Annotated[float, Field(gt=0.0, lt=1.0)]
 Ltv = Annotated[float, Field(gt=0.0, le=1.0)]
+
+# Stress runs of an assessment at the least: the base case and the five named scenarios.
+PLEDGE_STRESS_RUNS = 6
 
 # The SPEC's example seed: a request that gives none is still reproducible.
 DEFAULT_SEED = 20261101
@@ -55,7 +60,7 @@ class PledgeBorrower(Frozen):
 class PledgeLoan(Frozen):
     """The loan applied for."""
 
-    amount: Annotated[float, Field(gt=0.0)]
+    amount: Annotated[float, Field(ge=MIN_AMOUNT)]
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "CNY"
     tenor_months: Annotated[int, Field(ge=1, le=MAX_TENOR_MONTHS)]
     annual_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
@@ -75,7 +80,7 @@ class Appraisal(Frozen):
     appraiser: Annotated[str, Field(min_length=1, max_length=512, pattern=r"\S")] = Field(
         description="the appraisal firm's name"
     )
-    date: dt.date = Field(description="the appraisal's valuation date; not after the as_of")
+    date: Date = Field(description="the appraisal's valuation date; not after the as_of")
     method: AppraisalMethod = Field(description="the appraiser's approach")
 
 
@@ -189,7 +194,7 @@ class PledgeRequest(Frozen):
     """A pledge request (SPEC §4, the JSON of ``dpv pledge``)."""
 
     request_id: Identifier
-    as_of: dt.date
+    as_of: Date
     borrower: PledgeBorrower
     loan: PledgeLoan
     collateral: Annotated[list[CollateralEntry], Field(min_length=1, max_length=64)]
@@ -214,6 +219,26 @@ class PledgeRequest(Frozen):
         ]
         if errors:
             raise ValidationError.from_exception_data(type(self).__name__, errors)
+        return self
+
+    @model_validator(mode="after")
+    def _plausible_and_bounded(self) -> PledgeRequest:
+        amounts: list[tuple[tuple[str | int, ...], float]] = [
+            (("loan", "amount"), self.loan.amount)
+        ]
+        amounts += [
+            (("collateral", i, "appraisal", "value"), entry.appraisal.value)
+            for i, entry in enumerate(self.collateral)
+            if entry.appraisal is not None
+        ]
+        refuse_implausible(type(self).__name__, amounts, self.loan.currency)
+        refuse_too_much_work(
+            type(self).__name__,
+            paths=self.simulation.paths,
+            steps=steps_of(self.loan.tenor_months, self.simulation.steps_per_year),
+            items=len(self.collateral),
+            runs=PLEDGE_STRESS_RUNS,
+        )
         return self
 
 
@@ -339,7 +364,7 @@ class Assessment(Frozen):
     """The assessment of a pledge request (``assessment.json``)."""
 
     request_id: str
-    as_of: dt.date
+    as_of: Date
     borrower_id: str
     borrower_name: str | None = Field(
         default=None, description="the request's borrower.name, as given (null without one)"

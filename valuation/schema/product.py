@@ -7,12 +7,11 @@ certificate is optional; a valuation method that lacks its inputs is skipped wit
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from valuation.schema._base import Frozen
+from valuation.schema._base import Date, Frozen, Identifier, refuse_implausible
 from valuation.schema.sectors import Sector
 
 Category = Literal["data_collection", "data_product", "data_algorithm"]
@@ -51,7 +50,6 @@ Amount = Annotated[float, Field(ge=0.0)]
 PositiveAmount = Annotated[float, Field(gt=0.0)]
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
 Text = Annotated[str, Field(min_length=1, max_length=512)]
-Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^\S(.*\S)?$")]
 
 
 class Holder(Frozen):
@@ -66,8 +64,8 @@ class Certificate(Frozen):
     """The data-IP registration certificate (three-year validity, SPEC §1)."""
 
     number: Identifier
-    registered_on: dt.date
-    expires_on: dt.date
+    registered_on: Date
+    expires_on: Date
     status: CertificateStatus
     ledger_hash: str | None = Field(default=None, max_length=256)
 
@@ -110,13 +108,13 @@ class CostItem(Frozen):
 
     item: CostItemKind
     amount: Amount
-    incurred_on: dt.date
+    incurred_on: Date
 
 
 class RevenuePeriod(Frozen):
     """Revenue of one twelve-month period ending on ``period_end``."""
 
-    period_end: dt.date
+    period_end: Date
     licensing: Amount = 0.0
     services: Amount = 0.0
 
@@ -188,7 +186,7 @@ class Comparable(Frozen):
     """A comparable licence or transaction given explicitly with the product."""
 
     price: PositiveAmount
-    date: dt.date
+    date: Date
     license: LicenseKind = "non_exclusive"
     term_months: Annotated[int, Field(ge=1, le=600)] | None = None
     attributes: ComparableAttributes = ComparableAttributes()
@@ -227,4 +225,22 @@ class Product(Frozen):
         ends = [r.period_end for r in self.revenue]
         if len(set(ends)) != len(ends):
             raise ValueError("revenue periods must have distinct period_end dates")
+        return self
+
+    @model_validator(mode="after")
+    def _plausible_amounts(self) -> Product:
+        ia = self.income_assumptions
+        amounts: list[tuple[tuple[str | int, ...], float]] = [
+            *((("costs", i, "amount"), c.amount) for i, c in enumerate(self.costs)),
+            *((("revenue", i, "licensing"), r.licensing) for i, r in enumerate(self.revenue)),
+            *((("revenue", i, "services"), r.services) for i, r in enumerate(self.revenue)),
+            *((("comparables", i, "price"), c.price) for i, c in enumerate(self.comparables)),
+            *(
+                (("income_assumptions", "contributory_assets", i, "amount"), a.amount)
+                for i, a in enumerate(ia.contributory_assets)
+            ),
+        ]
+        if ia.incremental_profit is not None:
+            amounts.append((("income_assumptions", "incremental_profit"), ia.incremental_profit))
+        refuse_implausible(type(self).__name__, amounts, self.currency)
         return self

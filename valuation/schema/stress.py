@@ -7,13 +7,15 @@ Field names are the public contract; unknown fields, NaN and infinities are reje
 
 from __future__ import annotations
 
-import datetime as dt
+import math
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from valuation.audit import Audit
-from valuation.schema._base import Frozen
+from valuation.defaults import MAX_STRESS_PATH_STEPS, MIN_AMOUNT
+from valuation.schema._base import Date, Frozen, Identifier, refuse_implausible
 from valuation.schema.sectors import Sector
 
 Amortization = Literal["bullet", "annuity", "linear"]
@@ -21,7 +23,6 @@ AMORTIZATIONS: tuple[str, ...] = Amortization.__args__  # type: ignore[attr-defi
 
 NonNegative = Annotated[float, Field(ge=0.0)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
-Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^\S(.*\S)?$")]
 
 MAX_PATHS = 10_000_000
 MAX_TENOR_MONTHS = 600
@@ -33,10 +34,51 @@ DRIFT_CONVENTION = (
 )
 
 
+def steps_of(tenor_months: int, steps_per_year: int) -> int:
+    """Return the time steps a loan's tenor takes (as :func:`valuation.risk.model.build_model`)."""
+    return max(1, math.floor(tenor_months * steps_per_year / 12 + 0.5))
+
+
+def refuse_too_much_work(model: str, *, paths: int, steps: int, items: int, runs: int) -> None:
+    """Raise a ValidationError at ``simulation.paths`` when a stress asks for too much work.
+
+    The work is paths x time steps x collateral items x stress runs (the base case and each
+    scenario); its limit is :data:`valuation.defaults.MAX_STRESS_PATH_STEPS`.
+    """
+    work = paths * steps * items * runs
+    if work <= MAX_STRESS_PATH_STEPS:
+        return
+    most = max(1, MAX_STRESS_PATH_STEPS // (steps * items * runs))
+    raise ValidationError.from_exception_data(
+        model,
+        [
+            InitErrorDetails(
+                type=PydanticCustomError(
+                    "too_much_work",
+                    "{paths:,} paths x {steps} steps x {items} items x {runs} runs = {work:.3g} "
+                    "path-steps, beyond the limit of {limit:.3g} "
+                    "(valuation.defaults.MAX_STRESS_PATH_STEPS); at most {most:,} paths here",
+                    {
+                        "paths": paths,
+                        "steps": steps,
+                        "items": items,
+                        "runs": runs,
+                        "work": float(work),
+                        "limit": float(MAX_STRESS_PATH_STEPS),
+                        "most": most,
+                    },
+                ),
+                loc=("simulation", "paths"),
+                input=paths,
+            )
+        ],
+    )
+
+
 class Loan(Frozen):
     """The loan secured on the collateral."""
 
-    amount: Annotated[float, Field(gt=0.0)]
+    amount: Annotated[float, Field(ge=MIN_AMOUNT)]
     tenor_months: Annotated[int, Field(ge=1, le=MAX_TENOR_MONTHS)]
     annual_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     amortization: Amortization = "bullet"
@@ -50,7 +92,7 @@ class Collateral(Frozen):
     """
 
     id: Identifier
-    value: Annotated[float, Field(gt=0.0)]
+    value: Annotated[float, Field(ge=MIN_AMOUNT)]
     sector: Sector = "other"
     drift: Annotated[float, Field(ge=-5.0, le=5.0)] = 0.0
     volatility: Annotated[float, Field(ge=0.0, le=5.0)] = 0.0
@@ -115,7 +157,7 @@ class Scenario(Frozen):
 class StressRequest(Frozen):
     """A Monte Carlo loan-to-value stress request (the JSON of ``dpv stress``)."""
 
-    as_of: dt.date
+    as_of: Date
     loan: Loan
     collateral: Annotated[list[Collateral], Field(min_length=1, max_length=64)]
     correlation: Probability = 0.0
@@ -134,6 +176,18 @@ class StressRequest(Frozen):
         names = [s if isinstance(s, str) else s.name for s in self.scenarios]
         if len(set(names)) != len(names):
             raise ValueError("scenario names must be unique")
+        amounts: list[tuple[tuple[str | int, ...], float]] = [
+            (("loan", "amount"), self.loan.amount)
+        ]
+        amounts += [(("collateral", i, "value"), c.value) for i, c in enumerate(self.collateral)]
+        refuse_implausible(type(self).__name__, amounts, None)
+        refuse_too_much_work(
+            type(self).__name__,
+            paths=self.simulation.paths,
+            steps=steps_of(self.loan.tenor_months, self.simulation.steps_per_year),
+            items=len(self.collateral),
+            runs=1 + len(self.scenarios),
+        )
         return self
 
 
@@ -182,6 +236,8 @@ class StressResult(ScenarioResult):
 
 __all__ = [
     "AMORTIZATIONS",
+    "refuse_too_much_work",
+    "steps_of",
     "DRIFT_CONVENTION",
     "Borrower",
     "Collateral",
