@@ -6,9 +6,10 @@ driver (``done(index, batch_lines, output)``), which stages it and records it in
 Only the driver writes files, so a worker that dies loses nothing but its running task.
 
 Dask. ``--workers N`` starts a local cluster of ``N`` worker processes with one task thread
-each and ``NUMBA_NUM_THREADS = max(1, CPUs // N)``, so the workers' kernels do not oversubscribe
-the machine; ``--scheduler ADDR`` uses a running cluster (start its workers with
-``--nthreads 1`` and ``NUMBA_NUM_THREADS`` set to their share of the cores). The driver
+each and ``NUMBA_NUM_THREADS`` (and the OpenMP and BLAS pools) ``= max(1, CPUs // N)``, so the
+workers' kernels do not oversubscribe the machine; ``--scheduler ADDR`` uses a running cluster
+(start its workers with ``--nthreads 1`` and ``NUMBA_NUM_THREADS`` set to their share of the
+cores). The driver
 compiles or loads every kernel into the on-disk cache first, so that workers on this machine
 (or sharing ``DPV_CACHE_DIR``) load warm kernels instead of compiling them. The context
 (calibration, loans) is scattered once to every worker; each chunk is one task, at most
@@ -31,6 +32,14 @@ from valuation.exceptions import DpvInputError
 from valuation.revalue.chunk import ChunkContext, ChunkOutput, value_chunk
 
 ENGINES = ("local", "dask")
+# Thread pools a worker's libraries size from the environment: numba's kernels, and the
+# OpenMP / BLAS pools of the market model (LightGBM, scikit-learn).
+THREAD_VARIABLES = (
+    "NUMBA_NUM_THREADS",
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+)
 Done = Callable[[int, pa.RecordBatch, ChunkOutput], None]
 
 MSG_ENGINE = "unknown engine {value!r}; choose one of: local, dask"
@@ -97,7 +106,7 @@ def open_client(scheduler: str | None, workers: int | None) -> tuple[Any, Any]:
         threads_per_worker=1,
         processes=True,
         dashboard_address=None,
-        env={"NUMBA_NUM_THREADS": str(worker_threads(n))},
+        env={name: str(worker_threads(n)) for name in THREAD_VARIABLES},
     )
     return Client(cluster), cluster
 
@@ -117,7 +126,7 @@ def run_dask(
     limit = 2 * n_workers + 2
     token = uuid.uuid4().hex[:12]
     in_flight: dict[Any, tuple[int, pa.RecordBatch]] = {}
-    queue = as_completed()
+    queue = as_completed(loop=client.loop)
 
     def submit_next() -> bool:
         for index, batch in pending:
