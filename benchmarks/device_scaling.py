@@ -36,10 +36,14 @@ budget is spent):
    on a local Dask cluster of 1, 2, 4, 8 workers; products per second, speed-up, and whether
    every run published the same bytes.
 
-Usage::
+Usage (from the repository root; ``valuation`` and ``calibration`` are imported from it)::
 
     python benchmarks/device_scaling.py            # the full run (OUT=dir to keep the JSON)
     python benchmarks/device_scaling.py --quick    # a small smoke run of every part
+
+Needs numpy, numba and pyarrow (parts 1-3); pydantic for part 4; and the project's other
+dependencies (scikit-learn, lightgbm, typer, rich, jinja2) plus dask and distributed for part 5.
+A part whose packages are missing is skipped and says which.
 """
 
 from __future__ import annotations
@@ -260,13 +264,13 @@ def child_kernels(n: int, threads: tuple[int, ...], quick: bool) -> None:
     repeat_small = max(1, n // small)
     m = 8_000_000 if not quick else 400_000
     a, b, c = np.zeros(m), np.ones(m), np.full(m, 2.0)
-    n_range = 2_000 if not quick else 200
+    n_range = 1_000 if not quick else 200
     range_out = np.zeros((n_range, 4, 3))
     range_batch_ = _slices(batch, 0, n_range)
     range_point = BatchOutputs(*(x[:n_range] for x in out))
     key = seed_key(7)
     entity = np.arange(1, n_range + 1, dtype=np.uint64)
-    n_alloc = 20_000 if not quick else 2_000
+    n_alloc = 4_000 if not quick else 1_000
     alloc_out = np.zeros(n_alloc)
 
     def pooled(grain: int, t: int) -> None:
@@ -398,7 +402,22 @@ def make_book(folder: Path, products: int, env: dict[str, str]) -> tuple[Path, P
     return market / "products.jsonl", loans
 
 
+def missing(*names: str) -> list[str]:
+    """The packages among ``names`` this Python cannot import."""
+    import importlib.util
+
+    return [name for name in names if importlib.util.find_spec(name) is None]
+
+
 def part_revalue(products: int, workers: tuple[int, ...], cache: str) -> None:
+    lacking = missing("pydantic", "lightgbm", "sklearn", "pyarrow", "typer", "rich")
+    if lacking:
+        emit("revalue.skipped", f"revalue: skipped, missing packages {lacking}", lacking)
+        return
+    lacking_dask = missing("dask", "distributed")
+    if lacking_dask:
+        emit("revalue.dask_skipped", f"revalue on Dask: skipped, missing {lacking_dask}")
+        workers = ()
     env = child_env(None, cache)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -472,7 +491,13 @@ def main() -> None:
     if left() > 60:
         kernel_args = ["--child", "kernels"] + (["--quick"] if args.quick else [])
         run_child(kernel_args, child_env(max(threads), cache), timeout=min(80, left() - 40))
-    for t in threads:
+    lacking = missing("pydantic")
+    if lacking:
+        emit("stress.skipped", f"stress: skipped, missing packages {lacking}", lacking)
+        threads_stress: tuple[int, ...] = ()
+    else:
+        threads_stress = threads
+    for t in threads_stress:
         if left() < 45:
             emit(f"stress.{t}", f"stress {t} threads: skipped (time budget spent)")
             continue
