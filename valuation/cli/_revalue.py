@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from contextlib import contextmanager
@@ -114,6 +115,38 @@ def _progress() -> Iterator[Callable[[ChunkDone], None]]:
         yield bar
 
 
+def _print_due(run: str, as_of: str | None, policy_file: str | None) -> None:
+    """Print the products of a finished run due on ``as_of`` as CSV, most urgent first."""
+    import csv
+    import datetime as dt
+
+    from valuation.exceptions import DpvInputError
+    from valuation.revalue.due import due_rows, iter_rows, load_due_policy
+    from valuation.revalue.report import MSG_PREVIOUS
+
+    folder = Path(run)
+    if not (folder / "summary.json").is_file():
+        raise DpvInputError(MSG_PREVIOUS, source=run)
+    policy = load_due_policy(policy_file)
+    try:
+        day = dt.date.fromisoformat(as_of) if as_of is not None else dt.date.today()
+    except ValueError:
+        raise DpvInputError(f"not an ISO date (YYYY-MM-DD): {as_of!r}", field="--as-of") from None
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    valued_on = dt.date.fromisoformat(summary["valuation_date"])
+    rows = due_rows(iter_rows(folder), valued_on, day, policy)
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["product_id", "loan_id", "ltv", "grade", "interval_months", "due_on",
+                     "reasons"])  # fmt: skip
+    for r in rows:
+        writer.writerow([r["product_id"], r["loan_id"] or "", "" if r["ltv"] is None else
+                         f"{r['ltv']:.4f}", r["grade"] or "", r["interval_months"], r["due_on"],
+                         "; ".join(r["reasons"])])  # fmt: skip
+    typer.echo(
+        f"dpv revalue --due: {len(rows):,} products due on {day} (run of {valued_on})", err=True
+    )
+
+
 @app.command("revalue")
 def revalue_command(
     portfolio: Annotated[
@@ -121,17 +154,18 @@ def revalue_command(
         typer.Argument(
             help="Products: JSON Lines (one Product per line, as `dpv synth` writes "
             "products.jsonl), a Parquet or CSV table (one product per row: Product fields as "
-            "columns, nested ones as structs or JSON text), or a folder written by `dpv synth`."
+            "columns, nested ones as structs or JSON text), or a folder written by `dpv synth`. "
+            "With --due: a finished run's OUT."
         ),
     ],
     out: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--out",
             help="Output folder (new or empty): part-NNNNN.parquet, quarantine.jsonl, "
-            "summary.json.",
+            "summary.json, report.html. Required unless --due.",
         ),
-    ],
+    ] = None,
     loans: Annotated[
         str | None,
         typer.Option(
@@ -189,6 +223,29 @@ def revalue_command(
     profile: Annotated[
         str, typer.Option(help=f"Valuation standard: {', '.join(PROFILES)}.")
     ] = DEFAULT_PROFILE,
+    previous: Annotated[
+        str | None,
+        typer.Option(
+            "--previous",
+            help="An earlier finished run (its OUT): report.html shows the changes since.",
+        ),
+    ] = None,
+    due: Annotated[
+        bool,
+        typer.Option(
+            "--due",
+            help="List the products of the finished run PORTFOLIO that are due for "
+            "revaluation on --as-of (default today) under the policy, as CSV on stdout.",
+        ),
+    ] = False,
+    due_policy: Annotated[
+        str | None,
+        typer.Option(
+            "--due-policy",
+            help="Revaluation policy JSON (keys of valuation.revalue.due.DUE_POLICY; the rest "
+            "keep their defaults).",
+        ),
+    ] = None,
     resume: Annotated[
         bool,
         typer.Option("--resume", help="Finish an interrupted run in OUT (same input and options)."),
@@ -205,8 +262,14 @@ def revalue_command(
     arguments exit 2 before anything is written. The output does not depend on the chunk
     size, the thread count, the engine or an interruption and --resume.
     """
+    from valuation.exceptions import DpvInputError
     from valuation.revalue.run import revalue
 
+    if due:
+        _print_due(portfolio, as_of, due_policy)
+        return
+    if out is None:
+        raise DpvInputError("required (or --due to list the products due)", field="--out")
     policy_doc = _read_policy(policy) if policy is not None else None
 
     with _progress() as callback:
@@ -224,6 +287,8 @@ def revalue_command(
             engine=engine,
             scheduler=scheduler,
             workers=workers,
+            previous=previous,
+            due_policy=due_policy,
             resume=resume,
             force=force,
             on_chunk=callback,

@@ -25,10 +25,12 @@ from valuation._version import __version__
 from valuation.exceptions import DpvInputError
 from valuation.methods.profiles import DEFAULT_PROFILE, PROFILES
 from valuation.revalue.chunk import ChunkContext, ChunkOutput
+from valuation.revalue.due import load_due_policy
 from valuation.revalue.engines import check_engine, open_client, run_dask, run_local, warm_kernels
 from valuation.revalue.ledger import LEDGER, Ledger
 from valuation.revalue.loans import LoanBook, read_loans
 from valuation.revalue.publish import SUMMARY, commit, publish, stage_chunk
+from valuation.revalue.report import MSG_PREVIOUS, write_report
 from valuation.revalue.source import (
     LINE_COLUMN,
     Portfolio,
@@ -162,6 +164,15 @@ def _clear(out: Path) -> None:
             entry.unlink()
 
 
+def _check_previous(previous: str | Path | None) -> Path | None:
+    if previous is None:
+        return None
+    path = Path(previous)
+    if not (path / SUMMARY).is_file():
+        raise DpvInputError(MSG_PREVIOUS, source=str(path), field="--previous")
+    return path
+
+
 def _check_paths(paths: int) -> None:
     if isinstance(paths, bool) or not isinstance(paths, int) or not 100 <= paths <= MAX_PATHS:
         raise DpvInputError(MSG_PATHS.format(top=MAX_PATHS, value=paths), field="--paths")
@@ -183,6 +194,8 @@ def revalue(
     scheduler: str | None = None,
     workers: int | None = None,
     simulate_options: dict[str, Any] | None = None,
+    previous: str | Path | None = None,
+    due_policy: str | Path | None = None,
     resume: bool = False,
     force: bool = False,
     on_chunk: Callable[[ChunkDone], None] | None = None,
@@ -217,6 +230,11 @@ def revalue(
         one of ``workers`` processes, 2 by default). The output does not depend on them.
     simulate_options
         Keyword arguments passed through to the stress engine's ``simulate``.
+    previous
+        An earlier finished run of the book: ``report.html`` shows the changes since.
+    due_policy
+        JSON file of the revaluation policy (:mod:`valuation.revalue.due`) the report's
+        list of products due uses; default :data:`~valuation.revalue.due.DUE_POLICY`.
     resume
         Finish an interrupted run: redo only the chunks its ledger does not hold.
     force
@@ -244,6 +262,8 @@ def revalue(
     _check_paths(paths)
     check_engine(engine, scheduler, workers)
     valuation_date = _parse_date(as_of)
+    revaluation_policy = load_due_policy(due_policy)
+    previous_run = _check_previous(previous)
     source = open_portfolio(portfolio)
     book: LoanBook | None = read_loans(loans) if loans is not None else None
     from valuation.calibration_set import load_calibration
@@ -360,6 +380,7 @@ def revalue(
     summary = publish(ledger, staging, header)
     summary["seconds"] = round(time.perf_counter() - start, 3)
     commit(summary, staging, out_dir)
+    write_report(out_dir, previous=previous_run, due_policy=revaluation_policy)
     code = EXIT_QUARANTINED if summary["rows"]["quarantined"] else EXIT_OK
     return RevalueSummary(out=out_dir, summary=summary, exit_code=code)
 
