@@ -52,6 +52,7 @@ def test_layout_and_summary(reference: Path) -> None:
     assert sorted(p.name for p in reference.iterdir()) == [
         "part-00000.parquet",
         "quarantine.jsonl",
+        "report.html",
         "summary.json",
     ]
     summary = json.loads((reference / "summary.json").read_text())
