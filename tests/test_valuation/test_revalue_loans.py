@@ -203,6 +203,7 @@ def test_a_product_without_value_and_one_without_loan(
     assert second["ltv"] is None and second["breach_probability"] is None
     summary = json.loads((out / "summary.json").read_text())
     assert summary["loans"]["loans"] == 1
+    assert summary["loan_status"] == {STRESSED: 1}
     # without a concluded value there is no LTV and no stress
     terms = read_loans(loans).loans[docs[0]["product_id"]]
     row = loan_columns(
