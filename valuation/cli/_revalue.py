@@ -214,11 +214,15 @@ def revalue_command(
     chunk_size: Annotated[
         int,
         typer.Option(
-            "--chunk-size", help="Lines valued at a time (memory bound; the output is the same)."
+            "--chunk-size", help="Rows valued at a time (memory bound; the output is the same)."
         ),
     ] = DEFAULT_CHUNK_SIZE,
     seed: Annotated[
-        int | None, typer.Option(help="Seed of the range sampling (default: the calibration's).")
+        int | None,
+        typer.Option(
+            help="Seed of the range sampling and of the loans' stress paths (default: the "
+            "calibration's)."
+        ),
     ] = None,
     profile: Annotated[
         str, typer.Option(help=f"Valuation standard: {', '.join(PROFILES)}.")
