@@ -2,8 +2,8 @@
 
 ``PORTFOLIO`` is one of
 
-* a ``.jsonl`` file with one Product per line (what ``dpv synth`` writes as
-  ``products.jsonl``), or a folder written by ``dpv synth`` (its ``products.jsonl`` is used);
+* a ``.jsonl`` (or ``.ndjson``, ``.json``) file with one Product per line (what ``dpv synth``
+  writes as ``products.jsonl``), or a folder written by ``dpv synth`` (its ``products.jsonl``);
 * a ``.parquet`` file, one product per row: top-level Product fields as columns
   (``product_id``, ``category``, ``sector``, ``certificate`` ...), nested ones as Parquet
   structs and lists or as JSON text; or a single ``product`` column of JSON text;
@@ -35,7 +35,8 @@ import pyarrow as pa
 from valuation.exceptions import MSG_FILE_NOT_FOUND, MSG_NOT_A_FILE, DpvInputError
 
 PRODUCTS_JSONL = "products.jsonl"
-FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".csv": "csv"}
+FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet",
+           ".csv": "csv"}  # fmt: skip
 PRODUCT_COLUMN = "product"
 LINE_COLUMN = "line"
 MSG_NO_JSONL = f"folder has no {PRODUCTS_JSONL} (a folder written by `dpv synth` has one)"
