@@ -190,9 +190,11 @@ def test_a_product_without_value_and_one_without_loan(
     book = tmp_path / "two.jsonl"
     book.write_text("".join(json.dumps(d) + "\n" for d in docs[:2]), encoding="utf-8")
     loans = tmp_path / "loans.jsonl"
-    loans.write_text(
-        json.dumps({"product_id": docs[0]["product_id"], "amount": 1e5, "tenor_months": 12}) + "\n"
-    )
+    entries = [
+        {"product_id": docs[0]["product_id"], "amount": 1e5, "tenor_months": 12},
+        {"product_id": "NOT-IN-BOOK", "amount": 1e5, "tenor_months": 12},
+    ]
+    loans.write_text("".join(json.dumps(e) + "\n" for e in entries))
     out = tmp_path / "out"
     assert revalue(book, out, as_of=AS_OF, loans=loans, paths=PATHS).exit_code == 0
     first, second = _rows(out)
@@ -202,8 +204,9 @@ def test_a_product_without_value_and_one_without_loan(
     assert second["loan_status"] is None and second["loan_amount"] is None
     assert second["ltv"] is None and second["breach_probability"] is None
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["loans"]["loans"] == 1
+    assert summary["loans"]["loans"] == 2
     assert summary["loan_status"] == {STRESSED: 1}
+    assert summary["loans"]["not_in_book"] == 1
     # without a concluded value there is no LTV and no stress
     terms = read_loans(loans).loans[docs[0]["product_id"]]
     row = loan_columns(
@@ -217,6 +220,34 @@ def test_a_product_without_value_and_one_without_loan(
         seed=1,
     )
     assert row["loan_status"] == NO_VALUE and row["ltv"] is None and row["grade"] is None
+
+
+@pytest.mark.parametrize(
+    ("start", "tenor", "months"),
+    [
+        (None, 24, 24),  # no start: the whole tenor from the valuation date
+        ("2026-01-15", 12, 7),  # matures 2027-01-15: 6 months and a half, rounded up
+        ("2025-06-30", 12, 0),  # matures on the valuation date: repaid
+        ("2025-07-01", 12, 1),  # matures the day after
+        ("2026-08-01", 12, 12),  # drawn after the valuation date: its tenor
+    ],
+)
+def test_remaining_tenor(start: str | None, tenor: int, months: int) -> None:
+    from valuation.revalue.loans import LoanTerms
+    from valuation.revalue.risk import remaining_months
+
+    loan = LoanTerms(
+        loan_id="L",
+        amount=1.0,
+        tenor_months=tenor,
+        start=None if start is None else dt.date.fromisoformat(start),
+        annual_rate=0.0,
+        amortization="bullet",
+        annual_pd=0.0,
+        wrong_way=0.0,
+        currency=None,
+    )
+    assert remaining_months(loan, dt.date.fromisoformat(AS_OF)) == months
 
 
 def _table(docs: list[dict[str, Any]]) -> pa.Table:

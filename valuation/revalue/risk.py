@@ -56,7 +56,8 @@ LOAN_COLUMNS = (
 def remaining_months(loan: LoanTerms, as_of: dt.date) -> int:
     """Whole months from ``as_of`` to the loan's maturity, rounded up (0: matured).
 
-    Without a start date the loan runs its full tenor from ``as_of``.
+    Without a start date the loan runs its full tenor from ``as_of``; a loan drawn after
+    ``as_of`` is stressed over its full tenor from ``as_of``.
     """
     from valuation.pledge.eligibility import add_months
 
@@ -70,7 +71,7 @@ def remaining_months(loan: LoanTerms, as_of: dt.date) -> int:
         months += 1
     while months > 1 and add_months(as_of, months - 1) >= maturity:
         months -= 1
-    return max(months, 1)
+    return min(max(months, 1), loan.tenor_months)
 
 
 def empty_loan_columns() -> dict[str, Any]:

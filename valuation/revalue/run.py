@@ -378,6 +378,8 @@ def revalue(
         "stress": {"paths": paths, "steps_per_year": 12, "policy": arguments["policy"]},
     }
     summary = publish(ledger, staging, header)
+    if book is not None:  # loans whose product is not in the book (or was quarantined)
+        summary["loans"]["not_in_book"] = len(book.loans) - sum(summary["loan_status"].values())
     summary["seconds"] = round(time.perf_counter() - start, 3)
     commit(summary, staging, out_dir)
     write_report(out_dir, previous=previous_run, due_policy=revaluation_policy)
