@@ -154,3 +154,26 @@ def test_previous_must_be_a_finished_run(
     assert main(["revalue", str(book)]) == 2
     assert "--out: required" in capsys.readouterr().err
     assert first.is_dir()
+
+
+def test_report_keeps_the_most_urgent_whatever_the_book_size(
+    runs: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from valuation.revalue import report
+
+    _, run = runs
+    full = report.build_report(run)
+    monkeypatch.setattr(report, "DUE_SHOWN", 1)  # truncates every 10 products due
+    short = report.build_report(run)
+
+    def listed(html: str) -> tuple[str, list[str]]:
+        section = html[html.index('<h2 id="due">') :]
+        count = re.search(r"<p>([\d,]+) products are due", section)
+        assert count is not None
+        return count.group(1), re.findall(r'<tr><td class="mono">([^<]+)</td>', section)
+
+    count_full, rows_full = listed(full)
+    count_short, rows_short = listed(short)
+    assert int(count_full) > 10  # the truncation ran
+    assert count_short == count_full
+    assert rows_short == rows_full[:1]

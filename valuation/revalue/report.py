@@ -101,6 +101,10 @@ def _grade_chart(grades: Mapping[str, int]) -> str:
     return str(_png(fig))
 
 
+def _urgency(row: Mapping[str, Any]) -> tuple[int, float, str]:
+    return (row["interval"], -(row["ltv"] or 0.0), row["product_id"])
+
+
 def _previous_values(previous: Path) -> dict[str, tuple[float | None, float | None, str | None]]:
     columns = ("product_id", "concluded_value", "ltv", "grade")
     return {
@@ -146,6 +150,7 @@ def build_report(
     exposure = expected_loss = 0.0
     largest: list[tuple[float, str, dict[str, Any]]] = []
     due: list[dict[str, Any]] = []
+    due_count = 0
     intervals: Counter[int] = Counter()
     movers: list[tuple[float, str, dict[str, Any]]] = []
     grade_changes: Counter[tuple[str, str]] = Counter()
@@ -171,7 +176,11 @@ def build_report(
         intervals[months] += 1
         due_on = add_months(valued_on, months)
         if due_on <= horizon:
+            due_count += 1
             due.append({**row, "interval": months, "due_on": due_on, "reasons": reasons})
+            if len(due) >= 10 * DUE_SHOWN:  # keep the most urgent only: memory stays bounded
+                due.sort(key=_urgency)
+                del due[DUE_SHOWN:]
         if before is not None:
             seen.add(pid)
             old = before.get(pid)
@@ -194,7 +203,7 @@ def build_report(
                         heapq.heappush(movers, item)
                     else:
                         heapq.heappushpop(movers, item)
-    due.sort(key=lambda r: (r["interval"], -(r["ltv"] or 0.0), r["product_id"]))
+    due.sort(key=_urgency)
     charts: dict[str, str] = {}
     if ltvs:
         capped = np.minimum(np.asarray(ltvs), LTV_CAP)
@@ -228,7 +237,7 @@ def build_report(
             ltv_above=sum(1 for x in ltvs if x > 0.7),
             largest=[r for _, _, r in sorted(largest, reverse=True)],
             due=due[:DUE_SHOWN],
-            due_count=len(due),
+            due_count=due_count,
             due_horizon=horizon.isoformat(),
             intervals=sorted(intervals.items()),
             changes=changes,
