@@ -242,7 +242,7 @@ def child_kernels(n: int, threads: tuple[int, ...], quick: bool) -> None:
     from valuation.kernels.rng import seed_key
     from valuation.kernels.valuation import BatchOutputs, allocate_outputs, range_batch, value_batch
 
-    say("threading_layer_requested", f"numba {numba.__version__}", numba.__version__)
+    say("numba", f"numba {numba.__version__}", numba.__version__)
     start = time.perf_counter()
     batch = make_inputs(n)
     has, inc, cst, mkt = batch
@@ -294,6 +294,8 @@ def child_kernels(n: int, threads: tuple[int, ...], quick: bool) -> None:
                 f.result()
 
     value_batch(*batch, out)
+    layer = numba.threading_layer()  # known once a parallel kernel has run
+    say("threading_layer", f"numba threading layer: {layer}", layer)
     reference = out.concluded.copy()
     pooled(4096, 2)
     if not np.array_equal(reference, out.concluded):
