@@ -139,3 +139,17 @@ def test_local_dask_cluster_from_the_command_line(
                  "--engine", "dask", "--workers", "2"])  # fmt: skip
     assert code == 3
     assert _published(out) == _published(reference)
+
+
+def test_one_thread_gives_the_bytes_of_two(
+    book: tuple[Path, Path], reference: Path, tmp_path: Path
+) -> None:
+    """The reference ran in this process on every core; the same run on one numba thread."""
+    products, loans = book
+    out = tmp_path / "out"
+    env = {**os.environ, "NUMBA_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    args = ["revalue", str(products), "--out", str(out), "--loans", str(loans), "--as-of", AS_OF,
+            "--paths", str(PATHS), "--chunk-size", "50"]  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "valuation", *args], env=env, check=False)
+    assert done.returncode == 3
+    assert _published(out) == _published(reference)
