@@ -52,6 +52,7 @@ def test_layout_and_summary(reference: Path) -> None:
     assert sorted(p.name for p in reference.iterdir()) == [
         "part-00000.parquet",
         "quarantine.jsonl",
+        "report.html",
         "summary.json",
     ]
     summary = json.loads((reference / "summary.json").read_text())
@@ -244,7 +245,8 @@ def test_refusals_before_any_work(
     table = tmp_path / "products.parquet"
     table.write_bytes(b"PAR1")
     assert main(["revalue", str(table), "--out", str(out)]) == 2
-    assert "not read yet" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "products.parquet: not a readable Parquet table" in err
     assert main(["revalue", str(book), "--out", str(out), "--chunk-size", "0"]) == 2
     assert "--chunk-size" in capsys.readouterr().err
     assert main(["revalue", str(book), "--out", str(out), "--as-of", "30/06/2026"]) == 2

@@ -1,21 +1,24 @@
-"""Value one chunk of a portfolio: JSON lines in, an Arrow record batch out.
+"""Value one chunk of a portfolio: an Arrow record batch in, an Arrow record batch out.
 
-:func:`value_chunk` is pure (no files, no globals, no clock): the same lines and context give
-the same batches, whichever process or machine runs it, so a Dask or Ray adapter only has to
-ship a :class:`ChunkContext` and map the function over chunks. A product's row depends on the
-product alone (each range draws from its own stream keyed by ``(seed, product_id, sample)``),
-never on the chunk it falls in.
+:func:`value_chunk` is pure (no files, no globals, no clock): the same batch and context give
+the same output, whichever process or machine runs it, so a Dask, Ray or Spark adapter only
+has to ship a :class:`ChunkContext` and map the function over batches. A product's row depends
+on the product (and its loan) alone: each range draws from its own stream keyed by
+``(seed, product_id, sample)`` and each stress path from ``(seed, product_id, path)``, never
+from the chunk it falls in.
 
-A line that is not JSON, not UTF-8 or not a valid Product goes to the quarantine batch with
-its line number, the product id when one can be read, the field and the problem; blank lines
-are skipped.
+The input batch has a ``line`` column and either a ``product`` column (one Product as JSON
+text or bytes per row: a JSON Lines file) or the Product's top-level fields as columns (nested
+ones as structs and lists, or as JSON text). A row that is not JSON, not UTF-8 or not a valid
+Product goes to the quarantine batch with its line number, the product id when one can be
+read, the field and the problem; blank JSON lines are skipped.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -24,6 +27,9 @@ import pyarrow as pa
 from valuation.exceptions import MSG_MALFORMED_JSON, DpvInputError
 from valuation.methods.profiles import DEFAULT_PROFILE
 from valuation.methods.reconcile import MARKET_NAMES
+from valuation.revalue.loans import LoanTerms
+from valuation.revalue.risk import empty_loan_columns, loan_columns
+from valuation.revalue.source import LINE_COLUMN, PRODUCT_COLUMN
 from valuation.schema.results import ValuationResult
 
 VALUES_SCHEMA = pa.schema(
@@ -47,6 +53,20 @@ VALUES_SCHEMA = pa.schema(
         ("warnings", pa.list_(pa.string())),
         ("income_mode", pa.string()),
         ("market_source", pa.string()),
+        ("loan_id", pa.string()),
+        ("loan_amount", pa.float64()),
+        ("loan_status", pa.string()),
+        ("remaining_tenor_months", pa.int64()),
+        ("ltv", pa.float64()),
+        ("breach_probability", pa.float64()),
+        ("breach_probability_se", pa.float64()),
+        ("default_probability", pa.float64()),
+        ("expected_loss", pa.float64()),
+        ("expected_loss_rate", pa.float64()),
+        ("max_loan", pa.float64()),
+        ("max_loan_risk", pa.float64()),
+        ("grade", pa.string()),
+        ("stress_paths", pa.int64()),
         ("input_sha256", pa.string()),
         ("engine_version", pa.string()),
         ("calibration_id", pa.string()),
@@ -54,7 +74,8 @@ VALUES_SCHEMA = pa.schema(
         ("valuation_date", pa.date32()),
     ]
 )
-"""One row per valued product, in input order; a skipped method's value is null."""
+"""One row per valued product, in input order; a skipped method's value is null, and so are
+the loan columns of a product without a loan (see :mod:`valuation.revalue.risk`)."""
 
 QUARANTINE_SCHEMA = pa.schema(
     [
@@ -67,6 +88,7 @@ QUARANTINE_SCHEMA = pa.schema(
 """One row per rejected line: where it is, whose it is if that can be read, and why."""
 
 MSG_NOT_UTF8 = "not UTF-8 text: {detail}"
+MSG_COLUMN_JSON = "column {column!r} is not JSON: {detail}"
 
 # The market method's name says where its value came from: the inverse of reconcile's table.
 _MARKET_SOURCES = {name: source for source, name in MARKET_NAMES.items()}
@@ -90,6 +112,14 @@ class ChunkContext:
         ``CalibrationSet.market_model()``.
     profile : str
         Valuation standard.
+    loans : Mapping[str, LoanTerms]
+        Loans by product id (empty: no loan columns are computed).
+    policy : Policy or None
+        The lending policy of the loans (``valuation.schema.pledge.Policy``; default one).
+    paths : int
+        Monte Carlo paths of each loan's stress.
+    simulate_options : Mapping
+        Keyword arguments passed through to the stress engine's ``simulate``.
     """
 
     as_of: dt.date
@@ -98,6 +128,10 @@ class ChunkContext:
     parameters_override: Mapping[str, Any] = field(default_factory=dict)
     market_model: Any | None = None
     profile: str = DEFAULT_PROFILE
+    loans: Mapping[str, LoanTerms] = field(default_factory=dict)
+    policy: Any | None = None
+    paths: int = 1000
+    simulate_options: Mapping[str, Any] = field(default_factory=dict)
 
 
 class ChunkOutput(NamedTuple):
@@ -107,19 +141,10 @@ class ChunkOutput(NamedTuple):
     quarantine: pa.RecordBatch
 
 
-def _parse_line(raw: bytes | str, line: int) -> tuple[Any | None, dict[str, Any] | None]:
-    """Return ``(product, None)`` for a valid line, ``(None, quarantine row)`` otherwise."""
+def _parse_doc(doc: Any, line: int) -> tuple[Any | None, dict[str, Any] | None]:
     from valuation.schema._base import parse_model
     from valuation.schema.product import Product
 
-    try:
-        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-    except UnicodeDecodeError as exc:
-        return None, _rejected(line, None, None, MSG_NOT_UTF8.format(detail=exc.reason))
-    try:
-        doc = json.loads(text)
-    except ValueError as exc:
-        return None, _rejected(line, None, None, MSG_MALFORMED_JSON.format(detail=exc))
     product_id = doc.get("product_id") if isinstance(doc, dict) else None
     try:
         return parse_model(Product, doc), None
@@ -128,11 +153,42 @@ def _parse_line(raw: bytes | str, line: int) -> tuple[Any | None, dict[str, Any]
         return None, _rejected(line, readable, exc.field, exc.problem)
 
 
+def _parse_line(raw: bytes | str, line: int) -> tuple[Any | None, dict[str, Any] | None]:
+    """Return ``(product, None)`` for a valid line, ``(None, quarantine row)`` otherwise."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError as exc:
+        return None, _rejected(line, None, None, MSG_NOT_UTF8.format(detail=exc.reason))
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        return None, _rejected(line, None, None, MSG_MALFORMED_JSON.format(detail=exc))
+    return _parse_doc(doc, line)
+
+
+def _parse_row(row: dict[str, Any], line: int) -> tuple[Any | None, dict[str, Any] | None]:
+    """Parse a table row: null cells are absent fields, text opening an object or list is JSON."""
+    doc: dict[str, Any] = {}
+    for name, cell in row.items():
+        if cell is None or name == LINE_COLUMN:
+            continue
+        if isinstance(cell, str) and cell[:1] in ("{", "["):
+            try:
+                cell = json.loads(cell)
+            except ValueError as exc:
+                product_id = row.get("product_id")
+                readable = product_id if isinstance(product_id, str) else None
+                detail = MSG_COLUMN_JSON.format(column=name, detail=exc)
+                return None, _rejected(line, readable, name, detail)
+        doc[name] = cell
+    return _parse_doc(doc, line)
+
+
 def _rejected(line: int, product_id: str | None, field: str | None, problem: str) -> dict[str, Any]:
     return {"line": line, "product_id": product_id, "field": field, "problem": problem}
 
 
-def _row(line: int, result: ValuationResult, product: Any) -> dict[str, Any]:
+def _row(line: int, result: ValuationResult, product: Any, loan: dict[str, Any]) -> dict[str, Any]:
     methods = result.methods
     mode = methods.income.inputs.get("mode")
     return {
@@ -157,6 +213,7 @@ def _row(line: int, result: ValuationResult, product: Any) -> dict[str, Any]:
         "market_source": (
             None if methods.market.value is None else _MARKET_SOURCES.get(methods.market.name)
         ),
+        **loan,
         "input_sha256": result.audit.input_sha256,
         "engine_version": result.audit.engine_version,
         "calibration_id": result.audit.calibration_id,
@@ -179,54 +236,90 @@ def _value(products: list[Any], context: ChunkContext) -> list[ValuationResult]:
     )
 
 
-def value_chunk(
-    lines: Sequence[bytes | str], first_line: int, context: ChunkContext
-) -> ChunkOutput:
-    """Value a chunk of JSON lines, one Product per line.
+def _loan(
+    product: Any, result: ValuationResult, context: ChunkContext, params: Any
+) -> dict[str, Any]:
+    loan = context.loans.get(product.product_id)
+    if loan is None:
+        return empty_loan_columns()
+    from valuation.schema.pledge import Policy
 
-    Parameters
-    ----------
-    lines
-        The chunk's lines (bytes or text, without line terminators).
-    first_line
-        The 1-based line number of ``lines[0]`` in the portfolio (for the ``line`` column and
-        the quarantine).
-    context
-        Valuation date, seed, calibration.
+    return loan_columns(
+        product,
+        result.concluded_value,
+        loan,
+        as_of=context.as_of,
+        params=params,
+        policy=context.policy if context.policy is not None else Policy(),
+        paths=context.paths,
+        seed=context.seed,
+        simulate_options=context.simulate_options,
+    )
 
-    Returns
-    -------
-    ChunkOutput
-        ``values`` (:data:`VALUES_SCHEMA`, one row per valid product in input order) and
-        ``quarantine`` (:data:`QUARANTINE_SCHEMA`, one row per rejected line).
-    """
+
+def _parse_batch(batch: pa.RecordBatch) -> tuple[list[Any], list[int], list[dict[str, Any]]]:
     products: list[Any] = []
     numbers: list[int] = []
     rejected: list[dict[str, Any]] = []
-    for offset, raw in enumerate(lines):
-        if not raw.strip():
+    lines = batch.column(LINE_COLUMN).to_pylist()
+    if PRODUCT_COLUMN in batch.schema.names and "product_id" not in batch.schema.names:
+        cells = batch.column(PRODUCT_COLUMN).to_pylist()
+        parsed = [
+            (line, None) if raw is None or not raw.strip() else (line, _parse_line(raw, line))
+            for line, raw in zip(lines, cells, strict=True)
+        ]
+    else:
+        rows = batch.to_pylist()
+        parsed = [(line, _parse_row(row, line)) for line, row in zip(lines, rows, strict=True)]
+    for line, outcome in parsed:
+        if outcome is None:  # a blank line
             continue
-        line = first_line + offset
-        product, rejection = _parse_line(raw, line)
+        product, rejection = outcome
         if rejection is not None:
             rejected.append(rejection)
         else:
             products.append(product)
             numbers.append(line)
+    return products, numbers, rejected
+
+
+def value_chunk(batch: pa.RecordBatch, context: ChunkContext) -> ChunkOutput:
+    """Value a record batch of products (and stress their loans): a batch in, a batch out.
+
+    Parameters
+    ----------
+    batch
+        ``line`` (int64, 1-based line or row of the portfolio) and either ``product`` (JSON
+        text or bytes per row) or the Product's fields as columns; see the module docstring.
+    context
+        Valuation date, seed, calibration, loans and stress settings.
+
+    Returns
+    -------
+    ChunkOutput
+        ``values`` (:data:`VALUES_SCHEMA`, one row per valid product in input order) and
+        ``quarantine`` (:data:`QUARANTINE_SCHEMA`, one row per rejected row).
+    """
+    from valuation.defaults import parameters
+
+    products, numbers, rejected = _parse_batch(batch)
+    params = parameters(dict(context.parameters_override) or None) if context.loans else None
     rows: list[dict[str, Any]] = []
     if products:
         try:
             results = _value(products, context)
-            rows = [_row(n, r, p) for n, r, p in zip(numbers, results, products, strict=True)]
+            pairs = list(zip(numbers, results, products, strict=True))
         except DpvInputError:
             # A product that validates but that the engine refuses: value one at a time (a
             # product's result does not depend on its batch) and quarantine the culprit.
+            pairs = []
             for n, p in zip(numbers, products, strict=True):
                 try:
-                    rows.append(_row(n, _value([p], context)[0], p))
+                    pairs.append((n, _value([p], context)[0], p))
                 except DpvInputError as exc:
                     rejected.append(_rejected(n, p.product_id, exc.field, exc.problem))
             rejected.sort(key=lambda r: int(r["line"]))
+        rows = [_row(n, r, p, _loan(p, r, context, params)) for n, r, p in pairs]
     return ChunkOutput(
         values=pa.RecordBatch.from_pylist(rows, schema=VALUES_SCHEMA),
         quarantine=pa.RecordBatch.from_pylist(rejected, schema=QUARANTINE_SCHEMA),

@@ -42,6 +42,9 @@ OPTION_NAMES = {
     "profile": "--profile",
     "engine_version": "engine version",
     "chunk_size": "--chunk-size",
+    "loans_sha256": "--loans",
+    "paths": "--paths",
+    "policy": "--policy",
 }
 
 

@@ -142,6 +142,7 @@ def publish(ledger: Ledger, staging: Path, header: Mapping[str, Any]) -> dict[st
     final.mkdir()
     names: list[str] = []
     valued = unvalued = 0
+    loan_statuses: dict[str, int] = {}
     concluded: dict[str, list[np.ndarray]] = {}
     for index, part in enumerate(_parts(ledger, staging)):
         name = part_name(index)
@@ -152,6 +153,8 @@ def publish(ledger: Ledger, staging: Path, header: Mapping[str, Any]) -> dict[st
         known = ~np.isnan(values.astype(np.float64))
         valued += int(known.sum())
         unvalued += int((~known).sum())
+        for status in part.column("loan_status").drop_null().to_pylist():
+            loan_statuses[status] = loan_statuses.get(status, 0) + 1
         for currency in np.unique(currencies[known]).tolist():
             mask = known & (currencies == currency)
             concluded.setdefault(str(currency), []).append(values[mask].astype(np.float64))
@@ -173,6 +176,7 @@ def publish(ledger: Ledger, staging: Path, header: Mapping[str, Any]) -> dict[st
             "quarantined": quarantined,
         },
         "concluded_value": _value_statistics(concluded),
+        "loan_status": dict(sorted(loan_statuses.items())),
         "parts": names,
         "part_rows": PART_ROWS,
         "quarantine": QUARANTINE,

@@ -1,11 +1,13 @@
-"""``dpv revalue``, local engine: check everything, value chunk by chunk, publish.
+"""``dpv revalue``: check everything, value chunk by chunk on an engine, publish.
 
 Every check that can fail on the user's input runs before anything is written: the portfolio
-(readable JSON Lines), the valuation date, the seed, the chunk size, the CalibrationSet (loaded
-and verified, its market model built), the output folder (new or empty, or ``--force``, or
-``--resume`` with a ledger that matches the new run). Then each chunk is valued by
-:func:`~valuation.revalue.chunk.value_chunk`, staged atomically and recorded in the ledger; when
-every chunk is done the dataset is published (:mod:`valuation.revalue.publish`).
+(a readable JSON Lines, Parquet or CSV table), the loans, the valuation date, the seed, the
+chunk size, the paths, the engine options, the CalibrationSet (loaded and verified, its market
+model built), the output folder (new or empty, or ``--force``, or ``--resume`` with a ledger
+that matches the new run). Then each chunk is valued by
+:func:`~valuation.revalue.chunk.value_chunk` on the engine (:mod:`valuation.revalue.engines`),
+staged atomically and recorded in the ledger; when every chunk is done the dataset is published
+(:mod:`valuation.revalue.publish`).
 """
 
 from __future__ import annotations
@@ -22,17 +24,30 @@ from typing import Any
 from valuation._version import __version__
 from valuation.exceptions import DpvInputError
 from valuation.methods.profiles import DEFAULT_PROFILE, PROFILES
-from valuation.revalue.chunk import ChunkContext, value_chunk
+from valuation.revalue.chunk import ChunkContext, ChunkOutput
+from valuation.revalue.due import load_due_policy
+from valuation.revalue.engines import check_engine, open_client, run_dask, run_local, warm_kernels
 from valuation.revalue.ledger import LEDGER, Ledger
+from valuation.revalue.loans import LoanBook, read_loans
 from valuation.revalue.publish import SUMMARY, commit, publish, stage_chunk
-from valuation.revalue.source import Portfolio, chunk_count, iter_chunks, open_portfolio
+from valuation.revalue.report import MSG_PREVIOUS, write_report
+from valuation.revalue.source import (
+    LINE_COLUMN,
+    Portfolio,
+    chunk_count,
+    iter_batches,
+    open_portfolio,
+)
 
 DEFAULT_CHUNK_SIZE = 10_000
+DEFAULT_PATHS = 1000
+MAX_PATHS = 1_000_000
 STAGING = ".staging"
 EXIT_OK = 0
 EXIT_QUARANTINED = 3
 
 MSG_CHUNK_SIZE = "must be a positive whole number, got {value!r}"
+MSG_PATHS = "must be a whole number from 100 to {top:,}, got {value!r}"
 MSG_DATE = "not an ISO date (YYYY-MM-DD): {value!r}"
 MSG_PROFILE = "unknown profile {value!r}; choose one of: {choices}"
 MSG_OUT_NOT_DIR = "output path exists and is not a folder"
@@ -52,10 +67,15 @@ MSG_OUT_NO_LEDGER = (
 
 @dataclass(frozen=True)
 class ChunkDone:
-    """Progress: chunk ``index`` of ``chunks`` is done (``resumed``: by an earlier run)."""
+    """Progress: chunk ``index`` of ``chunks`` is done (``resumed``: by an earlier run).
+
+    ``finished`` counts the chunks done so far, this one included (an engine may finish
+    chunks out of order).
+    """
 
     index: int
     chunks: int
+    finished: int
     first_line: int
     last_line: int
     rows: int
@@ -144,6 +164,20 @@ def _clear(out: Path) -> None:
             entry.unlink()
 
 
+def _check_previous(previous: str | Path | None) -> Path | None:
+    if previous is None:
+        return None
+    path = Path(previous)
+    if not (path / SUMMARY).is_file():
+        raise DpvInputError(MSG_PREVIOUS, source=str(path), field="--previous")
+    return path
+
+
+def _check_paths(paths: int) -> None:
+    if isinstance(paths, bool) or not isinstance(paths, int) or not 100 <= paths <= MAX_PATHS:
+        raise DpvInputError(MSG_PATHS.format(top=MAX_PATHS, value=paths), field="--paths")
+
+
 def revalue(
     portfolio: str | Path,
     out: str | Path,
@@ -153,16 +187,25 @@ def revalue(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     seed: int | None = None,
     profile: str = DEFAULT_PROFILE,
+    loans: str | Path | None = None,
+    paths: int = DEFAULT_PATHS,
+    policy: Any | None = None,
+    engine: str = "local",
+    scheduler: str | None = None,
+    workers: int | None = None,
+    simulate_options: dict[str, Any] | None = None,
+    previous: str | Path | None = None,
+    due_policy: str | Path | None = None,
     resume: bool = False,
     force: bool = False,
     on_chunk: Callable[[ChunkDone], None] | None = None,
 ) -> RevalueSummary:
-    """Revalue a book of products into a Parquet dataset under ``out``.
+    """Revalue a book of products (and stress its loans) into a Parquet dataset under ``out``.
 
     Parameters
     ----------
     portfolio
-        JSON Lines of Products, or a folder written by ``dpv synth``.
+        Products as JSON Lines, Parquet or CSV, or a folder written by ``dpv synth``.
     out
         Output folder: new or empty, or replaced with ``force``, or finished with ``resume``.
     as_of
@@ -170,11 +213,28 @@ def revalue(
     calibration
         CalibrationSet folder (default: the bundled set, as ``dpv value``).
     chunk_size
-        Lines valued at a time (memory bound); the output does not depend on it.
+        Rows valued at a time (memory bound); the output does not depend on it.
     seed
-        Seed of the range sampling (default: the calibration's).
+        Seed of the range sampling and of the stress paths (default: the calibration's).
     profile
         Valuation standard.
+    loans
+        Loan table keyed by product id (:mod:`valuation.revalue.loans`): the products with a
+        loan get LTV, breach and default probability, expected loss, max loan and grade.
+    paths
+        Monte Carlo paths of each loan's stress (monthly steps over the tenor left).
+    policy
+        Lending policy (a ``valuation.schema.pledge.Policy`` or its JSON; default one).
+    engine, scheduler, workers
+        ``local`` (this process) or ``dask`` (a running cluster at ``scheduler``, or a local
+        one of ``workers`` processes, 2 by default). The output does not depend on them.
+    simulate_options
+        Keyword arguments passed through to the stress engine's ``simulate``.
+    previous
+        An earlier finished run of the book: ``report.html`` shows the changes since.
+    due_policy
+        JSON file of the revaluation policy (:mod:`valuation.revalue.due`) the report's
+        list of products due uses; default :data:`~valuation.revalue.due.DUE_POLICY`.
     resume
         Finish an interrupted run: redo only the chunks its ledger does not hold.
     force
@@ -185,7 +245,7 @@ def revalue(
     Returns
     -------
     RevalueSummary
-        With exit code 3 when lines were quarantined, 0 otherwise.
+        With exit code 3 when rows were quarantined, 0 otherwise.
 
     Raises
     ------
@@ -199,10 +259,22 @@ def revalue(
         raise DpvInputError(
             MSG_PROFILE.format(value=profile, choices=", ".join(PROFILES)), field="--profile"
         )
+    _check_paths(paths)
+    check_engine(engine, scheduler, workers)
     valuation_date = _parse_date(as_of)
+    revaluation_policy = load_due_policy(due_policy)
+    previous_run = _check_previous(previous)
     source = open_portfolio(portfolio)
+    book: LoanBook | None = read_loans(loans) if loans is not None else None
     from valuation.calibration_set import load_calibration
+    from valuation.schema._base import parse_model
+    from valuation.schema.pledge import Policy
 
+    try:
+        lending = parse_model(Policy, policy) if policy is not None else Policy()
+    except DpvInputError as exc:
+        field = "--policy" + (f": {exc.field}" if exc.field else "")
+        raise DpvInputError(exc.problem, source=exc.source, field=field) from None
     cal = load_calibration(calibration)
     overrides = cal.valuation_overrides
     run_seed = _resolve_seed(seed, overrides)
@@ -215,6 +287,9 @@ def revalue(
         "profile": profile,
         "engine_version": __version__,
         "chunk_size": chunk_size,
+        "loans_sha256": book.sha256 if book is not None else None,
+        "paths": paths,
+        "policy": lending.model_dump(mode="json"),
     }
     ledger = _new_ledger(source, arguments)
     staging = out_dir / STAGING
@@ -229,36 +304,67 @@ def revalue(
         parameters_override=overrides,
         market_model=cal.market_model(),
         profile=profile,
+        loans=book.loans if book is not None else {},
+        policy=lending,
+        paths=paths,
+        simulate_options=dict(simulate_options or {}),
     )
+    client = cluster = None
+    if engine == "dask":
+        warm_kernels()
+        client, cluster = open_client(scheduler, workers)
 
-    # Every check has passed: from here on files are written.
-    if mode == "replace":
-        _clear(out_dir)
-    staging.mkdir(parents=True, exist_ok=True)
-    for stale in staging.glob(".*.tmp-*"):  # temporary files of a run that was killed
-        stale.unlink()
-    ledger.write(staging / LEDGER)
-    total = chunk_count(source, chunk_size)
-    for index, (first_line, lines) in enumerate(iter_chunks(source, chunk_size)):
-        record = ledger.chunks.get(index)
-        resumed = record is not None
-        if record is None:
-            output = value_chunk(lines, first_line, context)
-            record = stage_chunk(output, index, first_line, len(lines), staging)
-            ledger.chunks[index] = record
-            ledger.write(staging / LEDGER)
-        if on_chunk is not None:
-            on_chunk(
-                ChunkDone(
-                    index=index,
-                    chunks=total,
-                    first_line=record.first_line,
-                    last_line=record.last_line,
-                    rows=record.rows,
-                    quarantined=record.quarantined,
-                    resumed=resumed,
+    try:
+        # Every check has passed: from here on files are written.
+        if mode == "replace":
+            _clear(out_dir)
+        staging.mkdir(parents=True, exist_ok=True)
+        for stale in staging.glob(".*.tmp-*"):  # temporary files of a run that was killed
+            stale.unlink()
+        ledger.write(staging / LEDGER)
+        total = chunk_count(source, chunk_size)
+        finished = 0
+
+        def report(index: int, resumed: bool) -> None:
+            nonlocal finished
+            finished += 1
+            if on_chunk is not None:
+                record = ledger.chunks[index]
+                on_chunk(
+                    ChunkDone(
+                        index=index,
+                        chunks=total,
+                        finished=finished,
+                        first_line=record.first_line,
+                        last_line=record.last_line,
+                        rows=record.rows,
+                        quarantined=record.quarantined,
+                        resumed=resumed,
+                    )
                 )
-            )
+
+        def pending() -> Any:
+            for index, batch in enumerate(iter_batches(source, chunk_size)):
+                if index in ledger.chunks:
+                    report(index, resumed=True)
+                else:
+                    yield index, batch
+
+        def done(index: int, batch: Any, output: ChunkOutput) -> None:
+            first_line = int(batch.column(LINE_COLUMN)[0].as_py())
+            ledger.chunks[index] = stage_chunk(output, index, first_line, batch.num_rows, staging)
+            ledger.write(staging / LEDGER)
+            report(index, resumed=False)
+
+        if client is not None:
+            run_dask(pending(), context, done, client)
+        else:
+            run_local(pending(), context, done)
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
     header = {
         "valuation_date": valuation_date.isoformat(),
         "calibration_id": cal.id,
@@ -266,12 +372,19 @@ def revalue(
         "seed": run_seed,
         "profile": profile,
         "input": dict(ledger.input),
+        "loans": None
+        if book is None
+        else {"file": book.path.name, "sha256": book.sha256, "loans": len(book.loans)},
+        "stress": {"paths": paths, "steps_per_year": 12, "policy": arguments["policy"]},
     }
     summary = publish(ledger, staging, header)
+    if book is not None:  # loans whose product is not in the book (or was quarantined)
+        summary["loans"]["not_in_book"] = len(book.loans) - sum(summary["loan_status"].values())
     summary["seconds"] = round(time.perf_counter() - start, 3)
     commit(summary, staging, out_dir)
+    write_report(out_dir, previous=previous_run, due_policy=revaluation_policy)
     code = EXIT_QUARANTINED if summary["rows"]["quarantined"] else EXIT_OK
     return RevalueSummary(out=out_dir, summary=summary, exit_code=code)
 
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "ChunkDone", "RevalueSummary", "revalue"]
+__all__ = ["DEFAULT_CHUNK_SIZE", "DEFAULT_PATHS", "ChunkDone", "RevalueSummary", "revalue"]
