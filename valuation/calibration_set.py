@@ -32,6 +32,7 @@ LightGBM major version the set was written with is the running one. No pickle an
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import json
@@ -361,7 +362,8 @@ def calibration_or_bundled(
     :func:`valuation.defaults.default_calibration_id` asks for the built-in defaults.
     """
     if parameters_override is None and calibration_id is None and market_model is None:
-        return bundled_calibration()
+        overrides, bundled_id, model = bundled_calibration()
+        return copy.deepcopy(overrides), bundled_id, model  # the loaded set stays as loaded
     return parameters_override, calibration_id, market_model
 
 
