@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 from calibration.recovery import method_errors, recovery_report
 from valuation import value_many
 from valuation.calibration_set import load_calibration
+from valuation.defaults import default_calibration_id
 from valuation.schema.product import Product
 
 AS_OF = "2026-10-31"
@@ -63,7 +64,7 @@ def run(products: int, seed: int, work: Path, listings: Path | None) -> dict[str
         market_model=cal.market_model(),
     )
     value_s = time.perf_counter() - t
-    defaults = value_many(parsed, as_of=AS_OF)
+    defaults = value_many(parsed, as_of=AS_OF, calibration_id=default_calibration_id())
     zero_error = {"method_error": {"income": 0.0, "cost": 0.0, "market": 0.0, "market_model": 0.0}}
     raw = value_many(
         parsed,

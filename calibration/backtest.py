@@ -147,7 +147,8 @@ def _engine_predictions(
             "borrower": {"annual_pd": float(loans["annual_pd"][i])},
             "simulation": {"paths": ENGINE_PATHS, "seed": ENGINE_SEED},
         }
-        result = stress(request)
+        # the parameters scored have no set id yet; the audit block is not kept
+        result = stress(request, calibration_id="backtest")
         default_p.append(result.default_probability)
         breach_p.append(result.breach_probability)
     return {

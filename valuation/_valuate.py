@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from valuation.audit import make_audit
+from valuation.calibration_set import calibration_or_bundled
 from valuation.defaults import (
     EARLIEST_DATE,
     LATEST_DATE,
@@ -57,12 +58,18 @@ def value_many(
     samples
         Number of range samples per product; 0 computes no range.
     parameters_override
-        Parameters replacing the defaults (e.g. from a CalibrationSet).
+        Parameters replacing the defaults (``CalibrationSet.valuation_overrides``).
     calibration_id
-        Id written into the audit block (default: the id of the built-in defaults).
+        Id written into the audit block.
     market_model
-        The calibration's hedonic price model (``CalibrationSet.hedonic_model()``): values the
+        The calibration's market model (``CalibrationSet.market_model()``): values the
         products that have no comparables of their own by the market method.
+
+        When none of ``parameters_override``, ``calibration_id`` and ``market_model`` is given,
+        the bundled default CalibrationSet is used, as by ``dpv value``, so that the two give
+        the same result; ``calibration_id=valuation.defaults.default_calibration_id()`` alone
+        asks for the built-in defaults of :mod:`valuation.defaults`. A caller giving a set's
+        overrides should give its id and market model too.
 
     Returns
     -------
@@ -70,6 +77,9 @@ def value_many(
         One result per product, in order. Valuing never changes a product.
     """
     parsed = [_as_product(p) for p in products]
+    parameters_override, calibration_id, market_model = calibration_or_bundled(
+        parameters_override, calibration_id, market_model
+    )
     if isinstance(as_of, str):
         try:
             as_of = dt.date.fromisoformat(as_of)
@@ -167,7 +177,9 @@ def value(
     product
         The product (a :class:`~valuation.schema.Product` or a mapping of its JSON).
     as_of, profile, seed, samples, parameters_override, calibration_id, market_model
-        As in :func:`value_many`.
+        As in :func:`value_many`: by default the bundled CalibrationSet, as ``dpv value``;
+        ``calibration_id=valuation.defaults.default_calibration_id()`` for the built-in
+        defaults.
 
     Returns
     -------

@@ -32,6 +32,8 @@ LightGBM major version the set was written with is the running one. No pickle an
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -337,6 +339,34 @@ def resolve_calibration_with_model(
     return calibration.valuation_overrides, calibration.id, calibration.market_model()
 
 
+@functools.cache
+def bundled_calibration() -> tuple[dict[str, Any], str, Any]:
+    """Return the bundled default set's overrides, id and market model (loaded once)."""
+    return resolve_calibration_with_model(None)
+
+
+@functools.cache
+def bundled_calibration_id() -> str:
+    """Return the bundled default set's id (the set verified once, its models not loaded)."""
+    return load_calibration(None).id
+
+
+def calibration_or_bundled(
+    parameters_override: Any, calibration_id: str | None, market_model: Any
+) -> tuple[Any, str | None, Any]:
+    """Apply the Python API's calibration rule: the bundled set unless told otherwise.
+
+    When none of ``parameters_override``, ``calibration_id`` and ``market_model`` is given, the
+    bundled default set's (:func:`bundled_calibration`) are returned, so that the API values as
+    the CLI does; otherwise they are returned as given. ``calibration_id`` alone set to
+    :func:`valuation.defaults.default_calibration_id` asks for the built-in defaults.
+    """
+    if parameters_override is None and calibration_id is None and market_model is None:
+        overrides, bundled_id, model = bundled_calibration()
+        return copy.deepcopy(overrides), bundled_id, model  # the loaded set stays as loaded
+    return parameters_override, calibration_id, market_model
+
+
 def resolve_calibration(path: str | Path | None) -> tuple[dict[str, Any], str]:
     """Return ``(valuation overrides, calibration id)`` of the named or the default set."""
     calibration = load_calibration(path)
@@ -350,6 +380,9 @@ __all__ = [
     "FORMAT_VERSION",
     "LISTING_MODEL",
     "REQUIRED_FILES",
+    "bundled_calibration",
+    "bundled_calibration_id",
+    "calibration_or_bundled",
     "content_id",
     "CalibrationSet",
     "DealTable",

@@ -9,9 +9,11 @@ import pytest
 
 from valuation import value
 from valuation.calibration_set import load_calibration
-from valuation.defaults import DEFAULTS
+from valuation.defaults import DEFAULTS, default_calibration_id
 
 AS_OF = "2026-11-01"
+# the numbers and choices below are the built-in defaults' (DEFAULTS)
+BUILTIN = {"calibration_id": default_calibration_id()}
 
 
 def _product(**extra: Any) -> dict[str, Any]:
@@ -54,26 +56,28 @@ def test_attributes_only_priced_by_the_calibrations_model(model: Any) -> None:
 
 
 def test_attributes_only_without_a_model_says_why() -> None:
-    r = value(_product(), as_of=AS_OF)
+    r = value(_product(), as_of=AS_OF, **BUILTIN)
     assert r.concluded_value is None
     assert "price model" in (r.methods.market.skipped or "")
 
 
 def test_costs_only() -> None:
-    r = value(_product(costs=COSTS), as_of=AS_OF)
+    r = value(_product(costs=COSTS), as_of=AS_OF, **BUILTIN)
     assert r.concluded_value and r.concluded_value > 0
     assert r.weights.cost == pytest.approx(1.0)
 
 
 def test_licensing_revenue_is_valued_by_direct_income() -> None:
-    r = value(_product(revenue=LICENSING), as_of=AS_OF)
+    r = value(_product(revenue=LICENSING), as_of=AS_OF, **BUILTIN)
     inputs = r.methods.income.inputs
     assert inputs["mode"]["value"] == "direct"
     assert "licensing" in inputs["mode"]["source"]
     assert inputs["licensing_margin"]["value"] == DEFAULTS["licensing_margin"]["data_product"]
     # the data keeps its licensing margin, not a royalty on its own earnings
     share = value(
-        _product(revenue=LICENSING, income_assumptions={"mode": "revenue_share"}), as_of=AS_OF
+        _product(revenue=LICENSING, income_assumptions={"mode": "revenue_share"}),
+        as_of=AS_OF,
+        **BUILTIN,
     )
     ratio = DEFAULTS["licensing_margin"]["data_product"] / DEFAULTS["royalty_rate"]["data_product"]
     assert r.methods.income.value == pytest.approx(ratio * share.methods.income.value)
@@ -81,7 +85,7 @@ def test_licensing_revenue_is_valued_by_direct_income() -> None:
 
 def test_services_revenue_is_valued_by_revenue_share() -> None:
     revenue = [{"period_end": "2025-12-31", "services": 2_450_000}]
-    r = value(_product(revenue=revenue), as_of=AS_OF)
+    r = value(_product(revenue=revenue), as_of=AS_OF, **BUILTIN)
     assert r.methods.income.inputs["mode"]["value"] == "revenue_share"
 
 
@@ -93,7 +97,7 @@ def test_non_valid_certificates_are_valued(status: str) -> None:
         "expires_on": "2026-03-01" if status == "expired" else "2028-03-01",
         "status": status,
     }
-    r = value(_product(revenue=LICENSING, costs=COSTS, certificate=cert), as_of=AS_OF)
+    r = value(_product(revenue=LICENSING, costs=COSTS, certificate=cert), as_of=AS_OF, **BUILTIN)
     assert r.concluded_value and r.concluded_value > 0
     assert any(w.code == f"certificate_{status}" for w in r.warnings)
 
@@ -111,7 +115,7 @@ def test_expired_after_the_base_period_applies_the_lapse_loss() -> None:
         "expires_on": "2026-03-01",
         "status": "expired",
     }
-    lapsed = value(_product(revenue=LICENSING, certificate=cert), as_of=AS_OF, samples=0)
+    lapsed = value(_product(revenue=LICENSING, certificate=cert), as_of=AS_OF, samples=0, **BUILTIN)
     keep = 1.0 - DEFAULTS["collateral_process"]["lapse_loss"]
     valid = value(
         _product(revenue=LICENSING),
@@ -136,11 +140,12 @@ def test_revoked_keeps_what_remains_after_the_revocation_loss() -> None:
 
 
 def test_life_certificate_stops_at_the_expiry() -> None:
-    economic = value(_product(revenue=LICENSING), as_of=AS_OF, samples=0)
+    economic = value(_product(revenue=LICENSING), as_of=AS_OF, samples=0, **BUILTIN)
     capped = value(
         _product(revenue=LICENSING, income_assumptions={"life": "certificate"}),
         as_of=AS_OF,
         samples=0,
+        **BUILTIN,
     )
     assert capped.methods.income.inputs["life_convention"]["value"] == "certificate"
     assert capped.methods.income.inputs["life_years"]["value"] < 1.4

@@ -88,6 +88,73 @@ def value_sample(
     )
 
 
+def listings_sample_path() -> str:
+    """Return the path of the bundled sample exchange export (``valuation/data/listings``)."""
+    from importlib import resources
+
+    return str(resources.files("valuation").joinpath("data", "listings", LISTINGS_SAMPLE))
+
+
+LISTINGS_SAMPLE = "zhejiang-sample.csv"
+
+
+def price_sample(listing_model: Any, calibration_id: str) -> list[dict[str, Any]]:
+    """Quote the listings of the bundled sample export as ``dpv price`` does.
+
+    Returns one JSON-ready quote per listing (band, suggested price, comparables, asking-price
+    check, flags with their reasons).
+    """
+    from valuation.pricing import quote_listings, read_listings
+
+    batch, _ = read_listings(Path(listings_sample_path()))
+    quotes = quote_listings(batch, listing_model, calibration_id=calibration_id)
+    return [quotes.row(i) for i in range(len(quotes))]
+
+
+def pricing_brief(quote: dict[str, Any]) -> dict[str, Any]:
+    """Return the few fields of a quote the demo's summary shows: band, asking, flags."""
+    band = quote["band"]
+    return {
+        "listing_id": quote["listing_id"],
+        "exchange": quote["exchange"],
+        "price_mode": quote["price_mode"],
+        "band": {k: band[k] for k in ("p10", "p50", "p90")},
+        "coverage_claimed": band["coverage_claimed"],
+        "asking_price": quote["asking_price"],
+        "asking_position": quote["asking_check"]["position"],
+        "flags": quote["flags"],
+    }
+
+
+def pricing_lines(quotes: list[dict[str, Any]], calibration_id: str) -> list[str]:
+    """Return terminal lines: each listing's band against its asking price, its flags."""
+    from urllib.parse import parse_qs, urlparse
+
+    from valuation.display import terminal_safe
+
+    def money(x: float | None) -> str:
+        if x is None:
+            return "none"
+        return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+    exchanges = sorted({q["exchange"] for q in quotes})
+    lines = [
+        f"pricing: {len(quotes)} listings of a sample export of {', '.join(exchanges)} "
+        f"(80 % bands in CNY, calibration {calibration_id}):"
+    ]
+    for q in quotes:
+        listing = q["listing_id"]
+        listing = parse_qs(urlparse(listing).query).get("id", [listing])[0]
+        band = q["band"]
+        lines.append(
+            f"  {terminal_safe(listing)[:24]:<24} {q['price_mode']:<11} "
+            f"asking {money(q['asking_price']):>9}  band {money(band['p10'])} - "
+            f"{money(band['p90'])} ({q['asking_check']['position']})  "
+            f"{', '.join(q['flags']) or 'no flag'}"
+        )
+    return lines
+
+
 # The sample pledge runs on fewer paths than its request asks for, so the demo takes seconds;
 # `dpv pledge` on the same file runs them all.
 DEMO_PLEDGE_PATHS = 20_000
@@ -97,7 +164,7 @@ def _is_demo_output(folder: Path) -> bool:
     """Whether ``folder`` holds a previous demo output and nothing else."""
     from valuation.outputs import holds_only
 
-    written = {"summary.json", "sample-valuations.csv", "pledge"}
+    written = {"summary.json", "sample-valuations.csv", "listing-quotes.json", "pledge"}
     return holds_only(folder, "summary.json", lambda n: n in written or n.startswith("valuation-"))
 
 
@@ -105,16 +172,18 @@ def _is_demo_output(folder: Path) -> bool:
 def demo_command(
     out: Annotated[Path, typer.Option(help="Folder for the results.")] = Path("demo-output"),
 ) -> None:
-    """Value the bundled examples and the synthetic sample, and score the sample pledge.
+    """Value the bundled examples and the synthetic sample, score the sample pledge, price listings.
 
     OUT must be new, empty or a previous demo output (which is replaced).
 
-    Writes one valuation JSON per example and ``summary.json``, the 2,000-product sample's
-    valuations beside the generator's true economic value in ``sample-valuations.csv``, and
-    the sample pledge's ``pledge/assessment.json`` and ``pledge/memo.html`` (the credit memo).
+    Writes one valuation JSON per example, the 2,000-product sample's valuations beside the
+    generator's true economic value in ``sample-valuations.csv``, the sample pledge's
+    ``pledge/assessment.json`` and ``pledge/memo.html`` (the credit memo), the quotes of a
+    small bundled exchange export in ``listing-quotes.json`` (as ``dpv price`` gives them),
+    and ``summary.json``: each example's value and range, each listing's band and flags.
     """
     from valuation import value_many
-    from valuation.calibration_set import resolve_calibration_with_model
+    from valuation.calibration_set import load_calibration
     from valuation.cli._pledge import ASSESSMENT_FILE, MEMO_FILE, summary_lines
     from valuation.cli._value import render_table
     from valuation.examples import (
@@ -129,7 +198,8 @@ def demo_command(
 
     check_output_folder(out, "demo", force=True, owns=_is_demo_output)
     products = [load_example(name) for name in EXAMPLES]
-    overrides, calibration_id, market_model = resolve_calibration_with_model(None)
+    cal = load_calibration(None)
+    overrides, calibration_id, market_model = cal.valuation_overrides, cal.id, cal.market_model()
     results = value_many(
         products,
         as_of=DEMO_AS_OF,
@@ -146,6 +216,8 @@ def demo_command(
         calibration_id=calibration_id,
         market_model=market_model,
     )
+    listing_model = cal.listing_model()
+    quotes = [] if listing_model is None else price_sample(listing_model, calibration_id)
     sample_line = ""
 
     def write(staging: Path) -> None:
@@ -160,7 +232,14 @@ def demo_command(
                     "range": result.range.model_dump() if result.range else None,
                 }
             )
-        (staging / "summary.json").write_text(json.dumps(summary, indent=2))
+        pricing = [pricing_brief(q) for q in quotes]
+        (staging / "listing-quotes.json").write_text(
+            json.dumps(quotes, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+        (staging / "summary.json").write_text(
+            json.dumps({"valuations": summary, "pricing": pricing}, indent=2, ensure_ascii=False),
+            encoding="utf-8",
+        )
         sample_line = value_sample(staging, overrides, calibration_id, market_model)
         (staging / "pledge").mkdir()
         (staging / "pledge" / ASSESSMENT_FILE).write_text(
@@ -175,8 +254,14 @@ def demo_command(
     typer.echo(sample_line)
     typer.echo("")
     typer.echo("\n".join(summary_lines(assessment)))
+    typer.echo("")
+    if quotes:
+        typer.echo("\n".join(pricing_lines(quotes, calibration_id)))
+    else:
+        typer.echo(f"pricing: skipped, calibration {calibration_id} has no listing model")
     typer.echo(
-        f"wrote {len(results)} valuations, the sample's, and the sample pledge's assessment and "
-        f"credit memo to {out}/ (open {out / 'pledge' / MEMO_FILE})",
+        f"wrote {len(results)} valuations, the sample's, the sample pledge's assessment and "
+        f"credit memo, and {len(quotes)} listing quotes to {out}/ "
+        f"(open {out / 'pledge' / MEMO_FILE})",
         err=True,
     )

@@ -13,7 +13,6 @@ the collateral value, LTV, max loans and stress use the engine's values only.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -25,6 +24,7 @@ import numpy as np
 from valuation._valuate import value_many
 from valuation._version import __version__
 from valuation.audit import input_sha256
+from valuation.calibration_set import calibration_or_bundled
 from valuation.dates import months_between
 from valuation.defaults import default_calibration_id, parameters
 from valuation.exceptions import MSG_FILE_NOT_FOUND, MSG_MALFORMED_JSON, DpvInputError
@@ -364,6 +364,7 @@ def _breach_sensitivity(
     items: Sequence[tuple[Product, float]],
     valuations: Sequence[ValuationResult],
     params: Mapping[str, Any],
+    calibration_id: str,
 ) -> list[Sensitivity]:
     total = sum(v for _, v in items)
     p10 = sum(r.range.p10 if r.range else float(r.concluded_value or 0.0) for r in valuations)
@@ -393,7 +394,7 @@ def _breach_sensitivity(
         scenarios=scenarios,
         paths=min(request.simulation.paths, SENSITIVITY_PATHS),
     )
-    result = stress(req)
+    result = stress(req, calibration_id=calibration_id)
     by_name = {s.name: s.breach_probability for s in result.scenarios}
     return [
         Sensitivity(
@@ -410,13 +411,16 @@ def _breach_sensitivity(
 
 
 def _shorter_tenor(
-    request: PledgeRequest, items: Sequence[tuple[Product, float]], params: Mapping[str, Any]
+    request: PledgeRequest,
+    items: Sequence[tuple[Product, float]],
+    params: Mapping[str, Any],
+    calibration_id: str,
 ) -> int | None:
     """Return the longest shorter tenor (in policy steps) at which the breach target is met."""
     step = request.policy.tenor_step_months
     for tenor in range(request.loan.tenor_months - step, 0, -step):
         req = stress_request(request, items, params, scenarios=["base"], tenor_months=tenor)
-        result = stress(req)
+        result = stress(req, calibration_id=calibration_id)
         if result.breach_probability <= request.policy.target_breach_probability:
             return tenor
     return None
@@ -434,14 +438,6 @@ class _Clock:
         if self.timings is not None:
             self.timings[stage] = self.timings.get(stage, 0.0) + now - self.last
         self.last = now
-
-
-@functools.cache
-def bundled_calibration() -> tuple[dict[str, Any], str, Any]:
-    """Return the bundled default set's overrides, id and market model (loaded once)."""
-    from valuation.calibration_set import resolve_calibration_with_model
-
-    return resolve_calibration_with_model(None)
 
 
 def assess_pledge(
@@ -508,9 +504,9 @@ def assess_pledge(
     clock = _Clock(timings)
     req = parse_model(PledgeRequest, request)
     products, sources, used = resolve_collateral(req, _as_registry(registry))
-    if parameters_override is None and calibration_id is None and market_model is None:
-        # the CLI's default: the bundled CalibrationSet
-        parameters_override, calibration_id, market_model = bundled_calibration()
+    parameters_override, calibration_id, market_model = calibration_or_bundled(
+        parameters_override, calibration_id, market_model
+    )
     params = parameters(dict(parameters_override) if parameters_override else None)
     cal_id = calibration_id or default_calibration_id()
     policy = req.policy
@@ -578,7 +574,7 @@ def assess_pledge(
     grade: str | None = None
     if items:
         sreq = stress_request(req, items, params)
-        base = stress(sreq)
+        base = stress(sreq, calibration_id=cal_id)
         clock.lap("stress_and_scenarios")
         el_rate = base.expected_loss / loan.amount
         histogram = _loss_histogram(sreq)
@@ -607,10 +603,10 @@ def assess_pledge(
             eligible, req.as_of, parameters_override, calibration_id, market_model
         )
         clock.lap("value_sensitivity")
-        sensitivity += _breach_sensitivity(req, items, [r for _, r in eligible], params)
+        sensitivity += _breach_sensitivity(req, items, [r for _, r in eligible], params, cal_id)
         clock.lap("breach_sensitivity")
         if base.breach_probability > policy.target_breach_probability and loan.amount <= policy_max:
-            shorter = _shorter_tenor(req, items, params)
+            shorter = _shorter_tenor(req, items, params, cal_id)
             clock.lap("shorter_tenor")
 
     risk_max = base.max_loan if base is not None else 0.0

@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from valuation.audit import make_audit
-from valuation.defaults import default_calibration_id
+from valuation.calibration_set import bundled_calibration_id
 from valuation.kernels._jit import run_parallel
 from valuation.kernels.layout import CHUNK, FLAG_LAPSED, FLAG_REVOKED, PathOutputs
 from valuation.risk.model import StressModel, build_model
@@ -222,8 +222,10 @@ def stress(
     request
         A :class:`~valuation.schema.stress.StressRequest` or its JSON as a mapping.
     calibration_id
-        Id of the CalibrationSet the audit block names (default: the built-in defaults' id).
-        The request gives the collateral's process directly, so the set changes no number.
+        Id of the CalibrationSet the audit block names: by default the bundled default set's,
+        as ``dpv stress`` names it; ``valuation.defaults.default_calibration_id()`` names the
+        built-in defaults. The request gives the collateral's process directly, so the set
+        changes no number.
 
     Returns
     -------
@@ -326,7 +328,7 @@ def stress(
             document,
             seed=req.simulation.seed,
             valuation_date=req.as_of,
-            calibration_id=calibration_id or default_calibration_id(),
+            calibration_id=calibration_id or bundled_calibration_id(),
         ),
     )
 
