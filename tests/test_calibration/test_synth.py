@@ -173,7 +173,7 @@ def test_sample_products_can_be_valued() -> None:
         ({"n_products": 2.5}, "--products"),
         ({"seed": -1}, "--seed"),
         ({"fmt": "xlsx"}, "--format"),
-        ({"chunk_size": 0}, "chunk_size"),
+        ({"chunk_size": 0}, "--chunk-size"),
     ],
 )
 def test_api_rejects_bad_arguments(tmp_path: Path, kwargs: dict[str, object], field: str) -> None:
