@@ -1,0 +1,348 @@
+"""The stress kernel on a GPU against the CPU kernel: bit identity, speed, a whole book.
+
+Run once on a machine with an NVIDIA GPU and numba-cuda (``python benchmarks/device_stress_cuda.py``;
+``--smoke`` runs tiny sizes, also under ``NUMBA_ENABLE_CUDASIM=1``). Imports only
+``valuation.kernels`` (numpy, numba, numba-cuda): the model's arrays are built here.
+
+1. Bit identity: the GPU's outputs against the CPU kernel's on 100 k paths of a model with every
+   event (sector factor, jumps, revocation, expiry and renewal, wrong-way default, a sale after
+   the tenor); mismatching elements and the largest absolute and ulp difference if any; the
+   number of fused multiply-adds in the kernel's PTX.
+2. Speed: the full model at 1 M paths × 60 steps × 3 items (kernel time, device-resident,
+   compile excluded; and with transfers), the CPU kernel on all cores, and the bare-GBM CUDA
+   yardstick with the same generator; in G path-steps/s (paths × steps × items per second).
+3. A whole book: 10⁴ loans × 10⁴ paths × 60 steps × 3 items, end to end (host constants,
+   transfers, kernel, results back), one launch per loan; stops after a time budget and
+   projects the rest.
+
+Prints one line per figure and writes the figures to ``$OUT/cuda.json`` when ``OUT`` is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from valuation.kernels import layout as L  # noqa: E402
+
+RESULTS: dict[str, Any] = {}
+
+
+def say(key: str, value: Any, text: str) -> None:
+    """Record a figure and print its line."""
+    RESULTS[key] = value
+    print(text, flush=True)
+
+
+def model_arrays(n_steps: int, seed: int, variant: int = 0) -> dict[str, Any]:
+    """A three-item pledge with every event, as the kernel's arrays (monthly steps)."""
+    dt = 1.0 / 12.0
+    rng = np.random.default_rng(1000 + variant)
+    vols = np.array([0.35, 0.25, 0.2]) * (1.0 + 0.2 * rng.random(3))
+    items = np.zeros((3, L.N_ITEM_COLUMNS))
+    items[:, L.LOG_V0] = np.log([60.0, 30.0, 20.0])
+    items[:, L.LOG_DRIFT_STEP] = (np.array([0.02, -0.05, 0.0]) - 0.5 * vols**2) * dt
+    items[:, L.SIGMA_SQRT_DT] = vols * math.sqrt(dt)
+    lam = np.array([1.5, 0.5, 0.0])
+    items[:, L.JUMP_LAMBDA_DT] = lam * dt
+    items[:, L.JUMP_P0] = np.exp(-lam * dt)
+    items[:, L.JUMP_MEAN] = [-0.15, -0.3, 0.0]
+    items[:, L.JUMP_VOL] = [0.2, 0.1, 0.0]
+    items[:, L.REVOKE_P] = -np.expm1(-np.array([0.1, 0.05, 0.0]) * dt)
+    items[:, L.REVOKE_KEEP] = [0.2, 0.0, 1.0]
+    items[:, L.EXPIRY_STEP] = [9.0, 0.0, 0.0]
+    items[:, L.RENEW_P] = [0.8, 1.0, 1.0]
+    items[:, L.LAPSE_KEEP] = [0.5, 1.0, 1.0]
+    items[:, L.POOL_WEIGHT] = [0.5, 0.3, 0.2]
+    rho, wrong_way, pd = 0.5, 0.5, 0.08
+    scalars = np.zeros(L.N_SCALARS)
+    scalars[L.AMOUNT] = 60.0
+    scalars[L.MARGIN_CALL_LTV] = 0.8
+    # Φ⁻¹ of the monthly default probability, by bisection on erfc (no scipy needed).
+    p_step = -math.expm1(math.log1p(-pd) * dt)
+    lo, hi = -10.0, 0.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if 0.5 * math.erfc(-mid / math.sqrt(2.0)) < p_step else (lo, mid)
+    scalars[L.DEFAULT_THRESHOLD] = 0.5 * (lo + hi)
+    scalars[L.WRONG_WAY] = wrong_way
+    scalars[L.WRONG_WAY_COMPLEMENT] = math.sqrt(1.0 - wrong_way**2)
+    scalars[L.LIQUIDATION_KEEP] = 0.7
+    scalars[L.SQRT_RHO] = math.sqrt(rho)
+    scalars[L.SQRT_ONE_MINUS_RHO] = math.sqrt(1.0 - rho)
+    rate = 0.06 / 12.0
+    k = np.arange(n_steps + 1)
+    profile = (1 - (1 + rate) ** -(n_steps - k)) / (1 - (1 + rate) ** -n_steps)
+    profile[-1] = 1e-9  # a last exposure just above zero (the annuity's ends at 0)
+    return {
+        "items": items,
+        "sector_index": np.array([0, 0, 1], dtype=np.int64),
+        "item_keys": np.array(
+            [11 + 7 * variant, 12 + 7 * variant, 13 + 7 * variant], dtype=np.uint64
+        ),
+        "sector_keys": np.array([101, 102], dtype=np.uint64),
+        "stream_keys": np.array([seed, 999 + variant], dtype=np.uint64),
+        "profile": profile,
+        "scalars": scalars,
+        "n_liquidation_steps": 6,
+    }
+
+
+def kernel_inputs(m: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        m["items"], m["sector_index"], m["item_keys"], m["sector_keys"], m["stream_keys"],
+        m["profile"], m["scalars"], m["n_liquidation_steps"],
+    )  # fmt: skip
+
+
+def outputs(n: int, n_items: int, n_steps: int, store: bool) -> list[np.ndarray]:
+    return [
+        np.empty(n),
+        np.empty(n, dtype=np.int64),
+        np.empty(n),
+        np.empty(n),
+        np.empty((n, n_items), dtype=np.uint8),
+        np.empty((n, n_items if store else 0)),
+        np.empty((n_steps + 1 if store else 0, n), dtype=np.float32),
+    ]
+
+
+NAMES = ("min_ratio", "default_step", "ead", "loss", "flags", "terminal", "pool")
+
+
+def run_cpu(m: dict[str, Any], n: int, store: bool) -> list[np.ndarray]:
+    from valuation.kernels._jit import run_parallel
+    from valuation.kernels.stress import stress_paths
+
+    out = outputs(n, 3, m["profile"].shape[0] - 1, store)
+    run_parallel(lambda b, e: stress_paths(*kernel_inputs(m), 0, b, e, *out), n, L.CHUNK)
+    return out
+
+
+def run_gpu(m: dict[str, Any], n: int, store: bool) -> list[np.ndarray]:
+    from valuation.kernels.cuda.paths import stress_paths_cuda
+
+    out = outputs(n, 3, m["profile"].shape[0] - 1, store)
+    stress_paths_cuda(*kernel_inputs(m), 0, 0, n, *out)
+    return out
+
+
+def ulps(a: np.ndarray, b: np.ndarray) -> int:
+    """Largest distance in units in the last place between two float arrays."""
+    if a.dtype.kind != "f":
+        return 0
+    width = np.int64 if a.dtype == np.float64 else np.int32
+    ia, ib = a.view(width).astype(np.int64), b.view(width).astype(np.int64)
+    ia = np.where(ia < 0, np.iinfo(width).min - ia, ia)
+    ib = np.where(ib < 0, np.iinfo(width).min - ib, ib)
+    return int(np.max(np.abs(ia - ib))) if a.size else 0
+
+
+def part_identity(n: int) -> None:
+    from valuation.kernels.cuda.paths import _stress_kernel, fma_count
+    from valuation.kernels.cuda.prep import device_constants
+
+    m = model_arrays(60, seed=20261201)
+    t0 = time.perf_counter()
+    cpu = run_cpu(m, n, True)
+    t1 = time.perf_counter()
+    gpu = run_gpu(m, n, True)
+    t2 = time.perf_counter()
+    say(
+        "cpu_first_call_s", t1 - t0, f"CPU kernel first call (compile + {n} paths): {t1 - t0:.1f} s"
+    )
+    say(
+        "gpu_first_call_s", t2 - t1, f"GPU kernel first call (compile + {n} paths): {t2 - t1:.1f} s"
+    )
+    say("ptx_fma_count", fma_count(_stress_kernel),
+        f"fused multiply-adds in the stress kernel's PTX: {fma_count(_stress_kernel)}")  # fmt: skip
+    _, _, _, certain = device_constants(m["items"], 66)
+    say("revocation_table_certain", certain, f"revocation tables certain: {certain}")
+    report: dict[str, Any] = {}
+    all_equal = True
+    for name, a, b in zip(NAMES, cpu, gpu, strict=True):
+        same = np.array_equal(a, b) or (
+            a.dtype.kind == "f" and np.array_equal(a, b, equal_nan=True)
+        )
+        bad = int(np.count_nonzero(a != b)) if not same else 0
+        diff = float(np.nanmax(np.abs(a.astype(float) - b.astype(float)))) if not same else 0.0
+        report[name] = {
+            "identical": same,
+            "mismatches": bad,
+            "max_abs": diff,
+            "max_ulp": ulps(a, b) if not same else 0,
+        }
+        all_equal = all_equal and same
+        print(
+            f"  {name:13s} identical={same} mismatches={bad} max_abs={diff:.3g} max_ulp={report[name]['max_ulp']}"
+        )
+    defaults = int(np.count_nonzero(cpu[1] >= 0))
+    late = int(np.count_nonzero((cpu[1] >= 0) & (cpu[1] + 6 > 60)))
+    flags = np.bitwise_or.reduce(cpu[4], axis=1)
+    say(
+        "identity",
+        report,
+        f"bit identity on {n} paths: {'ALL IDENTICAL' if all_equal else 'MISMATCH'}",
+    )
+    say("identity_events", {"defaults": defaults, "sales_after_tenor": late,
+                            "revoked": int(np.count_nonzero(flags & 1)), "lapsed": int(np.count_nonzero(flags & 4))},
+        f"  events exercised: {defaults} defaults ({late} sold after the tenor), "
+        f"{int(np.count_nonzero(flags & 1))} paths revoked, {int(np.count_nonzero(flags & 4))} lapsed")  # fmt: skip
+
+
+def part_speed(n: int, n_cpu: int, repeats: int) -> None:
+    from numba import cuda
+
+    from valuation.kernels.cuda.paths import (
+        THREADS_PER_BLOCK,
+        _stress_kernel,
+        blocks_for,
+        launch_arguments,
+    )
+    from valuation.kernels.cuda.prep import device_constants
+
+    m = model_arrays(60, seed=7)
+    steps, items = 60, 3
+    work = n * steps * items
+    aux, thresholds, pool0, _ = device_constants(m["items"], 66)
+    inputs = [cuda.to_device(np.ascontiguousarray(a)) for a in kernel_inputs(m)[:7]]
+    constants = [
+        cuda.to_device(aux),
+        cuda.to_device(thresholds),
+        cuda.to_device(1.0 / m["profile"]),
+        pool0,
+    ]
+    args, _ = launch_arguments(inputs, constants, items, steps, 6, 0, n, store_pool=False,
+                               store_terminal=False, use_factor=True)  # fmt: skip
+    grid = blocks_for(n)
+    _stress_kernel[grid, THREADS_PER_BLOCK](*args)  # compiled already; warm
+    cuda.synchronize()
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        _stress_kernel[grid, THREADS_PER_BLOCK](*args)
+        cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    say("gpu_full_model_gps", work / best / 1e9,
+        f"GPU full model, {n} paths x {steps} steps x {items} items: {best * 1e3:.2f} ms, "
+        f"{work / best / 1e9:.2f} G path-steps/s (kernel only)")  # fmt: skip
+    t0 = time.perf_counter()
+    run_gpu(m, n, False)
+    t1 = time.perf_counter()
+    say("gpu_full_model_with_transfers_gps", work / (t1 - t0) / 1e9,
+        f"GPU full model incl. host constants and transfers: {(t1 - t0) * 1e3:.1f} ms, "
+        f"{work / (t1 - t0) / 1e9:.2f} G path-steps/s")  # fmt: skip
+
+    from valuation.kernels._jit import pool_threads
+
+    run_cpu(m, min(n_cpu, 4096), False)  # compiled already (part 1) or now
+    best_cpu = math.inf
+    for _ in range(2):
+        t0 = time.perf_counter()
+        run_cpu(m, n_cpu, False)
+        best_cpu = min(best_cpu, time.perf_counter() - t0)
+    cpu_rate = n_cpu * steps * items / best_cpu / 1e9
+    say("cpu_full_model_gps", cpu_rate,
+        f"CPU full model on {pool_threads()} threads, {n_cpu} paths: {best_cpu * 1e3:.1f} ms, "
+        f"{cpu_rate:.3f} G path-steps/s")  # fmt: skip
+    say(
+        "gpu_over_cpu",
+        RESULTS["gpu_full_model_gps"] / cpu_rate,
+        f"GPU / CPU (full model): {RESULTS['gpu_full_model_gps'] / cpu_rate:.1f}x",
+    )
+
+    from valuation.kernels.cuda.gbm import _gbm_kernel
+
+    it = m["items"]
+    gargs = [
+        *(cuda.to_device(np.ascontiguousarray(a)) for a in (it[:, L.LOG_V0], it[:, L.LOG_DRIFT_STEP], it[:, L.SIGMA_SQRT_DT], m["item_keys"], m["sector_index"], m["sector_keys"])),
+        float(m["scalars"][L.SQRT_RHO]), float(m["scalars"][L.SQRT_ONE_MINUS_RHO]), np.uint64(m["stream_keys"][0]),
+        cuda.to_device(1.0 / m["profile"]), float(np.exp(it[:, L.LOG_V0]).sum()), 0, n, cuda.device_array(n),
+    ]  # fmt: skip
+    _gbm_kernel[grid, THREADS_PER_BLOCK](*gargs)
+    cuda.synchronize()
+    best_gbm = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        _gbm_kernel[grid, THREADS_PER_BLOCK](*gargs)
+        cuda.synchronize()
+        best_gbm = min(best_gbm, time.perf_counter() - t0)
+    say("gpu_gbm_gps", work / best_gbm / 1e9,
+        f"GPU bare GBM yardstick (same Philox, normals, exp; sector factor): {best_gbm * 1e3:.2f} ms, "
+        f"{work / best_gbm / 1e9:.2f} G path-steps/s; full model at "
+        f"{RESULTS['gpu_full_model_gps'] / (work / best_gbm / 1e9):.2f} of it")  # fmt: skip
+
+
+def part_book(loans: int, paths: int, budget_s: float) -> None:
+    from valuation.kernels.cuda.paths import stress_paths_cuda
+
+    steps, items = 60, 3
+    models = [model_arrays(steps, seed=5, variant=v % 50) for v in range(min(loans, 50))]
+    out = outputs(paths, items, steps, False)
+    t0 = time.perf_counter()
+    done = 0
+    for loan in range(loans):
+        m = dict(models[loan % len(models)])
+        m["stream_keys"] = np.array([5, 100_000 + loan], dtype=np.uint64)
+        stress_paths_cuda(*kernel_inputs(m), 0, 0, paths, *out)
+        done += 1
+        if time.perf_counter() - t0 > budget_s:
+            break
+    elapsed = time.perf_counter() - t0
+    work = done * paths * steps * items
+    projected = elapsed * loans / done
+    say("book", {"loans_done": done, "loans": loans, "paths": paths, "elapsed_s": elapsed,
+                 "projected_s": projected, "gps": work / elapsed / 1e9},
+        f"book: {done} of {loans} loans x {paths} paths x {steps} steps x {items} items end to end "
+        f"in {elapsed:.1f} s ({work / elapsed / 1e9:.2f} G path-steps/s); whole book "
+        f"{'took' if done == loans else 'projected'} {projected:.1f} s")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (simulator-friendly)")
+    args = parser.parse_args()
+    smoke = args.smoke
+    try:
+        from numba import cuda
+
+        gpu = cuda.get_current_device()
+        name = gpu.name.decode() if isinstance(gpu.name, bytes) else str(gpu.name)
+        say("device", name, f"device: {name}")
+    except Exception as exc:  # noqa: BLE001 - the figure says what went wrong
+        say("device", f"none: {exc}", f"device: none ({exc})")
+    import numba
+
+    say("versions", {"numpy": np.__version__, "numba": numba.__version__},
+        f"numpy {np.__version__}, numba {numba.__version__}")  # fmt: skip
+    parts = [
+        ("identity", lambda: part_identity(40 if smoke else 100_000)),
+        ("speed", lambda: part_speed(64 if smoke else 1_000_000, 64 if smoke else 1_000_000, 1 if smoke else 5)),
+        ("book", lambda: part_book(3 if smoke else 10_000, 16 if smoke else 10_000, 5.0 if smoke else 75.0)),
+    ]  # fmt: skip
+    for name, part in parts:
+        t0 = time.perf_counter()
+        try:
+            part()
+        except Exception:  # noqa: BLE001 - one part's failure must not lose the others
+            RESULTS[f"{name}_error"] = traceback.format_exc()
+            print(f"{name}: FAILED\n{traceback.format_exc()}", flush=True)
+        print(f"[{name}: {time.perf_counter() - t0:.1f} s]", flush=True)
+    out = os.environ.get("OUT")
+    if out:
+        Path(out, "cuda.json").write_text(json.dumps(RESULTS, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,392 @@
+"""The full stress model on the GPU: one thread per path, the CPU kernel's bits.
+
+:func:`stress_paths_cuda` takes the arguments of :func:`valuation.kernels.stress.stress_paths`
+and fills the same outputs with the same bits. Each thread runs one path the way the "obvious
+per-path loop" runs it: for each item in order, its event schedule
+(:func:`~valuation.kernels.cuda.primitives.item_events`), then its steps (the sector and item
+normals of the step, the drift, the events, the exponential, added to the pooled value and to
+the borrower's factor); then the running minimum of value over exposure profile, the first
+step of default, and the sale of the collateral (run on past the tenor where it falls after
+it). Every sum is formed in the CPU kernel's order (items in order at each step; a step's
+events in the order of the jumps' numbers, then the revocation, then the lapse), so the
+per-path arrays the CPU kernel keeps for a block of paths are kept per thread here, in device
+scratch arrays laid out path-minor (coalesced).
+
+No contraction
+--------------
+NVVM contracts ``a·b + c`` into a fused multiply-add by default (``-fma=1``), even when
+numba-cuda compiles without fast-math: one rounding instead of two, so not the CPU's bits.
+:func:`forbid_contraction` compiles the kernels with ``-fma=0`` and without link-time
+optimisation, so the PTX holds ``mul.rn.f64`` and ``add.rn.f64`` (which ``ptxas`` never fuses);
+:func:`fma_count` counts the fused ones left in a kernel's PTX (zero).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numba import cuda
+
+from valuation.kernels.cuda.prep import device_constants
+from valuation.kernels.cuda.primitives import (
+    exp_scalar,
+    item_events,
+    lane_normal,
+)
+from valuation.kernels.layout import (
+    AMOUNT,
+    DEFAULT_THRESHOLD,
+    EXPIRY_STEP,
+    JUMP_LAMBDA_DT,
+    LIQUIDATION_KEEP,
+    LOG_DRIFT_STEP,
+    LOG_V0,
+    POOL_WEIGHT,
+    REVOKE_P,
+    SIGMA_SQRT_DT,
+    SQRT_ONE_MINUS_RHO,
+    SQRT_RHO,
+    WRONG_WAY,
+    WRONG_WAY_COMPLEMENT,
+)
+
+THREADS_PER_BLOCK = 128
+
+
+def _simulated() -> bool:
+    from numba import config
+
+    return bool(config.ENABLE_CUDASIM)
+
+
+# Kernels are compiled to PTX by NVVM and linked without link-time optimisation, so that the
+# PTX NVVM writes (with -fma=0: forbid_contraction) is what runs and can be inspected.
+kernel_jit: Any = cuda.jit if _simulated() else cuda.jit(lto=False)
+# Paths per launch: bounds the device scratch (about 8 bytes × (3·steps + items) per path).
+MAX_PATHS_PER_LAUNCH = 1 << 21
+
+
+@kernel_jit
+def _stress_kernel(  # type: ignore[no-untyped-def]  # noqa: PLR0912, PLR0915
+    items,
+    sector_index,
+    item_keys,
+    sector_keys,
+    stream_keys,
+    profile,
+    scalars,
+    n_liquidation_steps,
+    path_start,
+    p_begin,
+    p_end,
+    aux,
+    thresholds,
+    inv_profile,
+    pool0,
+    events,
+    pool,
+    factor,
+    final_log_v,
+    out_min_ratio,
+    out_default_step,
+    out_ead,
+    out_loss,
+    out_flags,
+    out_terminal,
+    out_pool,
+):
+    t = cuda.grid(1)
+    p = p_begin + t
+    if p >= p_end:
+        return
+    n_items = items.shape[0]
+    n_steps = profile.shape[0] - 1
+    horizon = n_steps + n_liquidation_steps
+    seed = stream_keys[0]
+    borrower_key = stream_keys[1]
+    path = np.uint64(path_start + p)
+    threshold = scalars[DEFAULT_THRESHOLD]
+    wrong_way = scalars[WRONG_WAY]
+    wrong_way_c = scalars[WRONG_WAY_COMPLEMENT]
+    sqrt_rho = scalars[SQRT_RHO]
+    sqrt_1m_rho = scalars[SQRT_ONE_MINUS_RHO]
+    draw_sector = sqrt_rho > 0.0
+    draw_borrower = threshold > -math.inf
+    use_factor = draw_borrower and wrong_way != 0.0
+    store_pool = out_pool.shape[0] > 0
+    store_terminal = out_terminal.shape[1] > 0
+
+    pool[0, t] = pool0
+    for k in range(1, n_steps + 1):
+        pool[k, t] = 0.0
+        if use_factor:
+            factor[k, t] = 0.0
+    for i in range(n_items):
+        key = item_keys[i]
+        sector_key = sector_keys[sector_index[i]]
+        expiry = int(items[i, EXPIRY_STEP])
+        with_events = (
+            items[i, JUMP_LAMBDA_DT] > 0.0 or items[i, REVOKE_P] > 0.0 or 1 <= expiry <= n_steps
+        )
+        flags = 0
+        if with_events:
+            flags = item_events(
+                items, i, aux, thresholds, seed, key, path, n_steps, horizon, 1, n_steps, events, t
+            )
+        out_flags[p, i] = flags
+        drift = items[i, LOG_DRIFT_STEP]
+        sigma = items[i, SIGMA_SQRT_DT]
+        weight = items[i, POOL_WEIGHT]
+        level = items[i, LOG_V0]
+        v = 0.0
+        for k in range(1, n_steps + 1):
+            block = np.uint64((k - 1) // 4)
+            lane = (k - 1) % 4
+            eps = lane_normal(seed, key, path, block, lane)
+            if draw_sector:
+                common = lane_normal(seed, sector_key, path, block, lane)
+                shock = sqrt_rho * common + sqrt_1m_rho * eps
+            else:
+                shock = sqrt_1m_rho * eps
+            jump = 0.0
+            if with_events:
+                jump = events[k - 1, t]
+                events[k - 1, t] = 0.0
+            level = level + (drift + sigma * shock + jump)
+            v = exp_scalar(level)
+            pool[k, t] += v
+            if use_factor:
+                factor[k, t] += weight * shock
+        if store_terminal:
+            out_terminal[p, i] = v
+        final_log_v[i, t] = level
+
+    min_ratio = pool[0, t] * inv_profile[0]
+    if store_pool:
+        out_pool[0, p] = np.float32(pool[0, t])
+    for k in range(1, n_steps + 1):
+        ratio = pool[k, t] * inv_profile[k]
+        min_ratio = ratio if ratio < min_ratio else min_ratio
+        if store_pool:
+            out_pool[k, p] = np.float32(pool[k, t])
+    out_min_ratio[p] = min_ratio
+
+    d = -1
+    if draw_borrower:
+        for k in range(1, n_steps + 1):
+            eta = lane_normal(seed, borrower_key, path, np.uint64((k - 1) // 4), (k - 1) % 4)
+            if use_factor:
+                latent = wrong_way * factor[k, t] + wrong_way_c * eta
+            else:
+                latent = wrong_way_c * eta
+            if latent < threshold:
+                d = k
+                break
+    out_default_step[p] = d
+    if d < 0:
+        out_ead[p] = 0.0
+        out_loss[p] = 0.0
+        return
+    ead = scalars[AMOUNT] * profile[d]
+    sale = d + n_liquidation_steps
+    if sale <= n_steps:
+        proceeds = scalars[LIQUIDATION_KEEP] * pool[sale, t]
+    else:
+        # pool_after_tenor: each item on from the tenor to the sale, one step at a time.
+        after = 0.0
+        for i in range(n_items):
+            key = item_keys[i]
+            item_events(
+                items,
+                i,
+                aux,
+                thresholds,
+                seed,
+                key,
+                path,
+                n_steps,
+                horizon,
+                n_steps + 1,
+                sale,
+                events,
+                t,
+            )
+            log_v = final_log_v[i, t]
+            for k in range(n_steps + 1, sale + 1):
+                block = np.uint64((k - 1) // 4)
+                lane = (k - 1) % 4
+                eps = lane_normal(seed, key, path, block, lane)
+                common = 0.0
+                if sqrt_rho > 0.0:
+                    common = lane_normal(seed, sector_keys[sector_index[i]], path, block, lane)
+                shock = sqrt_rho * common + sqrt_1m_rho * eps
+                later = events[k - n_steps - 1, t]
+                events[k - n_steps - 1, t] = 0.0
+                log_v += items[i, LOG_DRIFT_STEP] + items[i, SIGMA_SQRT_DT] * shock + later
+            after += exp_scalar(log_v)
+        proceeds = scalars[LIQUIDATION_KEEP] * after
+    out_ead[p] = ead
+    out_loss[p] = max(ead - proceeds, 0.0)
+
+
+_MARKER = "valuation7kernels4cuda"  # how the names of this package's functions appear in IR
+_PATCHED: list[bool] = []
+
+
+def forbid_contraction() -> None:
+    """Have NVVM compile this package's kernels with ``-fma=0`` (no fused multiply-add).
+
+    numba-cuda passes NVVM no ``fma`` option unless ``fastmath=True`` (which sets it to 1, with
+    flush-to-zero and approximate division), so NVVM's default, contraction on, applies. This
+    wraps numba-cuda's call of NVVM so that a compilation unit holding a function of this
+    package (their mangled names contain ``valuation7kernels4cuda``) gets ``fma=0``; other
+    CUDA code in the process is compiled as before. Idempotent; a no-op in the simulator.
+    """
+    if _PATCHED or _simulated():
+        return
+    from numba.cuda.cudadrv import nvvm
+
+    compile_ir = nvvm.compile_ir
+
+    def compile_ir_without_contraction(llvmir: Any, **options: Any) -> Any:
+        irs = [llvmir] if isinstance(llvmir, str) else llvmir
+        if any(_MARKER in ir for ir in irs):
+            options["fma"] = False
+        return compile_ir(llvmir, **options)
+
+    nvvm.compile_ir = compile_ir_without_contraction
+    _PATCHED.append(True)
+
+
+def fma_count(kernel: Any) -> int:
+    """Return the number of double-precision fused multiply-adds in ``kernel``'s PTX.
+
+    Zero when :func:`forbid_contraction` took effect; ``-1`` in the simulator (no PTX). The
+    kernel must have been compiled (launched once).
+    """
+    if _simulated():
+        return -1
+    return sum(ptx.count("fma.rn.f64") for ptx in kernel.inspect_asm().values())
+
+
+def blocks_for(n_threads: int) -> int:
+    """The number of blocks of :data:`THREADS_PER_BLOCK` threads that cover ``n_threads``."""
+    return (n_threads + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
+
+
+forbid_contraction()
+
+
+def launch_arguments(
+    inputs: list[Any],
+    constants: list[Any],
+    n_items: int,
+    n_steps: int,
+    n_liquidation_steps: int,
+    path_start: int,
+    n: int,
+    *,
+    store_pool: bool,
+    store_terminal: bool,
+    use_factor: bool,
+) -> tuple[list[Any], list[Any]]:
+    """Return the stress kernel's arguments for ``n`` paths from ``path_start``, and its outputs.
+
+    ``inputs``: the model's seven arrays on the device (``items`` … ``scalars``);
+    ``constants``: ``aux``, ``thresholds`` and ``1/profile`` on the device and ``pool0``
+    (:func:`~valuation.kernels.cuda.prep.device_constants`). The outputs (device arrays, in
+    :func:`stress_paths_cuda`'s order) and the scratch are allocated here.
+    """
+    events = cuda.to_device(np.zeros((max(n_steps, n_liquidation_steps) + 1, n)))
+    scratch = [
+        events,
+        cuda.device_array((n_steps + 1, n)),
+        cuda.device_array((n_steps + 1 if use_factor else 1, n)),
+        cuda.device_array((max(n_items, 1), n)),
+    ]
+    outputs = [
+        cuda.device_array(n),
+        cuda.device_array(n, dtype=np.int64),
+        cuda.device_array(n),
+        cuda.device_array(n),
+        cuda.device_array((n, n_items), dtype=np.uint8),
+        cuda.device_array((n, n_items if store_terminal else 0)),
+        cuda.device_array((n_steps + 1 if store_pool else 0, n), dtype=np.float32),
+    ]
+    args = [*inputs, n_liquidation_steps, path_start, 0, n, *constants, *scratch, *outputs]
+    return args, outputs
+
+
+def stress_paths_cuda(
+    items: np.ndarray,
+    sector_index: np.ndarray,
+    item_keys: np.ndarray,
+    sector_keys: np.ndarray,
+    stream_keys: np.ndarray,
+    profile: np.ndarray,
+    scalars: np.ndarray,
+    n_liquidation_steps: int,
+    path_start: int,
+    p_begin: int,
+    p_end: int,
+    out_min_ratio: np.ndarray,
+    out_default_step: np.ndarray,
+    out_ead: np.ndarray,
+    out_loss: np.ndarray,
+    out_flags: np.ndarray,
+    out_terminal: np.ndarray,
+    out_pool: np.ndarray,
+) -> None:
+    """:func:`valuation.kernels.stress.stress_paths` on the GPU: the same arguments and bits.
+
+    Fills rows ``p_begin .. p_end − 1`` of the outputs (global path ``path_start + p``), in
+    launches of at most :data:`MAX_PATHS_PER_LAUNCH` paths; the inputs are copied to the
+    device once, each launch's outputs back to the host.
+    """
+    n_items = items.shape[0]
+    n_steps = profile.shape[0] - 1
+    horizon = n_steps + n_liquidation_steps
+    aux, thresholds, pool0, _ = device_constants(items, horizon)
+    inputs = [
+        cuda.to_device(np.ascontiguousarray(a))
+        for a in (items, sector_index, item_keys, sector_keys, stream_keys, profile, scalars)
+    ]
+    constants = [
+        cuda.to_device(aux),
+        cuda.to_device(thresholds),
+        cuda.to_device(1.0 / np.ascontiguousarray(profile, dtype=np.float64)),
+        pool0,
+    ]
+    store_pool = out_pool.shape[0] > 0
+    store_terminal = out_terminal.shape[1] > 0
+    for c0 in range(p_begin, p_end, MAX_PATHS_PER_LAUNCH):
+        c1 = min(p_end, c0 + MAX_PATHS_PER_LAUNCH)
+        n = c1 - c0
+        args, outputs = launch_arguments(
+            inputs,
+            constants,
+            n_items,
+            n_steps,
+            n_liquidation_steps,
+            path_start + c0,
+            n,
+            store_pool=store_pool,
+            store_terminal=store_terminal,
+            use_factor=bool(scalars[DEFAULT_THRESHOLD] > -math.inf and scalars[WRONG_WAY] != 0.0),
+        )
+        _stress_kernel[blocks_for(n), THREADS_PER_BLOCK](*args)
+        out_min_ratio[c0:c1] = outputs[0].copy_to_host()
+        out_default_step[c0:c1] = outputs[1].copy_to_host()
+        out_ead[c0:c1] = outputs[2].copy_to_host()
+        out_loss[c0:c1] = outputs[3].copy_to_host()
+        out_flags[c0:c1] = outputs[4].copy_to_host()
+        if store_terminal:
+            out_terminal[c0:c1] = outputs[5].copy_to_host()
+        if store_pool:
+            out_pool[:, c0:c1] = outputs[6].copy_to_host()
+    cuda.synchronize()
+
+
+__all__ = ["fma_count", "forbid_contraction", "launch_arguments", "stress_paths_cuda"]
