@@ -1,7 +1,8 @@
 """The stress kernel on a GPU against the CPU kernel: bit identity, speed, a whole book.
 
-Run once on a machine with an NVIDIA GPU and numba-cuda (``python benchmarks/device_stress_cuda.py``;
-``--smoke`` runs tiny sizes, also under ``NUMBA_ENABLE_CUDASIM=1``). Imports only
+Run once on a machine with an NVIDIA GPU and numba-cuda
+(``python benchmarks/device_stress_cuda.py``; ``--smoke`` runs tiny sizes, also under
+``NUMBA_ENABLE_CUDASIM=1``). Imports only
 ``valuation.kernels`` (numpy, numba, numba-cuda): the model's arrays are built here.
 
 1. Bit identity: the GPU's outputs against the CPU kernel's on 100 k paths of a model with every
@@ -34,7 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from valuation.kernels import layout as L  # noqa: E402
+from valuation.kernels import layout as L
 
 RESULTS: dict[str, Any] = {}
 
@@ -101,9 +102,15 @@ def model_arrays(n_steps: int, seed: int, variant: int = 0) -> dict[str, Any]:
 
 def kernel_inputs(m: dict[str, Any]) -> tuple[Any, ...]:
     return (
-        m["items"], m["sector_index"], m["item_keys"], m["sector_keys"], m["stream_keys"],
-        m["profile"], m["scalars"], m["n_liquidation_steps"],
-    )  # fmt: skip
+        m["items"],
+        m["sector_index"],
+        m["item_keys"],
+        m["sector_keys"],
+        m["stream_keys"],
+        m["profile"],
+        m["scalars"],
+        m["n_liquidation_steps"],
+    )
 
 
 def outputs(n: int, n_items: int, n_steps: int, store: bool) -> list[np.ndarray]:
@@ -165,8 +172,11 @@ def part_identity(n: int) -> None:
     say(
         "gpu_first_call_s", t2 - t1, f"GPU kernel first call (compile + {n} paths): {t2 - t1:.1f} s"
     )
-    say("ptx_fma_count", fma_count(_stress_kernel),
-        f"fused multiply-adds in the stress kernel's PTX: {fma_count(_stress_kernel)}")  # fmt: skip
+    say(
+        "ptx_fma_count",
+        fma_count(_stress_kernel),
+        f"fused multiply-adds in the stress kernel's PTX: {fma_count(_stress_kernel)}",
+    )
     _, _, _, certain = device_constants(m["items"], 66)
     say("revocation_table_certain", certain, f"revocation tables certain: {certain}")
     report: dict[str, Any] = {}
@@ -185,7 +195,8 @@ def part_identity(n: int) -> None:
         }
         all_equal = all_equal and same
         print(
-            f"  {name:13s} identical={same} mismatches={bad} max_abs={diff:.3g} max_ulp={report[name]['max_ulp']}"
+            f"  {name:13s} identical={same} mismatches={bad} max_abs={diff:.3g}",
+            f"max_ulp={report[name]['max_ulp']}",
         )
     defaults = int(np.count_nonzero(cpu[1] >= 0))
     late = int(np.count_nonzero((cpu[1] >= 0) & (cpu[1] + 6 > 60)))
@@ -195,10 +206,18 @@ def part_identity(n: int) -> None:
         report,
         f"bit identity on {n} paths: {'ALL IDENTICAL' if all_equal else 'MISMATCH'}",
     )
-    say("identity_events", {"defaults": defaults, "sales_after_tenor": late,
-                            "revoked": int(np.count_nonzero(flags & 1)), "lapsed": int(np.count_nonzero(flags & 4))},
+    say(
+        "identity_events",
+        {
+            "defaults": defaults,
+            "sales_after_tenor": late,
+            "revoked": int(np.count_nonzero(flags & 1)),
+            "lapsed": int(np.count_nonzero(flags & 4)),
+        },
         f"  events exercised: {defaults} defaults ({late} sold after the tenor), "
-        f"{int(np.count_nonzero(flags & 1))} paths revoked, {int(np.count_nonzero(flags & 4))} lapsed")  # fmt: skip
+        f"{int(np.count_nonzero(flags & 1))} paths revoked, "
+        f"{int(np.count_nonzero(flags & 4))} lapsed",
+    )
 
 
 def part_speed(n: int, n_cpu: int, repeats: int) -> None:
@@ -223,8 +242,18 @@ def part_speed(n: int, n_cpu: int, repeats: int) -> None:
         cuda.to_device(1.0 / m["profile"]),
         pool0,
     ]
-    args, _ = launch_arguments(inputs, constants, items, steps, 6, 0, n, store_pool=False,
-                               store_terminal=False, use_factor=True)  # fmt: skip
+    args, _ = launch_arguments(
+        inputs,
+        constants,
+        items,
+        steps,
+        6,
+        0,
+        n,
+        store_pool=False,
+        store_terminal=False,
+        use_factor=True,
+    )
     grid = blocks_for(n)
     _stress_kernel[grid, THREADS_PER_BLOCK](*args)  # compiled already; warm
     cuda.synchronize()
@@ -234,15 +263,21 @@ def part_speed(n: int, n_cpu: int, repeats: int) -> None:
         _stress_kernel[grid, THREADS_PER_BLOCK](*args)
         cuda.synchronize()
         best = min(best, time.perf_counter() - t0)
-    say("gpu_full_model_gps", work / best / 1e9,
+    say(
+        "gpu_full_model_gps",
+        work / best / 1e9,
         f"GPU full model, {n} paths x {steps} steps x {items} items: {best * 1e3:.2f} ms, "
-        f"{work / best / 1e9:.2f} G path-steps/s (kernel only)")  # fmt: skip
+        f"{work / best / 1e9:.2f} G path-steps/s (kernel only)",
+    )
     t0 = time.perf_counter()
     run_gpu(m, n, False)
     t1 = time.perf_counter()
-    say("gpu_full_model_with_transfers_gps", work / (t1 - t0) / 1e9,
+    say(
+        "gpu_full_model_with_transfers_gps",
+        work / (t1 - t0) / 1e9,
         f"GPU full model incl. host constants and transfers: {(t1 - t0) * 1e3:.1f} ms, "
-        f"{work / (t1 - t0) / 1e9:.2f} G path-steps/s")  # fmt: skip
+        f"{work / (t1 - t0) / 1e9:.2f} G path-steps/s",
+    )
 
     from valuation.kernels._jit import pool_threads
 
@@ -253,9 +288,12 @@ def part_speed(n: int, n_cpu: int, repeats: int) -> None:
         run_cpu(m, n_cpu, False)
         best_cpu = min(best_cpu, time.perf_counter() - t0)
     cpu_rate = n_cpu * steps * items / best_cpu / 1e9
-    say("cpu_full_model_gps", cpu_rate,
+    say(
+        "cpu_full_model_gps",
+        cpu_rate,
         f"CPU full model on {pool_threads()} threads, {n_cpu} paths: {best_cpu * 1e3:.1f} ms, "
-        f"{cpu_rate:.3f} G path-steps/s")  # fmt: skip
+        f"{cpu_rate:.3f} G path-steps/s",
+    )
     say(
         "gpu_over_cpu",
         RESULTS["gpu_full_model_gps"] / cpu_rate,
@@ -265,11 +303,19 @@ def part_speed(n: int, n_cpu: int, repeats: int) -> None:
     from valuation.kernels.cuda.gbm import _gbm_kernel
 
     it = m["items"]
+    columns = (it[:, L.LOG_V0], it[:, L.LOG_DRIFT_STEP], it[:, L.SIGMA_SQRT_DT])
+    keys = (m["item_keys"], m["sector_index"], m["sector_keys"])
     gargs = [
-        *(cuda.to_device(np.ascontiguousarray(a)) for a in (it[:, L.LOG_V0], it[:, L.LOG_DRIFT_STEP], it[:, L.SIGMA_SQRT_DT], m["item_keys"], m["sector_index"], m["sector_keys"])),
-        float(m["scalars"][L.SQRT_RHO]), float(m["scalars"][L.SQRT_ONE_MINUS_RHO]), np.uint64(m["stream_keys"][0]),
-        cuda.to_device(1.0 / m["profile"]), float(np.exp(it[:, L.LOG_V0]).sum()), 0, n, cuda.device_array(n),
-    ]  # fmt: skip
+        *(cuda.to_device(np.ascontiguousarray(a)) for a in (*columns, *keys)),
+        float(m["scalars"][L.SQRT_RHO]),
+        float(m["scalars"][L.SQRT_ONE_MINUS_RHO]),
+        np.uint64(m["stream_keys"][0]),
+        cuda.to_device(1.0 / m["profile"]),
+        float(np.exp(it[:, L.LOG_V0]).sum()),
+        0,
+        n,
+        cuda.device_array(n),
+    ]
     _gbm_kernel[grid, THREADS_PER_BLOCK](*gargs)
     cuda.synchronize()
     best_gbm = math.inf
@@ -278,10 +324,14 @@ def part_speed(n: int, n_cpu: int, repeats: int) -> None:
         _gbm_kernel[grid, THREADS_PER_BLOCK](*gargs)
         cuda.synchronize()
         best_gbm = min(best_gbm, time.perf_counter() - t0)
-    say("gpu_gbm_gps", work / best_gbm / 1e9,
-        f"GPU bare GBM yardstick (same Philox, normals, exp; sector factor): {best_gbm * 1e3:.2f} ms, "
+    say(
+        "gpu_gbm_gps",
+        work / best_gbm / 1e9,
+        "GPU bare GBM yardstick (same Philox, normals, exp; sector factor): "
+        f"{best_gbm * 1e3:.2f} ms, "
         f"{work / best_gbm / 1e9:.2f} G path-steps/s; full model at "
-        f"{RESULTS['gpu_full_model_gps'] / (work / best_gbm / 1e9):.2f} of it")  # fmt: skip
+        f"{RESULTS['gpu_full_model_gps'] / (work / best_gbm / 1e9):.2f} of it",
+    )
 
 
 def part_book(loans: int, paths: int, budget_s: float) -> None:
@@ -302,11 +352,20 @@ def part_book(loans: int, paths: int, budget_s: float) -> None:
     elapsed = time.perf_counter() - t0
     work = done * paths * steps * items
     projected = elapsed * loans / done
-    say("book", {"loans_done": done, "loans": loans, "paths": paths, "elapsed_s": elapsed,
-                 "projected_s": projected, "gps": work / elapsed / 1e9},
+    say(
+        "book",
+        {
+            "loans_done": done,
+            "loans": loans,
+            "paths": paths,
+            "elapsed_s": elapsed,
+            "projected_s": projected,
+            "gps": work / elapsed / 1e9,
+        },
         f"book: {done} of {loans} loans x {paths} paths x {steps} steps x {items} items end to end "
         f"in {elapsed:.1f} s ({work / elapsed / 1e9:.2f} G path-steps/s); whole book "
-        f"{'took' if done == loans else 'projected'} {projected:.1f} s")  # fmt: skip
+        f"{'took' if done == loans else 'projected'} {projected:.1f} s",
+    )
 
 
 def main() -> None:
@@ -320,22 +379,26 @@ def main() -> None:
         gpu = cuda.get_current_device()
         name = gpu.name.decode() if isinstance(gpu.name, bytes) else str(gpu.name)
         say("device", name, f"device: {name}")
-    except Exception as exc:  # noqa: BLE001 - the figure says what went wrong
+    except Exception as exc:  # the figure says what went wrong
         say("device", f"none: {exc}", f"device: none ({exc})")
     import numba
 
-    say("versions", {"numpy": np.__version__, "numba": numba.__version__},
-        f"numpy {np.__version__}, numba {numba.__version__}")  # fmt: skip
+    say(
+        "versions",
+        {"numpy": np.__version__, "numba": numba.__version__},
+        f"numpy {np.__version__}, numba {numba.__version__}",
+    )
+    big = 64 if smoke else 1_000_000
     parts = [
         ("identity", lambda: part_identity(40 if smoke else 100_000)),
-        ("speed", lambda: part_speed(64 if smoke else 1_000_000, 64 if smoke else 1_000_000, 1 if smoke else 5)),
-        ("book", lambda: part_book(3 if smoke else 10_000, 16 if smoke else 10_000, 5.0 if smoke else 75.0)),
-    ]  # fmt: skip
+        ("speed", lambda: part_speed(big, big, 1 if smoke else 5)),
+        ("book", lambda: part_book(3 if smoke else 10_000, 16 if smoke else 10_000, 75.0)),
+    ]
     for name, part in parts:
         t0 = time.perf_counter()
         try:
             part()
-        except Exception:  # noqa: BLE001 - one part's failure must not lose the others
+        except Exception:  # one part's failure must not lose the others
             RESULTS[f"{name}_error"] = traceback.format_exc()
             print(f"{name}: FAILED\n{traceback.format_exc()}", flush=True)
         print(f"[{name}: {time.perf_counter() - t0:.1f} s]", flush=True)

@@ -69,7 +69,7 @@ MAX_PATHS_PER_LAUNCH = 1 << 21
 
 
 @kernel_jit
-def _stress_kernel(  # type: ignore[no-untyped-def]  # noqa: PLR0912, PLR0915
+def _stress_kernel(  # type: ignore[no-untyped-def]
     items,
     sector_index,
     item_keys,
@@ -272,7 +272,7 @@ def fma_count(kernel: Any) -> int:
 
 
 def blocks_for(n_threads: int) -> int:
-    """The number of blocks of :data:`THREADS_PER_BLOCK` threads that cover ``n_threads``."""
+    """Return how many blocks of :data:`THREADS_PER_BLOCK` threads cover ``n_threads``."""
     return (n_threads + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
 
 

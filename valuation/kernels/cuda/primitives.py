@@ -284,11 +284,11 @@ def item_events(  # type: ignore[no-untyped-def]
             count = poisson_inverse_p0(uniform(w_count), rate * length, p0)
             for m in range(0, count, 2):
                 w0, w1, w2, w3 = philox4(seed, key, path, np.uint64(base + 1 + m // 2))
-                k = first + int(math.ceil(uniform(w0) * length))
+                k = first + int(math.ceil(uniform(w0) * length))  # noqa: RUF046 - a float on the device
                 if k_lo <= k <= k_hi:
                     add[k - k_lo, col] += jump_mean + jump_vol * inverse_normal(uniform(w1))
                 if m + 1 < count:
-                    k = first + int(math.ceil(uniform(w2) * length))
+                    k = first + int(math.ceil(uniform(w2) * length))  # noqa: RUF046
                     if k_lo <= k <= k_hi:
                         add[k - k_lo, col] += jump_mean + jump_vol * inverse_normal(uniform(w3))
     flags = 0
