@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from valuation.cli import app
+from valuation.cli._device import DeviceChoice, DeviceOption, resolve_cli_device
 
 ASSESSMENT_FILE = "assessment.json"
 MEMO_FILE = "memo.html"
@@ -128,6 +129,7 @@ def pledge_command(
             "--calibration", help="CalibrationSet folder (default: the bundled default set)."
         ),
     ] = None,
+    device: DeviceOption = DeviceChoice.cpu,
 ) -> None:
     """Score a pledge request: eligibility, valuation, stress, decision, credit memo.
 
@@ -140,6 +142,7 @@ def pledge_command(
     from valuation.pledge.memo import render_memo
 
     doc, source = prepare_request(request, paths=paths, seed=seed, policy=policy)
+    ran_on = resolve_cli_device(device)
     products = load_registry(registry) if registry is not None else None
     overrides, calibration_id, market_model = resolve_calibration_with_model(calibration)
     try:
@@ -149,6 +152,7 @@ def pledge_command(
             parameters_override=overrides,
             calibration_id=calibration_id,
             market_model=market_model,
+            device=ran_on,
         )
     except DpvInputError as exc:
         raise (exc if exc.source else exc.with_source(source)) from None

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from valuation.audit import Audit
+from valuation.audit import DeviceAudit
 from valuation.schema._base import Frozen
 from valuation.schema.sectors import Sector
 
@@ -177,7 +177,7 @@ class StressResult(ScenarioResult):
     scenarios: list[ScenarioResult]
     drift_convention: str = DRIFT_CONVENTION
     model: dict[str, object]
-    audit: Audit
+    audit: DeviceAudit
 
 
 __all__ = [

@@ -14,14 +14,14 @@ import math
 import numpy as np
 from numba import cuda
 
-from valuation.kernels.cuda.paths import THREADS_PER_BLOCK, blocks_for, kernel_jit
+from valuation.kernels.cuda.paths import THREADS_PER_BLOCK, blocks_for, grid, kernel_jit
 from valuation.kernels.cuda.primitives import exp_scalar, lane_normal
 
 MAX_ITEMS = 16
 
 
 @kernel_jit
-def _gbm_kernel(  # type: ignore[no-untyped-def]
+def _gbm_kernel(
     log_v0,
     log_drift_step,
     sigma_sqrt_dt,
@@ -37,7 +37,7 @@ def _gbm_kernel(  # type: ignore[no-untyped-def]
     n,
     out_min_ratio,
 ):
-    t = cuda.grid(1)
+    t = grid(1)
     if t >= n:
         return
     n_items = log_v0.shape[0]

@@ -58,18 +58,20 @@ THREADS_PER_BLOCK = 128
 def _simulated() -> bool:
     from numba import config
 
-    return bool(config.ENABLE_CUDASIM)
+    return bool(getattr(config, "ENABLE_CUDASIM", 0))
 
 
+grid: Any = cuda.grid
 # Kernels are compiled to PTX by NVVM and linked without link-time optimisation, so that the
 # PTX NVVM writes (with -fma=0: forbid_contraction) is what runs and can be inspected.
-kernel_jit: Any = cuda.jit if _simulated() else cuda.jit(lto=False)
+_jit: Any = cuda.jit
+kernel_jit: Any = _jit if _simulated() else _jit(lto=False)
 # Paths per launch: bounds the device scratch (about 8 bytes × (3·steps + items) per path).
 MAX_PATHS_PER_LAUNCH = 1 << 21
 
 
 @kernel_jit
-def _stress_kernel(  # type: ignore[no-untyped-def]
+def _stress_kernel(
     items,
     sector_index,
     item_keys,
@@ -97,7 +99,7 @@ def _stress_kernel(  # type: ignore[no-untyped-def]
     out_terminal,
     out_pool,
 ):
-    t = cuda.grid(1)
+    t = grid(1)
     p = p_begin + t
     if p >= p_end:
         return

@@ -84,7 +84,7 @@ AUX_SEGMENT_STEPS = 4  # segment_steps(λ·dt), as a float
 N_AUX = 5
 
 device = cuda.jit(device=True)
-_SIMULATED = bool(config.ENABLE_CUDASIM)
+_SIMULATED = bool(getattr(config, "ENABLE_CUDASIM", 0))
 
 
 if _SIMULATED:
@@ -99,7 +99,7 @@ else:
     @device
     def scale2(p: float, n: float) -> float:
         """Return ``p · 2^n`` for a whole ``n`` (libdevice's ``ldexp`` takes an int32)."""
-        return math.ldexp(p, np.int32(n))
+        return math.ldexp(p, np.int32(n))  # type: ignore[arg-type]
 
 
 @device
@@ -136,7 +136,7 @@ def uniform(word: np.uint64) -> float:
 
 
 @device
-def word_of(seed: np.uint64, entity: np.uint64, path: np.uint64, block: np.uint64, lane: int):  # type: ignore[no-untyped-def]
+def word_of(seed: np.uint64, entity: np.uint64, path: np.uint64, block: np.uint64, lane: int):
     """Word ``lane`` (0..3) of a Philox block."""
     w0, w1, w2, w3 = philox4(seed, entity, path, block)
     if lane == 0:
@@ -259,9 +259,7 @@ def revocation_from_word(word: np.uint64, thresholds: np.ndarray, horizon: int) 
 
 
 @device
-def item_events(  # type: ignore[no-untyped-def]
-    items, i, aux, thresholds, seed, key, path, n_steps, horizon, k_lo, k_hi, add, col
-):
+def item_events(items, i, aux, thresholds, seed, key, path, n_steps, horizon, k_lo, k_hi, add, col):
     """:func:`valuation.kernels.stress.item_events` for item ``i`` (``items[i]``).
 
     Adds the log-value changes at steps ``k_lo..k_hi`` to ``add[k − k_lo, col]`` (jumps in the
