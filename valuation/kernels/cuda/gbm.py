@@ -10,14 +10,16 @@ One thread per path; the items' log-values live in a per-thread array of at most
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from numba import cuda
 
-from valuation.kernels.cuda.paths import THREADS_PER_BLOCK, blocks_for, grid, kernel_jit
+from valuation.kernels.cuda.paths import THREADS_PER_BLOCK, blocks_for, kernel_jit
 from valuation.kernels.cuda.primitives import exp_scalar, lane_normal
 
 MAX_ITEMS = 16
+threads: Any = cuda  # see valuation.kernels.cuda.paths
 
 
 @kernel_jit
@@ -37,7 +39,7 @@ def _gbm_kernel(
     n,
     out_min_ratio,
 ):
-    t = grid(1)
+    t = threads.grid(1)
     if t >= n:
         return
     n_items = log_v0.shape[0]

@@ -61,7 +61,9 @@ def _simulated() -> bool:
     return bool(getattr(config, "ENABLE_CUDASIM", 0))
 
 
-grid: Any = cuda.grid
+# numba.cuda under a name typed Any (its stubs type cuda.grid poorly); the simulator swaps
+# this name too, as it swaps every global bound to the module.
+threads: Any = cuda
 # Kernels are compiled to PTX by NVVM and linked without link-time optimisation, so that the
 # PTX NVVM writes (with -fma=0: forbid_contraction) is what runs and can be inspected.
 _jit: Any = cuda.jit
@@ -99,7 +101,7 @@ def _stress_kernel(
     out_terminal,
     out_pool,
 ):
-    t = grid(1)
+    t = threads.grid(1)
     p = p_begin + t
     if p >= p_end:
         return
