@@ -24,14 +24,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from valuation.kernels._jit import jit
-from valuation.kernels.cuda.primitives import (
-    AUX_LAPSE_LOG_KEEP,
-    AUX_P0_FULL,
-    AUX_P0_LAST,
-    AUX_REVOKE_LOG_KEEP,
-    AUX_SEGMENT_STEPS,
-    N_AUX,
-)
 from valuation.kernels.layout import (
     JUMP_LAMBDA_DT,
     LAPSE_KEEP,
@@ -40,6 +32,14 @@ from valuation.kernels.layout import (
     REVOKE_P,
 )
 from valuation.kernels.stress import log_keep, segment_steps
+
+# Columns of the per-item constants (aux) the GPU kernel reads.
+AUX_P0_FULL = 0  # exp(−λ·dt·L) of a full jump segment of L steps
+AUX_P0_LAST = 1  # the same for the last, shorter segment of the horizon
+AUX_REVOKE_LOG_KEEP = 2
+AUX_LAPSE_LOG_KEEP = 3
+AUX_SEGMENT_STEPS = 4  # segment_steps(λ·dt), as a float
+N_AUX = 5
 
 
 @jit
@@ -136,4 +136,14 @@ def device_constants(
     return aux, thresholds, pool0, certain
 
 
-__all__ = ["device_constants", "item_constants", "revocation_table"]
+__all__ = [
+    "AUX_LAPSE_LOG_KEEP",
+    "AUX_P0_FULL",
+    "AUX_P0_LAST",
+    "AUX_REVOKE_LOG_KEEP",
+    "AUX_SEGMENT_STEPS",
+    "N_AUX",
+    "device_constants",
+    "item_constants",
+    "revocation_table",
+]

@@ -27,6 +27,13 @@ import math
 import numpy as np
 from numba import config, cuda
 
+from valuation.kernels.cuda.prep import (
+    AUX_LAPSE_LOG_KEEP,
+    AUX_P0_FULL,
+    AUX_P0_LAST,
+    AUX_REVOKE_LOG_KEEP,
+    AUX_SEGMENT_STEPS,
+)
 from valuation.kernels.layout import (
     EXPIRY_STEP,
     FLAG_EXPIRY_REACHED,
@@ -75,13 +82,6 @@ _LG5, _LG6 = 1.818357216161805012e-01, 1.531383769920937332e-01
 _LG7 = 1.479819860511658591e-01
 _SQRT2 = 1.4142135623730951
 
-# Columns of the per-item constants computed on the host (valuation.kernels.cuda.prep).
-AUX_P0_FULL = 0  # exp(−λ·dt·L) of a full jump segment of L steps
-AUX_P0_LAST = 1  # the same for the last, shorter segment of the horizon
-AUX_REVOKE_LOG_KEEP = 2
-AUX_LAPSE_LOG_KEEP = 3
-AUX_SEGMENT_STEPS = 4  # segment_steps(λ·dt), as a float
-N_AUX = 5
 
 device = cuda.jit(device=True)
 _SIMULATED = bool(getattr(config, "ENABLE_CUDASIM", 0))
