@@ -164,6 +164,24 @@ report["primitives"] = {
     ),
 }
 
+# The bare GBM yardstick of the benchmark, independent items and with the sector factor.
+from valuation.kernels.cuda.gbm import gbm_min_ratio_cuda
+from valuation.risk import model as m
+report["gbm"] = []
+for correlation in (0.0, 0.4):
+    doc = {**cases["full"][0], "correlation": correlation}
+    model = build_model(StressRequest.model_validate(doc))
+    args = (
+        model.items[:, m.LOG_V0].copy(), model.items[:, m.LOG_DRIFT_STEP].copy(),
+        model.items[:, m.SIGMA_SQRT_DT].copy(), model.item_keys, model.sector_index,
+        model.sector_keys, model.scalars[m.SQRT_RHO], model.scalars[m.SQRT_ONE_MINUS_RHO],
+        model.stream_keys[0], model.profile, 17, 0, 45,
+    )
+    a, b = np.empty(45), np.empty(45)
+    cpu.gbm_min_ratio(*args, a)
+    gbm_min_ratio_cuda(*args, b)
+    report["gbm"].append(bool(np.array_equal(a, b)))
+
 # The whole stress result, scenarios and all: the same on both, but for the audit's device.
 doc = cases["full"][0]
 doc = {**doc, "scenarios": ["base", "market_freeze", "regulatory_shock"]}
@@ -239,6 +257,10 @@ def test_tails_only_case_takes_the_cpu_kernels_tail_branch():
 
 def test_device_primitives_equal_the_cpu_ones(simulator_report: dict[str, Any]):
     assert all(simulator_report["primitives"].values()), simulator_report["primitives"]
+
+
+def test_gbm_yardstick_is_bit_identical(simulator_report: dict[str, Any]):
+    assert simulator_report["gbm"] == [True, True]
 
 
 def test_stress_result_is_the_same_on_both_devices(simulator_report: dict[str, Any]):
@@ -398,6 +420,10 @@ try:
            types.int64, f64m, types.int64[:, ::1], f64, types.float64, f64m, f64m, f64m, f64m,
            f64, i64, f64, f64, types.uint8[:, ::1], f64m, types.float32[:, ::1])
     ptx, _ = cuda.compile_ptx(paths._stress_kernel.py_func, sig, cc=(9, 0))
+    from valuation.kernels.cuda import gbm
+    gsig = (f64, f64, f64, u64, i64, u64, types.float64, types.float64, types.uint64, f64,
+            types.float64, types.int64, types.int64, f64)
+    ptx += cuda.compile_ptx(gbm._gbm_kernel.py_func, gsig, cc=(9, 0))[0]
 except Exception as exc:  # no NVVM here
     print(json.dumps({"skip": f"{type(exc).__name__}: {exc}"[:300]}))
     sys.exit(0)
@@ -407,7 +433,7 @@ print(json.dumps({"ops": sorted(set(ops))}))
 
 
 def test_kernel_ptx_has_only_correctly_rounded_operations():
-    """Where NVVM is installed (no GPU needed), the stress kernel's PTX holds only IEEE
+    """Where NVVM is installed (no GPU needed), the GPU kernels' PTX holds only IEEE
     operations rounded to nearest: no fused multiply-add, no approximate division or square
     root, no hardware transcendental."""
     _needs_numba_cuda()

@@ -16,7 +16,7 @@ import numpy as np
 from numba import cuda
 
 from valuation.kernels.cuda.paths import THREADS_PER_BLOCK, blocks_for, kernel_jit
-from valuation.kernels.cuda.primitives import exp_scalar, lane_normal
+from valuation.kernels.cuda.primitives import exp_scalar, philox4, step_normal
 
 MAX_ITEMS = 16
 threads: Any = cuda  # see valuation.kernels.cuda.paths
@@ -46,18 +46,39 @@ def _gbm_kernel(
     n_steps = inv_profile.shape[0] - 1
     path = np.uint64(path_start + t)
     correlated = sqrt_rho > 0.0
+    n_sectors = sector_keys.shape[0] if correlated else 0
     level = cuda.local.array(MAX_ITEMS, np.float64)
+    # Each item's and sector's Philox block of steps k .. k + 3, drawn once at lane 0.
+    words = cuda.local.array((MAX_ITEMS, 4), np.uint64)
+    sector_words = cuda.local.array((MAX_ITEMS, 4), np.uint64)
     for i in range(n_items):
         level[i] = log_v0[i]
     min_ratio = pool0 * inv_profile[0]
     for k in range(1, n_steps + 1):
-        block = np.uint64((k - 1) // 4)
         lane = (k - 1) % 4
+        if lane == 0:
+            block = np.uint64((k - 1) // 4)
+            for i in range(n_items):
+                w0, w1, w2, w3 = philox4(seed, item_keys[i], path, block)
+                words[i, 0] = w0
+                words[i, 1] = w1
+                words[i, 2] = w2
+                words[i, 3] = w3
+            for s in range(n_sectors):
+                w0, w1, w2, w3 = philox4(seed, sector_keys[s], path, block)
+                sector_words[s, 0] = w0
+                sector_words[s, 1] = w1
+                sector_words[s, 2] = w2
+                sector_words[s, 3] = w3
         pool = 0.0
         for i in range(n_items):
-            eps = lane_normal(seed, item_keys[i], path, block, lane)
+            eps = step_normal(words[i, 0], words[i, 1], words[i, 2], words[i, 3], lane)
             if correlated:
-                common = lane_normal(seed, sector_keys[sector_index[i]], path, block, lane)
+                s = sector_index[i]
+                common = step_normal(
+                    sector_words[s, 0], sector_words[s, 1], sector_words[s, 2],
+                    sector_words[s, 3], lane,
+                )  # fmt: skip
                 shock = sqrt_rho * common + sqrt_1m_rho * eps
                 lv = level[i] + (log_drift_step[i] + sigma_sqrt_dt[i] * shock)
             else:
@@ -86,8 +107,8 @@ def gbm_min_ratio_cuda(
     out_min_ratio: np.ndarray,
 ) -> None:
     """:func:`valuation.kernels.stress.gbm_min_ratio` on the GPU (at most 16 items)."""
-    if log_v0.shape[0] > MAX_ITEMS:
-        raise ValueError(f"the GPU yardstick takes at most {MAX_ITEMS} items")
+    if log_v0.shape[0] > MAX_ITEMS or sector_keys.shape[0] > MAX_ITEMS:
+        raise ValueError(f"the GPU yardstick takes at most {MAX_ITEMS} items and sectors")
     pool0 = 0.0
     for x in log_v0:
         pool0 += math.exp(float(x))

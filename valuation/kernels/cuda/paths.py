@@ -34,6 +34,8 @@ from valuation.kernels.cuda.primitives import (
     exp_scalar,
     item_events,
     lane_normal,
+    philox4,
+    step_normal,
 )
 from valuation.kernels.layout import (
     AMOUNT,
@@ -145,12 +147,18 @@ def _stress_kernel(
         weight = items[i, POOL_WEIGHT]
         level = items[i, LOG_V0]
         v = 0.0
+        # The Philox block of steps k .. k + 3 (item and sector), drawn once at lane 0.
+        e0 = e1 = e2 = e3 = s0 = s1 = s2 = s3 = np.uint64(0)
         for k in range(1, n_steps + 1):
-            block = np.uint64((k - 1) // 4)
             lane = (k - 1) % 4
-            eps = lane_normal(seed, key, path, block, lane)
+            if lane == 0:
+                block = np.uint64((k - 1) // 4)
+                e0, e1, e2, e3 = philox4(seed, key, path, block)
+                if draw_sector:
+                    s0, s1, s2, s3 = philox4(seed, sector_key, path, block)
+            eps = step_normal(e0, e1, e2, e3, lane)
             if draw_sector:
-                common = lane_normal(seed, sector_key, path, block, lane)
+                common = step_normal(s0, s1, s2, s3, lane)
                 shock = sqrt_rho * common + sqrt_1m_rho * eps
             else:
                 shock = sqrt_1m_rho * eps
@@ -179,8 +187,12 @@ def _stress_kernel(
 
     d = -1
     if draw_borrower:
+        b0 = b1 = b2 = b3 = np.uint64(0)
         for k in range(1, n_steps + 1):
-            eta = lane_normal(seed, borrower_key, path, np.uint64((k - 1) // 4), (k - 1) % 4)
+            lane = (k - 1) % 4
+            if lane == 0:
+                b0, b1, b2, b3 = philox4(seed, borrower_key, path, np.uint64((k - 1) // 4))
+            eta = step_normal(b0, b1, b2, b3, lane)
             if use_factor:
                 latent = wrong_way * factor[k, t] + wrong_way_c * eta
             else:

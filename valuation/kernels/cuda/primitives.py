@@ -149,6 +149,24 @@ def word_of(seed: np.uint64, entity: np.uint64, path: np.uint64, block: np.uint6
 
 
 @device
+def pick(w0: np.uint64, w1: np.uint64, w2: np.uint64, w3: np.uint64, lane: int) -> np.uint64:
+    """Return word ``lane`` (0..3) of a block already drawn."""
+    if lane == 0:
+        return w0
+    if lane == 1:
+        return w1
+    if lane == 2:
+        return w2
+    return w3
+
+
+@device
+def step_normal(w0: np.uint64, w1: np.uint64, w2: np.uint64, w3: np.uint64, lane: int) -> float:
+    """:func:`lane_normal` from a block already drawn (a block serves four steps)."""
+    return inverse_normal(uniform(pick(w0, w1, w2, w3, lane)))
+
+
+@device
 def log_core(f: float, dk: float) -> float:
     """:func:`valuation.kernels.stress.log_core`."""
     hfsq = 0.5 * f * f
