@@ -164,6 +164,24 @@ report["primitives"] = {
     ),
 }
 
+# A book: the twelve-step cases in one launch, each loan's rows as the CPU gives them alone.
+from valuation.kernels.cuda.book import stress_book_cuda
+names = [n for n in cases if n != "two_jump_segments"]
+models = [build_model(StressRequest.model_validate(cases[n][0])) for n in names]
+book = stress_book_cuda([model.kernel_inputs for model in models], 29, path_start=8)
+report["book"] = {}
+for row, (name, model) in enumerate(zip(names, models)):
+    a = simulate(model, 29, path_start=8, device="cpu")
+    k = model.items.shape[0]
+    report["book"][name] = bool(
+        np.array_equal(a.min_ratio, book.min_ratio[row])
+        and np.array_equal(a.default_step, book.default_step[row])
+        and np.array_equal(a.ead, book.ead[row])
+        and np.array_equal(a.loss, book.loss[row])
+        and np.array_equal(a.flags, book.flags[row][:, :k])
+        and not book.flags[row][:, k:].any()
+    )
+
 # The bare GBM yardstick of the benchmark, independent items and with the sector factor.
 from valuation.kernels.cuda.gbm import gbm_min_ratio_cuda
 from valuation.risk import model as m
@@ -257,6 +275,12 @@ def test_tails_only_case_takes_the_cpu_kernels_tail_branch():
 
 def test_device_primitives_equal_the_cpu_ones(simulator_report: dict[str, Any]):
     assert all(simulator_report["primitives"].values()), simulator_report["primitives"]
+
+
+def test_book_of_loans_in_one_launch_is_bit_identical(simulator_report: dict[str, Any]):
+    """Loans with different items, sectors, seeds and borrowers share a launch; each loan's rows
+    are what the CPU kernel gives for it alone."""
+    assert simulator_report["book"] == {n: True for n in CASES if n != "two_jump_segments"}
 
 
 def test_gbm_yardstick_is_bit_identical(simulator_report: dict[str, Any]):
@@ -424,6 +448,12 @@ try:
     gsig = (f64, f64, f64, u64, i64, u64, types.float64, types.float64, types.uint64, f64,
             types.float64, types.int64, types.int64, f64)
     ptx += cuda.compile_ptx(gbm._gbm_kernel.py_func, gsig, cc=(9, 0))[0]
+    f64_3 = types.float64[:, :, ::1]
+    bsig = (f64m, i64, u64, u64, types.uint64[:, ::1], f64m, f64m, f64m, i64, i64, i64, f64m,
+            types.int64[:, ::1], f64, types.int64, types.int64, f64m, f64m, f64m, f64m, f64m,
+            types.int64[:, ::1], f64m, f64m, types.uint8[:, :, ::1], f64_3,
+            types.float32[:, :, ::1])
+    ptx += cuda.compile_ptx(paths._book_kernel.py_func, bsig, cc=(9, 0))[0]
 except Exception as exc:  # no NVVM here
     print(json.dumps({"skip": f"{type(exc).__name__}: {exc}"[:300]}))
     sys.exit(0)

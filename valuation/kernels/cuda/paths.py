@@ -31,6 +31,7 @@ from numba import cuda
 
 from valuation.kernels.cuda.prep import device_constants
 from valuation.kernels.cuda.primitives import (
+    device,
     exp_scalar,
     item_events,
     lane_normal,
@@ -74,27 +75,27 @@ kernel_jit: Any = _jit if _simulated() else _jit(lto=False)
 MAX_PATHS_PER_LAUNCH = 1 << 21
 
 
-@kernel_jit
-def _stress_kernel(
+@device
+def simulate_path(
     items,
     sector_index,
     item_keys,
     sector_keys,
     stream_keys,
     profile,
+    inv_profile,
     scalars,
     n_liquidation_steps,
-    path_start,
-    p_begin,
-    p_end,
     aux,
     thresholds,
-    inv_profile,
     pool0,
+    path,
+    t,
     events,
     pool,
     factor,
     final_log_v,
+    p,
     out_min_ratio,
     out_default_step,
     out_ead,
@@ -103,16 +104,18 @@ def _stress_kernel(
     out_terminal,
     out_pool,
 ):
-    t = threads.grid(1)
-    p = p_begin + t
-    if p >= p_end:
-        return
+    """Simulate global path ``path`` of one loan; write row ``p`` of its outputs.
+
+    The loan's arrays are those of :func:`stress_paths_cuda` (``stream_keys`` its seed and
+    borrower key, ``inv_profile`` ``1/profile``) with its host constants (``aux``,
+    ``thresholds``, ``pool0``: :func:`~valuation.kernels.cuda.prep.device_constants`); the
+    scratch arrays are the thread's column ``t``.
+    """
     n_items = items.shape[0]
     n_steps = profile.shape[0] - 1
     horizon = n_steps + n_liquidation_steps
     seed = stream_keys[0]
     borrower_key = stream_keys[1]
-    path = np.uint64(path_start + p)
     threshold = scalars[DEFAULT_THRESHOLD]
     wrong_way = scalars[WRONG_WAY]
     wrong_way_c = scalars[WRONG_WAY_COMPLEMENT]
@@ -124,6 +127,8 @@ def _stress_kernel(
     store_pool = out_pool.shape[0] > 0
     store_terminal = out_terminal.shape[1] > 0
 
+    for r in range(events.shape[0]):  # the thread's event cells start at zero
+        events[r, t] = 0.0
     pool[0, t] = pool0
     for k in range(1, n_steps + 1):
         pool[k, t] = 0.0
@@ -247,6 +252,149 @@ def _stress_kernel(
     out_loss[p] = max(ead - proceeds, 0.0)
 
 
+@kernel_jit
+def _stress_kernel(
+    items,
+    sector_index,
+    item_keys,
+    sector_keys,
+    stream_keys,
+    profile,
+    scalars,
+    n_liquidation_steps,
+    path_start,
+    p_begin,
+    p_end,
+    aux,
+    thresholds,
+    inv_profile,
+    pool0,
+    events,
+    pool,
+    factor,
+    final_log_v,
+    out_min_ratio,
+    out_default_step,
+    out_ead,
+    out_loss,
+    out_flags,
+    out_terminal,
+    out_pool,
+):
+    """One thread per row ``p_begin + t`` of one loan's outputs (global path ``path_start + p``)."""
+    t = threads.grid(1)
+    p = p_begin + t
+    if p >= p_end:
+        return
+    simulate_path(
+        items,
+        sector_index,
+        item_keys,
+        sector_keys,
+        stream_keys,
+        profile,
+        inv_profile,
+        scalars,
+        n_liquidation_steps,
+        aux,
+        thresholds,
+        pool0,
+        np.uint64(path_start + p),
+        t,
+        events,
+        pool,
+        factor,
+        final_log_v,
+        p,
+        out_min_ratio,
+        out_default_step,
+        out_ead,
+        out_loss,
+        out_flags,
+        out_terminal,
+        out_pool,
+    )
+
+
+@kernel_jit
+def _book_kernel(
+    items,
+    sector_index,
+    item_keys,
+    sector_keys,
+    stream_keys,
+    profile,
+    inv_profile,
+    scalars,
+    n_liquidation_steps,
+    item_offsets,
+    sector_offsets,
+    aux,
+    thresholds,
+    pool0,
+    path_start,
+    n,
+    events,
+    pool,
+    factor,
+    final_log_v,
+    out_min_ratio,
+    out_default_step,
+    out_ead,
+    out_loss,
+    out_flags,
+    out_terminal,
+    out_pool,
+):
+    """One thread per (loan, row): loan ``t // n``, row ``t % n`` (path ``path_start + row``).
+
+    The loans' items (and their ``aux`` and ``thresholds`` rows) and sectors are concatenated,
+    loan ``l`` holding rows ``item_offsets[l] .. item_offsets[l + 1] − 1`` and sectors
+    ``sector_offsets[l] ..``; ``sector_index`` counts within the loan. Per-loan arrays
+    (``stream_keys``, ``profile``, ``inv_profile``, ``scalars``, ``n_liquidation_steps``,
+    ``pool0``) have a row per loan, the outputs a first axis per loan.
+    """
+    t = threads.grid(1)
+    loan = t // n
+    if loan >= scalars.shape[0]:
+        return
+    row = t - loan * n
+    i0 = item_offsets[loan]
+    i1 = item_offsets[loan + 1]
+    s0 = sector_offsets[loan]
+    s1 = sector_offsets[loan + 1]
+    for i in range(i1 - i0, out_flags.shape[2]):  # the columns past the loan's items
+        out_flags[loan, row, i] = 0
+    simulate_path(
+        items[i0:i1],
+        sector_index[i0:i1],
+        item_keys[i0:i1],
+        sector_keys[s0:s1],
+        stream_keys[loan],
+        profile[loan],
+        inv_profile[loan],
+        scalars[loan],
+        n_liquidation_steps[loan],
+        aux[i0:i1],
+        thresholds[i0:i1],
+        pool0[loan],
+        np.uint64(path_start + row),
+        t,
+        events,
+        pool,
+        factor,
+        final_log_v,
+        row,
+        out_min_ratio[loan],
+        out_default_step[loan],
+        out_ead[loan],
+        out_loss[loan],
+        out_flags[loan],
+        out_terminal[loan],
+        out_pool[loan],
+    )
+
+
 _MARKER = "valuation7kernels4cuda"  # how the names of this package's functions appear in IR
 _PATCHED: list[bool] = []
 
@@ -313,9 +461,10 @@ def launch_arguments(
     ``inputs``: the model's seven arrays on the device (``items`` … ``scalars``);
     ``constants``: ``aux``, ``thresholds`` and ``1/profile`` on the device and ``pool0``
     (:func:`~valuation.kernels.cuda.prep.device_constants`). The outputs (device arrays, in
-    :func:`stress_paths_cuda`'s order) and the scratch are allocated here.
+    :func:`stress_paths_cuda`'s order) and the scratch are allocated here, uninitialised (each
+    thread clears its own cells).
     """
-    events = cuda.to_device(np.zeros((max(n_steps, n_liquidation_steps) + 1, n)))
+    events = cuda.device_array((max(n_steps, n_liquidation_steps) + 1, n))
     scratch = [
         events,
         cuda.device_array((n_steps + 1, n)),
