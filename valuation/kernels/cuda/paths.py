@@ -432,7 +432,17 @@ def fma_count(kernel: Any) -> int:
     """
     if _simulated():
         return -1
-    return sum(ptx.count("fma.rn.f64") for ptx in kernel.inspect_asm().values())
+    try:  # the PTX the launch compiled (cached by compute capability): no second compile
+        cached = [
+            ptx
+            for overload in kernel.overloads.values()
+            for ptxes in overload._codelibrary._ptx_cache.values()
+            for ptx in ptxes
+        ]
+    except AttributeError:  # another numba-cuda's internals
+        cached = []
+    texts = cached or list(kernel.inspect_asm().values())
+    return sum(ptx.count("fma.rn.f64") for ptx in texts)
 
 
 def blocks_for(n_threads: int) -> int:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 
 import numpy as np
 from numpy.typing import NDArray
@@ -122,7 +123,9 @@ def device_constants(
 
     ``aux`` ``(n_items, N_AUX)`` float64 (:func:`item_constants`), ``thresholds``
     ``(n_items, max(horizon, 1))`` int64 (:func:`revocation_table` of each item), ``pool0`` the
-    pooled value at step 0 and ``certain`` whether every table is certain.
+    pooled value at step 0 and ``certain`` whether every table is certain. A table that is
+    not (none has been found) is reported by a :class:`RuntimeWarning`: a path whose
+    revocation word is that threshold may then be revoked one step apart on the two devices.
     """
     n_items = items.shape[0]
     aux = np.empty((n_items, N_AUX))
@@ -133,6 +136,13 @@ def device_constants(
         table, sure = revocation_table(float(items[i, REVOKE_P]), horizon)
         thresholds[i, :horizon] = table
         certain = certain and sure
+    if not certain:
+        warnings.warn(
+            "a revocation table differs between division and reciprocal: the GPU may revoke "
+            "a path one step apart from the CPU where its uniform lies on that threshold",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return aux, thresholds, pool0, certain
 
 
