@@ -409,10 +409,16 @@ def main() -> None:
         say("device", f"none: {exc}", f"device: none ({exc})")
     import numba
 
+    try:
+        from importlib.metadata import version
+
+        numba_cuda = version("numba-cuda")
+    except Exception:  # not installed: the parts say what fails
+        numba_cuda = "absent"
     say(
         "versions",
-        {"numpy": np.__version__, "numba": numba.__version__},
-        f"numpy {np.__version__}, numba {numba.__version__}",
+        {"numpy": np.__version__, "numba": numba.__version__, "numba_cuda": numba_cuda},
+        f"numpy {np.__version__}, numba {numba.__version__}, numba-cuda {numba_cuda}",
     )
     big = 64 if smoke else 1_000_000
     parts = [

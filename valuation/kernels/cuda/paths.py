@@ -24,6 +24,7 @@ optimisation, so the PTX holds ``mul.rn.f64`` and ``add.rn.f64`` (which ``ptxas`
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -70,7 +71,19 @@ threads: Any = cuda
 # Kernels are compiled to PTX by NVVM and linked without link-time optimisation, so that the
 # PTX NVVM writes (with -fma=0: forbid_contraction) is what runs and can be inspected.
 _jit: Any = cuda.jit
-kernel_jit: Any = _jit if _simulated() else _jit(lto=False)
+
+
+def _kernel_decorator() -> Any:
+    """``cuda.jit(lto=False)``; plain ``cuda.jit`` in the simulator or a numba-cuda without LTO."""
+    if _simulated():
+        return _jit
+    try:
+        return _jit(lto=False)
+    except TypeError:  # a numba-cuda that has no lto option links no LTO either
+        return _jit
+
+
+kernel_jit: Any = _kernel_decorator()
 # Paths per launch: bounds the device scratch (about 8 bytes × (3·steps + items) per path).
 MAX_PATHS_PER_LAUNCH = 1 << 21
 
@@ -412,13 +425,31 @@ def forbid_contraction() -> None:
         return
     from numba.cuda.cudadrv import nvvm
 
-    compile_ir = nvvm.compile_ir
+    compile_ir = getattr(nvvm, "compile_ir", None)
+    if compile_ir is None:  # another numba-cuda: fma_count tells what came of it
+        warnings.warn(
+            "numba-cuda has no nvvm.compile_ir: the GPU kernels are compiled with NVVM's "
+            "default contraction and may differ from the CPU in the last bits",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return
 
     def compile_ir_without_contraction(llvmir: Any, **options: Any) -> Any:
         irs = [llvmir] if isinstance(llvmir, str) else llvmir
-        if any(_MARKER in ir for ir in irs):
-            options["fma"] = False
-        return compile_ir(llvmir, **options)
+        if not any(_MARKER in str(ir) for ir in irs):
+            return compile_ir(llvmir, **options)
+        try:
+            return compile_ir(llvmir, **{**options, "fma": False})
+        except Exception as exc:  # an NVVM that refuses the option: say so, compile anyway
+            if "fma" not in str(exc).lower() and "option" not in str(exc).lower():
+                raise
+            warnings.warn(
+                f"NVVM refused -fma=0 ({exc}); compiled with its default contraction",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return compile_ir(llvmir, **options)
 
     nvvm.compile_ir = compile_ir_without_contraction
     _PATCHED.append(True)
