@@ -182,6 +182,20 @@ for row, (name, model) in enumerate(zip(names, models)):
         and not book.flags[row][:, k:].any()
     )
 
+# Launches split: paths in launches of 16 (three for one loan), loans one per launch.
+from valuation.kernels.cuda import book as book_module, paths as paths_module
+paths_module.MAX_PATHS_PER_LAUNCH = book_module.MAX_PATHS_PER_LAUNCH = 16
+doc, n, start = cases["full"]
+model = build_model(StressRequest.model_validate(doc))
+a = simulate(model, 37, path_start=start, device="cpu")
+b = simulate(model, 37, path_start=start, device="cuda")
+split = stress_book_cuda([model.kernel_inputs, models[1].kernel_inputs], 29, path_start=8)
+report["split_launches"] = bool(
+    all(np.array_equal(getattr(a, f), getattr(b, f)) for f in PathStats.__dataclass_fields__)
+    and np.array_equal(split.min_ratio[1], book.min_ratio[1])
+    and np.array_equal(split.loss[0], simulate(model, 29, path_start=8, device="cpu").loss)
+)
+
 # The bare GBM yardstick of the benchmark, independent items and with the sector factor.
 from valuation.kernels.cuda.gbm import gbm_min_ratio_cuda
 from valuation.risk import model as m
@@ -281,6 +295,10 @@ def test_book_of_loans_in_one_launch_is_bit_identical(simulator_report: dict[str
     """Loans with different items, sectors, seeds and borrowers share a launch; each loan's rows
     are what the CPU kernel gives for it alone."""
     assert simulator_report["book"] == {n: True for n in CASES if n != "two_jump_segments"}
+
+
+def test_split_launches_change_nothing(simulator_report: dict[str, Any]):
+    assert simulator_report["split_launches"]
 
 
 def test_gbm_yardstick_is_bit_identical(simulator_report: dict[str, Any]):
