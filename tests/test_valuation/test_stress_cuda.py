@@ -104,6 +104,16 @@ CASES: dict[str, tuple[dict[str, Any], int, int]] = {
         33,
         5,
     ),
+    # A tenor of 13 months (not a whole number of four-step blocks), sold 5 months on.
+    "odd_tenor": (
+        _variant(
+            loan={"amount": 60.0, "tenor_months": 13, "amortization": "linear"},
+            policy={"margin_call_ltv": 0.8, "months_to_liquidate": 5},
+            simulation={"paths": 41, "seed": 31},
+        ),
+        41,
+        2,
+    ),
     # 100 jumps a year over five years: the jump schedule comes in two segments.
     "two_jump_segments": (
         _variant(
@@ -166,7 +176,7 @@ report["primitives"] = {
 
 # A book: the twelve-step cases in one launch, each loan's rows as the CPU gives them alone.
 from valuation.kernels.cuda.book import stress_book_cuda
-names = [n for n in cases if n != "two_jump_segments"]
+names = [n for n in cases if n not in ("two_jump_segments", "odd_tenor")]
 models = [build_model(StressRequest.model_validate(cases[n][0])) for n in names]
 book = stress_book_cuda([model.kernel_inputs for model in models], 29, path_start=8)
 report["book"] = {}
@@ -269,6 +279,7 @@ def test_the_cases_exercise_every_event(simulator_report: dict[str, Any]):
     assert cases["independent"]["defaults"] >= 2
     assert cases["no_borrower"]["defaults"] == 0
     assert cases["two_jump_segments"]["revoked"] >= 1
+    assert cases["odd_tenor"]["sold_after_tenor"] >= 1
 
 
 def test_tails_only_case_takes_the_cpu_kernels_tail_branch():
@@ -294,7 +305,8 @@ def test_device_primitives_equal_the_cpu_ones(simulator_report: dict[str, Any]):
 def test_book_of_loans_in_one_launch_is_bit_identical(simulator_report: dict[str, Any]):
     """Loans with different items, sectors, seeds and borrowers share a launch; each loan's rows
     are what the CPU kernel gives for it alone."""
-    assert simulator_report["book"] == {n: True for n in CASES if n != "two_jump_segments"}
+    twelve_steps = [n for n in CASES if n not in ("two_jump_segments", "odd_tenor")]
+    assert simulator_report["book"] == dict.fromkeys(twelve_steps, True)
 
 
 def test_split_launches_change_nothing(simulator_report: dict[str, Any]):
