@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_synth.py
 	$(BIN)/python benchmarks/bench_pledge.py
 	$(BIN)/python benchmarks/bench_calibrate.py
+	$(BIN)/python benchmarks/bench_price.py
 
 # Regenerate the bundled synthetic sample (a test checks that this reproduces it byte for byte).
 sample: $(STAMP)

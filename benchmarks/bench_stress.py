@@ -22,10 +22,9 @@ stream; the first also counts the sector normals (2 sectors for 3 items here: 5/
 per path-step), which an independent GBM does not draw.
 
 First call. ``total`` runs from the spawn of a fresh interpreter to the result of ``stress()``
-on a small pledge (1,000 paths × 12 steps): interpreter start-up, every import, the call. Three
-cases: a warm cache with the ahead-of-time kernel (what ``dpv warmup`` leaves; numba is never
-imported), a warm numba cache without it (``DPV_DISABLE_AOT=1``), and an empty cache (numba
-compiles). Each warm case runs ``--runs`` processes; best and median are printed.
+on a small pledge (1,000 paths × 12 steps): interpreter start-up, every import, the call. Two
+cases: a warm numba cache (what ``dpv warmup`` leaves: numba loads the compiled kernels) over
+``--runs`` processes, best and median printed, and an empty cache (numba compiles).
 
 Run: ``.venv/bin/python benchmarks/bench_stress.py [--paths 100000] [--first-call-only]``.
 """
@@ -45,7 +44,6 @@ from typing import Any
 
 import numpy as np
 
-from valuation.kernels import aot
 from valuation.kernels._jit import pool_threads, run_parallel
 from valuation.kernels.stress import CHUNK, gbm_min_ratio
 from valuation.risk import model as m
@@ -138,9 +136,7 @@ from valuation.risk.api import stress
 imported = time.perf_counter()
 stress(json.loads(sys.argv[1]))
 done = time.perf_counter()
-from valuation.kernels import aot
-print(json.dumps({"done": done, "import": imported - start, "call": done - imported,
-                  "numba": "numba" in sys.modules, "aot": aot.load() is not None}))
+print(json.dumps({"done": done, "import": imported - start, "call": done - imported}))
 """
 
 
@@ -149,8 +145,7 @@ def first_call(env: dict[str, str]) -> dict[str, Any]:
 
     ``total`` runs from just before the process is spawned to the moment the result exists
     (the child reads the same monotonic clock), so it includes the interpreter's start-up and
-    every import; ``import`` and ``call`` are the child's own split. ``numba`` says whether the
-    child imported numba, ``aot`` whether it found the ahead-of-time kernel.
+    every import; ``import`` and ``call`` are the child's own split.
     """
     small = {**PLEDGE, "simulation": {"paths": 1000, "seed": 1}}
     start = time.perf_counter()
@@ -173,8 +168,7 @@ def first_calls(label: str, env: dict[str, str], runs: int, goal: str) -> None:
     best = min(times, key=lambda t: t["total"])
     print(
         f"first call, {label:28} best {totals[0]:.2f} s, median {totals[len(totals) // 2]:.2f} s"
-        f" (import {best['import']:.2f} + call {best['call']:.2f}; numba imported: "
-        f"{best['numba']}, AOT kernel: {best['aot']}) {goal}"
+        f" (import {best['import']:.2f} + call {best['call']:.2f}) {goal}"
     )
 
 
@@ -184,15 +178,9 @@ def main() -> None:
     parser.add_argument("--twin-paths", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=5, help="fresh processes per first-call case")
     parser.add_argument("--first-call-only", action="store_true", help="skip the throughput")
-    parser.add_argument(
-        "--aot-vs-jit-only", action="store_true", help="only the AOT against the JIT kernel"
-    )
     args = parser.parse_args()
     if args.first_call_only:
         first_call_section(args.runs)
-        return
-    if args.aot_vs_jit_only:
-        aot_versus_jit(build_model(StressRequest.model_validate(FULL)), args.paths)
         return
 
     req = StressRequest.model_validate(FULL)
@@ -248,7 +236,6 @@ def main() -> None:
     t_full, t_gbm, t_full_pool = best["full"], best["gbm"], best["full_pool"]
     t_gbm_sector = best["gbm_sector"]
 
-    aot_versus_jit(model, paths)
     rows = [
         ("full model, numba (streaming)", item_steps / t_full, t_full),
         ("full model, numba (+ fan chart)", item_steps / t_full_pool, t_full_pool),
@@ -292,53 +279,12 @@ def main() -> None:
     first_call_section(args.runs)
 
 
-def aot_versus_jit(model: m.StressModel, paths: int, repeat: int = 5) -> None:
-    """Time ``simulate`` with the ahead-of-time kernel and with the JIT kernel, interleaved."""
-    report = aot.build()
-    if aot.load() is None:
-        print(f"ahead-of-time kernel not loaded: {aot.last_reason()}")
-        return
-    item_steps = paths * model.n_steps * model.items.shape[0]
-    best = {"AOT": math.inf, "JIT": math.inf}
-    cpu = {"AOT": 0.0, "JIT": 0.0}
-    for name in ("AOT", "JIT"):  # once each first (JIT: the cached load)
-        os.environ.pop("DPV_DISABLE_AOT", None)
-        if name == "JIT":
-            os.environ["DPV_DISABLE_AOT"] = "1"
-        simulate(model, paths, store_pool=False)
-    for _ in range(repeat):
-        for name in ("AOT", "JIT"):
-            os.environ.pop("DPV_DISABLE_AOT", None)
-            if name == "JIT":
-                os.environ["DPV_DISABLE_AOT"] = "1"
-            start, start_cpu = time.perf_counter(), time.process_time()
-            simulate(model, paths, store_pool=False)
-            elapsed = time.perf_counter() - start
-            if elapsed < best[name]:
-                best[name], cpu[name] = elapsed, time.process_time() - start_cpu
-    os.environ.pop("DPV_DISABLE_AOT", None)
-    print(
-        f"full model, {pool_threads()} threads, best of {repeat} (interleaved), "
-        f"AOT module {report.path.name}:"
-    )
-    for name in ("AOT", "JIT"):
-        print(
-            f"  {name} kernel {item_steps / best[name] / 1e6:8.1f} M path-steps/s "
-            f"({best[name]:.3f} s wall, {cpu[name]:.3f} s CPU)"
-        )
-    print(f"  ratio AOT / JIT {best['JIT'] / best['AOT']:.2f}x")
-
-
 def first_call_section(runs: int) -> None:
-    """First call in fresh processes: warm with the AOT kernel, warm JIT only, cold."""
-    report = aot.build()  # what `dpv warmup` does; a no-op when the module is up to date
-    state = f"built in {report.seconds:.1f} s" if report.built else "up to date"
-    print(f"ahead-of-time stress kernel: {state} ({report.path.name})")
-    env = {k: v for k, v in os.environ.items() if k != "DPV_DISABLE_AOT"}
-    first_calls("warm, AOT kernel", env, runs, "(goal < 0.5 s)")
-    first_calls("warm, JIT only", {**env, "DPV_DISABLE_AOT": "1"}, runs, "")
+    """First call in fresh processes: with a warm numba cache, and cold."""
+    first_calls("warm cache (dpv warmup)", dict(os.environ), runs, "")
     with tempfile.TemporaryDirectory() as cold_dir:
-        first_calls("cold (empty cache)", {**env, "DPV_CACHE_DIR": cold_dir}, 1, "(goal < 20 s)")
+        env = {**os.environ, "DPV_CACHE_DIR": cold_dir}
+        first_calls("cold (empty cache)", env, 1, "(goal < 20 s)")
 
 
 if __name__ == "__main__":

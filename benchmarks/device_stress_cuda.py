@@ -100,8 +100,8 @@ def model_arrays(n_steps: int, seed: int, variant: int = 0) -> dict[str, Any]:
     }
 
 
-def kernel_inputs(m: dict[str, Any]) -> tuple[Any, ...]:
-    return (
+def kernel_inputs(m: dict[str, Any]) -> L.StressArrays:
+    return L.StressArrays(
         m["items"],
         m["sector_index"],
         m["item_keys"],
@@ -132,13 +132,14 @@ def run_cpu(m: dict[str, Any], n: int, store: bool) -> list[np.ndarray]:
     return cpu_rows(kernel_inputs(m), n, store)
 
 
-def cpu_rows(inputs: tuple[Any, ...], n: int, store: bool) -> list[np.ndarray]:
+def cpu_rows(inputs: L.StressArrays, n: int, store: bool) -> list[np.ndarray]:
     """The CPU kernel's outputs for paths 0 .. n − 1 of a model, on every core."""
     from valuation.kernels._jit import run_parallel
     from valuation.kernels.stress import stress_paths
 
     out = outputs(n, inputs[0].shape[0], inputs[5].shape[0] - 1, store)
-    run_parallel(lambda b, e: stress_paths(*inputs, 0, b, e, *out), n, L.CHUNK)
+    path_outputs = L.PathOutputs(*out)
+    run_parallel(lambda b, e: stress_paths(inputs, 0, b, e, path_outputs), n, L.CHUNK)
     return out
 
 
@@ -146,7 +147,7 @@ def run_gpu(m: dict[str, Any], n: int, store: bool) -> list[np.ndarray]:
     from valuation.kernels.cuda.paths import stress_paths_cuda
 
     out = outputs(n, 3, m["profile"].shape[0] - 1, store)
-    stress_paths_cuda(*kernel_inputs(m), 0, 0, n, *out)
+    stress_paths_cuda(kernel_inputs(m), 0, 0, n, L.PathOutputs(*out))
     return out
 
 

@@ -34,6 +34,14 @@ def evaluate_real_listings(folder: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
+def fit_listing_model_of(folder: str | os.PathLike[str], *, seed: int) -> Any:
+    """Fit the listing price model of ``dpv price`` on the exchange exports in ``folder``."""
+    from valuation.pricing import fit_listing_model, read_listings
+
+    batch, _single = read_listings(Path(folder))
+    return fit_listing_model(batch, seed=seed)
+
+
 def market_model_of(fitted: Calibration) -> Any:
     """Return what ``dpv value`` will price with: the hedonic model and the set's deal table.
 
@@ -103,6 +111,15 @@ def calibrate(
             progress("listings")
         fitted.metrics["real_listings"] = evaluate_real_listings(listings_dir)
         timings["real_listings"] = time.perf_counter() - t
+        t = time.perf_counter()
+        if progress is not None:
+            progress("listing model")
+        fitted.listing_model = fit_listing_model_of(listings_dir, seed=seed)
+        fitted.metrics["listing_model"] = {
+            **fitted.listing_model.data["training"],
+            "sha256": fitted.listing_model.sha256,
+        }
+        timings["listing_model"] = time.perf_counter() - t
     t = time.perf_counter()
     path = write_calibration_set(
         fitted, out, data_sha256=digest, created_at=created_at, force=force

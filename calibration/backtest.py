@@ -16,7 +16,8 @@ from numpy.typing import NDArray
 
 from calibration.fit import Calibration, deal_features, fit_calibration
 from calibration.history import History
-from calibration.processes import DAYS_PER_YEAR, fit_hazards
+from calibration.processes import fit_hazards
+from valuation.dates import DAYS_PER_YEAR
 
 
 def default_cutoff(history: History) -> dt.date:

@@ -27,6 +27,7 @@ from calibration.processes import (
     fit_recoveries,
     fit_revenue_segments,
 )
+from valuation.dates import DAYS_PER_YEAR
 from valuation.defaults import DEFAULTS
 from valuation.schema.product import QUALITY_DIMENSIONS
 
@@ -159,7 +160,8 @@ def deal_features(history: History, deals_mask: NDArray[np.bool_] | None = None)
                     quality,
                     np.log(term / 12.0),
                     np.where(last_revenue > 0, np.log(last_revenue / 1e6), np.nan),
-                    (deals["date"] - np.datetime64("2024-01-01")).astype(np.float64) / 365.25,
+                    (deals["date"] - np.datetime64("2024-01-01")).astype(np.float64)
+                    / DAYS_PER_YEAR,
                 ]
             )
             if n
@@ -195,6 +197,9 @@ class Calibration:
     # deals table's deal_id, product_id, date, price, license, term_months and territory
     # columns and ``features``, their hedonic rows (HEDONIC_FEATURES order); None: no table
     comparables: dict[str, NDArray[Any]] | None = None
+    # the listing price model of ``dpv price`` (valuation.pricing.model.ListingPriceModel),
+    # fitted on real exchange listings when there are some; None: the set has none
+    listing_model: Any = None
 
 
 def _finite(x: float) -> float | None:

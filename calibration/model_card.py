@@ -152,7 +152,8 @@ def _listings_lines(listings: dict[str, Any] | None) -> list[str]:
     lines = [
         f"Hedonic model on {listings['n_fit_rows']} priced real exchange listings "
         f"({listings['scheme']}); {listings['n_placeholders']} placeholder asking prices "
-        "(¥1,000 / ¥5,000) were detected, kept out of the fit and scored separately.",
+        "(price points with more listings than a continuous price distribution allows, per "
+        "exchange and price mode) were detected, kept out of the fit and scored separately.",
         "",
         f"R² of log price {_num(listings['r2'], '.3f')} (within price mode "
         f"{_num(listings['r2_within_mode'], '.3f')}), MdAPE {_num(listings['mdape'], '.3f')}.",
@@ -172,6 +173,21 @@ def _listings_lines(listings: dict[str, Any] | None) -> list[str]:
             f"{_num(b['strictly_inside'], '.3f')} | {_num(b['mean_width'], '.2f')} |"
         )
     return lines
+
+
+def _listing_model_lines(model: dict[str, Any] | None) -> list[str]:
+    if not model:
+        return ["None in this set (fit one with `dpv calibrate --listings DIR`)."]
+    return [
+        f"`listing_model.json` (SHA-256 `{model['sha256'][:16]}…`): fitted on {model['fitted']} "
+        f"of {model['listings']} listings of {len(model['exchanges'])} exchanges; "
+        f"{model['placeholders']} placeholder or token prices kept out, {model['relabelled']} "
+        "per-call prices re-read as one-off packages.",
+        "",
+        "Bands are Mondrian conformal by exchange and price mode and claim 80 % coverage only "
+        "for a group with ten or more training listings; any other listing is flagged "
+        "`out_of_distribution`. Measure them with `dpv backtest --listings DIR`.",
+    ]
 
 
 def render_model_card(manifest: dict[str, Any], parameters: dict[str, Any]) -> str:
@@ -250,6 +266,10 @@ def render_model_card(manifest: dict[str, Any], parameters: dict[str, Any]) -> s
         "## Real exchange listings",
         "",
         *_listings_lines(metrics.get("real_listings")),
+        "",
+        "## Listing price model (`dpv price`)",
+        "",
+        *_listing_model_lines(metrics.get("listing_model")),
         "",
         "## Known limitations",
         "",

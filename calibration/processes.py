@@ -16,7 +16,6 @@ r"""Maximum-likelihood estimates of the stochastic processes behind the history.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,8 +25,8 @@ from numpy.typing import NDArray
 from scipy import optimize, special, stats
 
 from calibration.history import History
+from valuation.dates import DAYS_PER_YEAR, add_months_array
 
-DAYS_PER_YEAR = 365.25
 ANNOUNCEMENT_DAYS = 15
 VALIDITY_MONTHS = 36
 # Poisson mixture truncated at 8 jumps a year: P(N > 8) < 1.1e-6 at the largest intensity
@@ -1374,17 +1373,6 @@ def _event_dates(history: History, ids: NDArray[np.str_], kind: str) -> NDArray[
     return np.array([lookup.get(p, nat) for p in ids.tolist()], dtype="datetime64[D]")
 
 
-def _add_months(days: NDArray[np.datetime64], months: int) -> NDArray[np.datetime64]:
-    """Return the same day of month ``months`` later, clipped to the month's end."""
-    month = days.astype("datetime64[M]")
-    day_of_month = (days - month.astype("datetime64[D]")).astype(np.int64)
-    target = month + months
-    month_len = ((target + 1).astype("datetime64[D]") - target.astype("datetime64[D]")).astype(
-        np.int64
-    )
-    return target.astype("datetime64[D]") + np.minimum(day_of_month, month_len - 1)
-
-
 def _years(a: NDArray[Any], b: NDArray[Any]) -> NDArray[np.float64]:
     return (b - a).astype(np.float64) / DAYS_PER_YEAR
 
@@ -1436,7 +1424,7 @@ def fit_hazards(history: History) -> HazardResults:
     lapse = _event_dates(history, ids, "lapse")
     revocation = _event_dates(history, ids, "revocation")
     objection = _event_dates(history, ids, "objection")
-    first_expiry = _add_months(products["registered_on"], VALIDITY_MONTHS)
+    first_expiry = add_months_array(products["registered_on"], VALIDITY_MONTHS)
     alive_end = np.where(np.isnat(lapse), as_of, np.minimum(first_expiry, as_of))
     revoked = ~np.isnat(revocation) & (revocation <= alive_end)
     rev_end = np.where(revoked, revocation, alive_end)
@@ -1550,11 +1538,6 @@ def fit_recoveries(history: History) -> RecoveryFit:
 def ci95(estimate: float, se: float) -> list[float]:
     """Return the normal 95% interval ``estimate ± 1.96·se``."""
     return [estimate - _Z95 * se, estimate + _Z95 * se]
-
-
-def years_between(a: dt.date, b: dt.date) -> float:
-    """Return ``(b − a)`` in years of 365.25 days."""
-    return (b - a).days / DAYS_PER_YEAR
 
 
 __all__ = [

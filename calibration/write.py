@@ -30,6 +30,7 @@ from valuation.calibration_set import (
     FORMAT_VERSION,
     HEDONIC,
     HEDONIC_BOOSTERS,
+    LISTING_MODEL,
     MANIFEST,
     MODEL_CARD,
     PARAMETERS,
@@ -135,6 +136,8 @@ def artifact_files(calibration: Calibration) -> dict[str, str]:
     files[ROYALTY] = dump_json(calibration.royalty.to_dict())
     if calibration.comparables is not None:
         files[COMPARABLES] = comparables_json(calibration.comparables)
+    if calibration.listing_model is not None:
+        files[LISTING_MODEL] = calibration.listing_model.to_json()
     return files
 
 

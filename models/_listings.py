@@ -19,10 +19,8 @@ from numpy.typing import NDArray
 
 from models._conformal import interval_coverage, strictly_inside_share
 from models._hedonic import HedonicPriceModel
+from models._placeholders import flag_mass_points
 from models.exceptions import DataError
-
-#: One-off asking prices that are placeholders, not evidence (CNY).
-PLACEHOLDER_PRICES: tuple[float, ...] = (1000.0, 5000.0)
 
 #: Price modes that carry a price (free and negotiation listings carry none).
 PRICED_MODES: tuple[str, ...] = ("one-off", "subscription", "usage-based")
@@ -54,8 +52,9 @@ class ExchangeListings:
 
     Attributes
     ----------
-    exchange, title, category, category_aws, price_mode, update_frequency : ndarray of str
-        Text columns of the source (``exchange`` is its ``platform``).
+    exchange, title, category, category_aws, price_mode, update_frequency, provider : ndarray of str
+        Text columns of the source (``exchange`` is its ``platform``; ``provider`` is "" where
+        the source does not name the seller).
     price : ndarray of float
         Asking price in CNY; 0 means no price (free or negotiation).
     records, size_bytes, fields : ndarray of float
@@ -74,6 +73,7 @@ class ExchangeListings:
     category_aws: NDArray[np.str_]
     price_mode: NDArray[np.str_]
     update_frequency: NDArray[np.str_]
+    provider: NDArray[np.str_]
     price: NDArray[np.float64]
     records: NDArray[np.float64]
     size_bytes: NDArray[np.float64]
@@ -93,7 +93,7 @@ class ExchangeListings:
     @property
     def placeholder(self) -> NDArray[np.bool_]:
         """Priced listings whose price is a placeholder (see :func:`is_placeholder_price`)."""
-        return is_placeholder_price(self.price, self.price_mode)
+        return is_placeholder_price(self.price, self.exchange, self.price_mode, self.provider)
 
     def subset(self, mask: NDArray[np.bool_]) -> ExchangeListings:
         """Return the listings where ``mask`` is true."""
@@ -101,22 +101,37 @@ class ExchangeListings:
 
 
 def is_placeholder_price(
-    price: NDArray[np.float64], price_mode: NDArray[np.str_]
+    price: NDArray[np.float64],
+    exchange: NDArray[np.str_],
+    price_mode: NDArray[np.str_],
+    provider: NDArray[np.str_] | None = None,
 ) -> NDArray[np.bool_]:
-    """Flag one-off asking prices of exactly ¥1,000 or ¥5,000.
+    """Flag priced listings at a placeholder price of their exchange and price mode.
 
-    These dominate Zhejiang's priced one-off listings (over 90%): a default the seller did not
-    choose, so they say nothing about value and are kept out of every fit.
+    A placeholder is a price point carrying far more listings than a continuous price
+    distribution allows (:func:`models._placeholders.find_mass_points`, family-wise
+    false-alarm rate 1% per exchange and price mode), unless it is one provider's price list.
+    Found from the data, not from a list: on the shipped files it finds Zhejiang's one-off
+    ¥1,000 and ¥5,000 defaults. Placeholders say nothing about value and are kept out of
+    every fit.
 
     Examples
     --------
-    >>> is_placeholder_price(np.array([1000.0, 5000.0, 1000.0, 1200.0]),
-    ...                      np.array(["one-off", "one-off", "usage-based", "one-off"])).tolist()
-    [True, True, False, False]
+    >>> price = np.r_[np.full(30, 1000.0), np.round(np.geomspace(100.0, 90000.0, 40), 1)]
+    >>> flags = is_placeholder_price(price, np.full(70, "X"), np.full(70, "one-off"))
+    >>> int(flags.sum()), sorted(set(price[flags].tolist()))
+    (30, [1000.0])
     """
-    return (np.asarray(price_mode) == "one-off") & np.isin(
-        np.asarray(price, dtype=np.float64), PLACEHOLDER_PRICES
-    )
+    price_arr = np.asarray(price, dtype=np.float64)
+    modes = np.asarray(price_mode)
+    priced = (price_arr > 0) & np.isin(modes, PRICED_MODES)
+    flags = np.zeros(price_arr.size, dtype=bool)
+    if np.any(priced):
+        sellers = None if provider is None else np.asarray(provider)[priced]
+        flags[priced] = flag_mass_points(
+            price_arr[priced], np.asarray(exchange)[priced], modes[priced], provider=sellers
+        )[0]
+    return flags
 
 
 def _number(text: str) -> float:
@@ -173,6 +188,7 @@ def load_listings(paths: Path | str | Sequence[Path | str]) -> ExchangeListings:
             columns["category_aws"].append(row["category_aws"].strip() or "unknown")
             columns["price_mode"].append(row["price_mode"].strip())
             columns["update_frequency"].append(row.get("update_frequency", "").strip())
+            columns["provider"].append(row.get("provider", "").strip())
             price = _number(row["price"])
             columns["price"].append(price if price > 0 else 0.0)
             columns["records"].append(_positive_or_nan(row["volume"]))

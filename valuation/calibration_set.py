@@ -15,6 +15,9 @@ Layout::
                          one row per priced deal of the history (deal_id, product_id, date,
                          price, license, term_months, territory, then its hedonic feature row
                          in ``feature_names`` order; floats to 6 significant digits)
+    listing_model.json   optional: the listing price model ``dpv price`` quotes with
+                         (valuation.pricing.model, versioned JSON with its own SHA-256, the
+                         LightGBM booster in text format inside)
     model_card.md        the model card generated from the set
 
 ``comparables.json`` is optional so that sets written before it existed still load: such a set
@@ -48,6 +51,7 @@ ROYALTY = "royalty.json"
 COMPARABLES = "comparables.json"
 DEAL_COLUMNS = ("deal_id", "product_id", "date", "price", "license", "term_months", "territory")
 MODEL_CARD = "model_card.md"
+LISTING_MODEL = "listing_model.json"
 HEDONIC_BOOSTERS = ("point", "centre", "lower", "upper")
 REQUIRED_FILES = (PARAMETERS, HEDONIC, ROYALTY, *(f"hedonic_{b}.txt" for b in HEDONIC_BOOSTERS))
 DEFAULT_SET = Path(__file__).resolve().parent / "data" / "calibration" / "default"
@@ -211,6 +215,19 @@ class CalibrationSet:
             return None
         return DealTable.from_json(self.read_json(COMPARABLES), source=str(self.path / COMPARABLES))
 
+    def listing_model(self) -> Any:
+        """Return the listing price model of ``dpv price`` (None when the set has none).
+
+        A :class:`valuation.pricing.model.ListingPriceModel`; only read when the manifest lists
+        (and so hashes) the file.
+        """
+        if LISTING_MODEL not in self.manifest.get("files", {}):
+            return None
+        from valuation.pricing.model import ListingPriceModel
+
+        path = self.path / LISTING_MODEL
+        return ListingPriceModel.from_dict(self.read_json(LISTING_MODEL), source=str(path))
+
     def market_model(self) -> Any:
         """Return the hedonic model with the deal table, for ``value_many(market_model=...)``.
 
@@ -302,6 +319,7 @@ __all__ = [
     "DEAL_COLUMNS",
     "DEFAULT_SET",
     "FORMAT_VERSION",
+    "LISTING_MODEL",
     "REQUIRED_FILES",
     "CalibrationSet",
     "DealTable",

@@ -1,6 +1,6 @@
-"""File digests shared by the CalibrationSet manifest and the ahead-of-time kernel's description.
+"""File digests shared by the CalibrationSet manifest and the revaluation ledger.
 
-Standard library only, so that the numba-free import chain of ``valuation.stress`` can use it.
+Standard library only (no numba), so that any module can use it.
 """
 
 from __future__ import annotations

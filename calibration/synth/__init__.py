@@ -1,4 +1,4 @@
-"""A synthetic data-product market with known truth (issue 4).
+"""A synthetic data-product market with known truth.
 
 :func:`generate_market` draws products, revenue histories, licensing deals and exchange trades,
 certificate events, exchange listings and pledged loans from explicit ground-truth parameters

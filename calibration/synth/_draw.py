@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-_DAYS_PER_YEAR = 365.25
+from valuation.dates import DAYS_PER_YEAR, add_months_array
+
 _EPOCH = np.datetime64("1970-01-01", "D")
 
 
@@ -29,15 +30,7 @@ def block_rng(seed: int, block: int) -> np.random.Generator:
 
 def _add_months(days: NDArray[np.int64], months: NDArray[np.int64] | int) -> NDArray[np.int64]:
     """Add calendar months to day numbers, clipping the day to the target month's end."""
-    d = days.astype("datetime64[D]")
-    m = d.astype("datetime64[M]")
-    offset = (d - m.astype("datetime64[D]")).astype(np.int64)
-    target = m + np.asarray(months)
-    month_len = ((target + 1).astype("datetime64[D]") - target.astype("datetime64[D]")).astype(
-        np.int64
-    )
-    out = target.astype("datetime64[D]") + np.minimum(offset, month_len - 1)
-    return (out - _EPOCH).astype(np.int64)
+    return (add_months_array(days.astype("datetime64[D]"), months) - _EPOCH).astype(np.int64)
 
 
 def _year_of(days: NDArray[np.int64]) -> NDArray[np.int64]:
@@ -45,14 +38,14 @@ def _year_of(days: NDArray[np.int64]) -> NDArray[np.int64]:
 
 
 def _years(days: NDArray[np.int64] | NDArray[np.float64]) -> NDArray[np.float64]:
-    return np.asarray(days, dtype=np.float64) / _DAYS_PER_YEAR
+    return np.asarray(days, dtype=np.float64) / DAYS_PER_YEAR
 
 
 def _exp_days(rng: np.random.Generator, rate_per_year: float, n: int) -> NDArray[np.float64]:
     """Return waiting times in days of a Poisson process (infinite when the rate is 0)."""
     if rate_per_year <= 0.0:
         return np.full(n, np.inf)
-    return rng.exponential(_DAYS_PER_YEAR / rate_per_year, n)
+    return rng.exponential(DAYS_PER_YEAR / rate_per_year, n)
 
 
 def _choice(rng: np.random.Generator, p: NDArray[np.float64], n: int) -> NDArray[np.int64]:

@@ -11,8 +11,9 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from calibration.synth._arrow import _concat, _labels, _take
-from calibration.synth._draw import _DAYS_PER_YEAR, _choice, _logistic, _probs
+from calibration.synth._draw import _choice, _logistic, _probs
 from calibration.synth._params import AMORTIZATIONS, Params
+from valuation.dates import DAYS_PER_MONTH, DAYS_PER_YEAR
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def draw_loan_terms(
     tenor_keys = tuple(int(k) for k in ln["tenor_months_shares"])
     tenor_p = np.array([ln["tenor_months_shares"][str(k)] for k in tenor_keys])
     tenor = np.array(tenor_keys)[_choice(rng, tenor_p, n)]
-    tenor_days = np.round(tenor * _DAYS_PER_YEAR / 12.0).astype(np.int64)
+    tenor_days = np.round(tenor * DAYS_PER_YEAR / 12.0).astype(np.int64)
     start_lo = registered + 30
     start_hi = params.as_of - tenor_days
     loan_start = np.floor(start_lo + rng.random(n) * (start_hi - start_lo)).astype(np.int64)
@@ -151,12 +152,12 @@ def draw_loans(
     pledge_rate = np.where(pledged, amount / np.maximum(appraised, 1.0), 0.5)
     logit_pd = math.log(ln["base_annual_pd"] / (1.0 - ln["base_annual_pd"]))
     annual_pd = _logistic(logit_pd + ln["pledge_rate_slope"] * (pledge_rate - 0.5))
-    t_default = rng.exponential(1.0, n) / -np.log1p(-annual_pd) * _DAYS_PER_YEAR
+    t_default = rng.exponential(1.0, n) / -np.log1p(-annual_pd) * DAYS_PER_YEAR
     defaulted = t_default < tenor_days
     lo_r, hi_r = ln["annual_rate_range"]
     annual_rate = np.round((lo_r + (hi_r - lo_r) * rng.random(n)) / 0.0005) * 0.0005
     amort = _choice(rng, _probs(ln["amortization_shares"], AMORTIZATIONS), n)
-    months_paid = np.floor(t_default / (_DAYS_PER_YEAR / 12.0))
+    months_paid = np.floor(t_default / DAYS_PER_MONTH)
     i_m = annual_rate / 12.0
     growth_n = (1.0 + i_m) ** tenor
     growth_m = (1.0 + i_m) ** np.minimum(months_paid, tenor)

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from calibration.synth._draw import _DAYS_PER_YEAR, _add_months, _choice, _day, _year_of
+from calibration.synth._draw import _add_months, _choice, _day, _year_of
 from calibration.synth._params import Params
+from valuation.dates import DAYS_PER_YEAR
 from valuation.schema.product import CATEGORIES
 
 
@@ -127,7 +128,7 @@ def draw_calendar(rng: np.random.Generator, params: Params, n: int) -> Calendar:
     u = rng.random(n)
     x = u if a == 0 else (-1.0 + np.sqrt(1.0 + 4.0 * a * u * (1.0 + a))) / (2.0 * a)
     registered = params.registration_start + np.floor(x * span).astype(np.int64)
-    lead = np.floor(rng.random(n) * cal["launch_lead_years_max"] * _DAYS_PER_YEAR).astype(np.int64)
+    lead = np.floor(rng.random(n) * cal["launch_lead_years_max"] * DAYS_PER_YEAR).astype(np.int64)
     first_year_day = _day(f"{int(params.revenue_years[0])}-01-01")
     launched = np.maximum(registered - lead, first_year_day)
     return Calendar(

@@ -15,10 +15,10 @@ from numpy.typing import NDArray
 
 from calibration.synth._draw import _day, _year_of
 from calibration.synth._params import STATUSES
+from valuation.dates import DAYS_PER_YEAR
 from valuation.kernels.valuation import IncomeInputs, income_values, neutral_income_fields
 from valuation.schema.product import CATEGORIES, SECTORS
 
-_DAYS_PER_YEAR = 365.25
 _REVOKED = STATUSES.index("revoked")
 _EXPIRED = STATUSES.index("expired")
 _OBJECTED = STATUSES.index("objected")
@@ -128,10 +128,10 @@ def true_values(
     fields = neutral_income_fields(n)
     revoke_keep = 1.0 - hz["revocation_loss"]
     fields.update(
-        roll=(value_day - base_end_day) / _DAYS_PER_YEAR,
+        roll=(value_day - base_end_day) / DAYS_PER_YEAR,
         hazard=np.where(live, hz["revocation"], 0.0),
         revoke_keep=np.full(n, revoke_keep),
-        first_expiry=np.where(live, np.maximum(expiry_day - value_day, 0) / _DAYS_PER_YEAR, np.inf),
+        first_expiry=np.where(live, np.maximum(expiry_day - value_day, 0) / DAYS_PER_YEAR, np.inf),
         validity=np.full(n, float(val["validity_years"])),
         renew_p=np.full(n, hz["renewal_probability"]),
         lapse_keep=np.full(n, 1.0 - hz["lapse_loss"]),

@@ -159,7 +159,7 @@ def test_statuses_agree_with_events(market: dict[str, Any]) -> None:
     assert np.all((validity[renewed] >= 365 * 6) & (validity[renewed] <= 366 * 6 + 1))
     assert prod["registered_on"].min() >= np.datetime64("2023-03-01")
     assert prod["registered_on"].max() <= as_of
-    # registrations rise over time: most of them in 2024-2026 (issue 4)
+    # registrations rise over time: most of them in 2024-2026
     year = prod["registered_on"].astype("datetime64[Y]").astype(int) + 1970
     assert np.mean(year >= 2024) > 0.85
 

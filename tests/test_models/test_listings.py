@@ -42,18 +42,48 @@ def test_loader_reads_every_exchange(listings):
     assert not np.any(listings.size_bytes == 0) and np.isnan(listings.size_bytes).any()
 
 
-def test_placeholders_are_one_off_1000_or_5000_mostly_zhejiang(listings):
+def test_placeholders_found_by_the_data_are_zhejiangs_one_off_defaults(listings):
     placeholder = listings.placeholder
-    assert placeholder.sum() == 420
-    assert set(listings.price[placeholder]) == {1000.0, 5000.0}
-    # the rule is the price, not the exchange: one Beijing one-off listing asks exactly 1000
-    from_zhejiang = listings.exchange[placeholder] == "Zhejiang Big Data Exchange"
-    assert from_zhejiang.sum() == 419
-    zhejiang_one_off = listings.priced & (listings.price_mode == "one-off")
-    zhejiang_one_off &= listings.exchange == "Zhejiang Big Data Exchange"
-    assert placeholder[zhejiang_one_off].mean() > 0.9  # the data README's claim
-    # a usage price of 1000 per call is not a placeholder
-    assert not is_placeholder_price(np.array([1000.0]), np.array(["usage-based"]))[0]
+    zhejiang = listings.exchange == "Zhejiang Big Data Exchange"
+    one_off = listings.priced & (listings.price_mode == "one-off")
+    # recall on the known placeholders: every Zhejiang one-off listing at 1000 or 5000
+    known = zhejiang & one_off & np.isin(listings.price, [1000.0, 5000.0])
+    assert known.sum() == 419 and np.all(placeholder[known])
+    assert placeholder[zhejiang & one_off].mean() > 0.9  # the data README's claim
+    # one Beijing one-off listing asks exactly 1000: six one-off prices are no evidence of a
+    # default there, so it is not flagged
+    beijing_1000 = one_off & (listings.price == 1000.0) & ~zhejiang
+    assert beijing_1000.sum() == 1 and not placeholder[beijing_1000].any()
+    # every other flagged point, with its count: per-call product families at one price
+    others = placeholder & ~known
+    keys = sorted(
+        {
+            (str(e)[:7], str(m), float(p))
+            for e, m, p in zip(
+                listings.exchange[others],
+                listings.price_mode[others],
+                listings.price[others],
+                strict=True,
+            )
+        }
+    )
+    assert keys == [
+        ("Beijing", "usage-based", 0.15),
+        ("Zhejian", "usage-based", 0.3),
+        ("Zhejian", "usage-based", 0.5),
+        ("Zhejian", "usage-based", 5.0),
+    ]
+    assert others.sum() == 17 + 15 + 8 + 8
+    # one provider's price list (Beijing's 60 listings at 0.09, one seller) is not a default
+    at_009 = listings.priced & (listings.price == 0.09)
+    assert at_009.sum() == 60 and not placeholder[at_009].any()
+    # a per-call price of 1000 is not a one-off placeholder: the group decides
+    flags = is_placeholder_price(
+        np.array([1000.0] * 3),
+        np.array(["Zhejiang Big Data Exchange"] * 3),
+        np.array(["usage-based"] * 3),
+    )
+    assert not flags.any()
 
 
 def test_features_are_numeric_with_nan_for_unknown(listings):
@@ -92,8 +122,8 @@ def _tolerance(n: int, n_cal: int) -> float:
 
 
 def test_band_coverage_holds_out_of_sample_without_and_with_placeholders(kfold):
-    assert kfold.n_fit_rows == 306 and kfold.n_placeholders == 420
-    n_cal = round(0.25 * 240)  # each fold fits on about 240 rows, a quarter calibrates
+    assert kfold.n_fit_rows == 259 and kfold.n_placeholders == 467
+    n_cal = round(0.25 * 207)  # each fold fits on about 207 rows, a quarter calibrates
     without, with_ = kfold.model_without, kfold.model_with
     assert abs(without.coverage - COVERAGE) < _tolerance(without.n, n_cal)
     assert abs(with_.coverage - COVERAGE) < _tolerance(with_.n, n_cal)
@@ -119,5 +149,5 @@ def test_grouped_scheme_holds_out_each_priced_exchange(listings):
         "Zhejiang Big Data Exchange",
     ]
     # a held-out exchange's listings never enter its fit, placeholders never enter any fit
-    assert [n_fit for _, n_fit, _ in grouped.per_fold] == [306 - 201, 306 - 14, 306 - 91]
+    assert [n_fit for _, n_fit, _ in grouped.per_fold] == [259 - 185, 259 - 14, 259 - 60]
     assert grouped.model_with.n == 726

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import pickle
+import pkgutil
 import subprocess
 import sys
 
@@ -18,11 +20,15 @@ pytestmark = pytest.mark.skipif(_jit.DISABLE_JIT, reason="plain Python: no dispa
 
 
 def test_the_helpers_are_compiled_without_wrappers():
-    """Every kernel of stress.py, rng.py and valuation.py but the entry points (called from
-    Python) is a jit_inner one."""
+    """Every kernel of the stress package, rng.py and valuation.py but the entry points (called
+    from Python) is a jit_inner one."""
     entries = {"stress_paths", "gbm_min_ratio", "value_batch", "range_batch"}
+    stress_modules = [
+        importlib.import_module(f"{kernel.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(kernel.__path__)
+    ]
     seen = 0
-    for module in (kernel, rng, valuation_kernels):
+    for module in (*stress_modules, rng, valuation_kernels):
         for name, value in vars(module).items():
             if getattr(value, "__module__", None) != module.__name__ or not hasattr(
                 value, "targetoptions"

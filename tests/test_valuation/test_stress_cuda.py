@@ -178,7 +178,7 @@ report["primitives"] = {
 from valuation.kernels.cuda.book import stress_book_cuda
 names = [n for n in cases if n not in ("two_jump_segments", "odd_tenor")]
 models = [build_model(StressRequest.model_validate(cases[n][0])) for n in names]
-book = stress_book_cuda([model.kernel_inputs for model in models], 29, path_start=8)
+book = stress_book_cuda([model.arrays for model in models], 29, path_start=8)
 report["book"] = {}
 for row, (name, model) in enumerate(zip(names, models)):
     a = simulate(model, 29, path_start=8, device="cpu")
@@ -199,7 +199,7 @@ doc, n, start = cases["full"]
 model = build_model(StressRequest.model_validate(doc))
 a = simulate(model, 37, path_start=start, device="cpu")
 b = simulate(model, 37, path_start=start, device="cuda")
-split = stress_book_cuda([model.kernel_inputs, models[1].kernel_inputs], 29, path_start=8)
+split = stress_book_cuda([model.arrays, models[1].arrays], 29, path_start=8)
 report["split_launches"] = bool(
     all(np.array_equal(getattr(a, f), getattr(b, f)) for f in PathStats.__dataclass_fields__)
     and np.array_equal(split.min_ratio[1], book.min_ratio[1])

@@ -6,7 +6,7 @@ only wires them together and owns the exit codes:
 * 0 success;
 * 2 bad input (a :class:`~valuation.exceptions.DpvInputError`, or a usage error): the message
   names the file, the field and the problem, and nothing is written;
-* 3 a batch (``dpv revalue``) finished with quarantined rows;
+* 3 a batch (``dpv revalue``, ``dpv price``) finished with quarantined rows;
 * 1 an unexpected error.
 
 Machine-readable output (``--json``) goes to stdout; logs, progress and errors to stderr.
@@ -37,6 +37,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "_calibrate",
     "_pledge",
     "_revalue",
+    "_price",
     "_reproduce",
     "_synth",
     "_demo",

@@ -13,11 +13,10 @@ from valuation.cli import app
 def warmup_command() -> None:
     """Compile every numba kernel into the versioned on-disk cache and report the time.
 
-    Then build the ahead-of-time stress kernel (:mod:`valuation.kernels.aot`) into the same
-    directory, so that ``valuation.stress`` runs without importing numba. A failed
-    ahead-of-time build (no C compiler, say) is reported and leaves the JIT kernel in use.
+    Run it once per install (a deploy or CI step): afterwards a process loads the compiled
+    kernels instead of compiling them, which takes tens of seconds.
     """
-    from valuation.kernels import _jit, aot
+    from valuation.kernels import _jit
     from valuation.kernels.registry import warmup_all
 
     start = time.perf_counter()
@@ -28,23 +27,3 @@ def warmup_command() -> None:
     )
     for name in names:
         typer.echo(f"  {name}", err=True)
-    if aot.aot_disabled():
-        typer.echo("ahead-of-time stress kernel: switched off by the environment", err=True)
-        return
-    try:
-        report = aot.build()
-    except Exception as exc:
-        typer.echo(
-            f"ahead-of-time stress kernel not built ({type(exc).__name__}: {exc}); "
-            "valuation.stress uses the JIT kernel",
-            err=True,
-        )
-        return
-    if report.built:
-        typer.echo(
-            f"built the ahead-of-time stress kernel in {report.seconds:.2f} s "
-            f"(after {report.warmup_seconds:.2f} s of JIT warm-up): {report.path}",
-            err=True,
-        )
-    else:
-        typer.echo(f"ahead-of-time stress kernel up to date: {report.path}", err=True)

@@ -21,8 +21,7 @@ Options
   which keeps LLVM from vectorising the random-number and path loops; the kernels never rely
   on the exception (they check their inputs instead).
 * **Switch.** ``DPV_DISABLE_JIT=1`` runs every kernel as plain Python (for debugging and
-  coverage); ``NUMBA_DISABLE_JIT=1`` does the same through numba itself. Both also switch off
-  the ahead-of-time stress kernel, and ``DPV_DISABLE_AOT=1`` switches off only that.
+  coverage); ``NUMBA_DISABLE_JIT=1`` does the same through numba itself.
 * **Threads.** ``NUMBA_NUM_THREADS`` is respected; parallel kernels are written so that each
   iteration owns its outputs and its random stream, never a thread. Serial kernels that
   release the GIL can instead be run on disjoint ranges by :func:`run_parallel` (a plain
@@ -32,14 +31,18 @@ Options
   for every dispatcher, although only a call from Python needs them): 4 s less of a 27 s cold
   compile of the stress kernel. Called from Python, such a kernel runs a twin compiled with
   the wrappers (:func:`python_callable`), so tests and notebooks call it as any other.
+* **Supported numba.** :data:`SUPPORTED_NUMBA` (also ``pyproject.toml``'s requirement): two
+  things here are numba's internals, not its public API, the dispatcher class of a
+  :func:`jit_inner` kernel (:func:`_without_python_wrappers`) and the ``cttz`` intrinsic
+  behind :func:`trailing_zeros`; ``tests/test_valuation/test_numba_support.py`` compiles and
+  runs every kernel on the installed numba and fails, naming its version, when either stops
+  working. Widen the range only after that test passes on the new version.
 * **Bit tricks.** :func:`trailing_zeros` (numba's ``cttz`` intrinsic, a plain-Python fallback
   when the JIT is off) walks the set bits of a mask, for kernels that gather rare lanes.
 * **Lazy import.** This module does not import numba: the first :func:`jit` or
   :func:`jit_parallel` decoration (that is, importing a kernel module), :data:`prange` or
   :func:`num_threads` does. :func:`cache_dir`, :func:`pool_threads` and :func:`run_parallel`
-  work without it, so a process that runs the ahead-of-time compiled stress kernel
-  (:mod:`valuation.kernels.aot`) never loads numba. The same options compile that module
-  (:func:`compile_flags`).
+  work without it.
 """
 
 from __future__ import annotations
@@ -59,11 +62,13 @@ from valuation._version import __version__
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# The numba versions the kernels are tested on (pyproject.toml requires the same range).
+SUPPORTED_NUMBA = ">=0.68,<0.69"
 FASTMATH_FLAGS: frozenset[str] = frozenset({"nsz", "arcp"})
 ERROR_MODEL = "numpy"
 DISABLE_JIT: bool = os.environ.get("DPV_DISABLE_JIT", "") not in ("", "0")
 # Every kernel is compiled with these (numba.njit keywords; ``parallel=True`` is added by
-# jit_parallel). valuation.kernels.aot compiles the ahead-of-time module with the same ones.
+# jit_parallel).
 _OPTIONS: dict[str, Any] = {
     "cache": True,
     "fastmath": set(FASTMATH_FLAGS),
@@ -108,7 +113,7 @@ def cache_dir() -> Path:
     Notes
     -----
     numba checks a cached kernel against the time stamp of its own source file only, not of the
-    modules it calls: after an edit of ``rng.py`` alone, ``stress.py``'s cached kernels would
+    modules it calls: after an edit of ``rng.py`` alone, the stress package's cached kernels would
     still run the old random stream. Keying the directory by every kernel source closes that
     hole (an installed release never changes its sources; a working copy does).
     """
@@ -122,13 +127,17 @@ def cache_dir() -> Path:
 
 @functools.cache
 def kernel_sources_digest() -> str:
-    """Return 12 hex digits of the SHA-256 of every ``valuation/kernels/*.py`` (name and bytes).
+    """Return 12 hex digits of the SHA-256 of every ``.py`` under ``valuation/kernels/``.
 
-    Every numba kernel of the project lives in that folder.
+    Every numba kernel of the project lives in that folder or its packages (such as
+    :mod:`valuation.kernels.stress`); each file counts by its path relative to the folder and
+    its bytes.
     """
+    folder = Path(__file__).resolve().parent
     digest = hashlib.sha256()
-    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
-        digest.update(path.name.encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
+    for path in sorted(folder.rglob("*.py")):
+        name = path.relative_to(folder).as_posix()
+        digest.update(name.encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:12]
 
 
@@ -157,27 +166,6 @@ def _numba() -> ModuleType:
     return numba
 
 
-def compile_flags() -> Any:
-    """Return numba compiler flags equivalent to :func:`jit`'s options (for pycc).
-
-    Returns
-    -------
-    numba.core.compiler.Flags
-        Fast-math, error model, ``release_gil`` (``nogil``), NRT and the rest, parsed by
-        numba's CPU target from the same keywords :func:`jit` passes to ``numba.njit`` (the
-        ``cache`` keyword is the dispatcher's, not the compiler's, and is left out).
-    """
-    _numba()
-    from numba.core.compiler import Flags
-    from numba.core.registry import cpu_target
-
-    options = _compiler_options()
-    options["nopython"] = True
-    flags = Flags()
-    cpu_target.options.parse_as_flags(flags, options)
-    return flags
-
-
 def _configure_vector_width() -> None:
     """Let LLVM use 512-bit vectors where the CPU has AVX-512 (``DPV_VECTOR_WIDTH=256``: don't).
 
@@ -188,8 +176,7 @@ def _configure_vector_width() -> None:
     ``NUMBA_CPU_NAME``/``NUMBA_CPU_FEATURES`` set by the user win; so does any numba
     compilation that ran in the process before the first dpv kernel was decorated. The setting
     is numba's own (``numba.config.CPU_FEATURES``), so it also applies to any other numba code
-    the process compiles afterwards; set ``DPV_VECTOR_WIDTH=256`` to leave numba untouched. The
-    ahead-of-time stress kernel (:mod:`valuation.kernels.aot`) is built with the same features.
+    the process compiles afterwards; set ``DPV_VECTOR_WIDTH=256`` to leave numba untouched.
     """
     import numba
 
@@ -305,8 +292,29 @@ def jit_inner(func: F) -> F:
     numba = _numba()
     compiled = numba.njit(**_OPTIONS, **_INNER_OPTIONS)(func)
     if not numba.config.DISABLE_JIT:
-        compiled.__class__ = _inner_dispatcher_class()
+        _without_python_wrappers(compiled)
     return cast(F, compiled)
+
+
+def _without_python_wrappers(dispatcher: Any) -> None:
+    """Make a wrapper-less dispatcher's Python calls run its twin (relies on numba internals).
+
+    With :func:`trailing_zeros`, the one place the kernels depend on numba's internals: numba
+    offers no public hook for what a dispatcher does when Python calls it, so the
+    dispatcher (numba's ``CPUDispatcher``, exactly) becomes an instance of a subclass that
+    overrides ``__call__`` only (:class:`_InnerDispatcher`): a kernel calling it still sees a
+    ``CPUDispatcher``. Raises ``RuntimeError`` naming numba's version when that class is not
+    what numba returned, rather than leaving a kernel that would crash when called from Python.
+    """
+    from numba.core.registry import CPUDispatcher
+
+    if type(dispatcher) is not CPUDispatcher:
+        raise RuntimeError(
+            f"numba {numba_version()}: njit returned {type(dispatcher).__qualname__}, not "
+            f"numba.core.registry.CPUDispatcher; valuation.kernels._jit.jit_inner supports "
+            f"numba {SUPPORTED_NUMBA}"
+        )
+    dispatcher.__class__ = _inner_dispatcher_class()
 
 
 @functools.cache
@@ -392,9 +400,9 @@ __all__ = [
     "DISABLE_JIT",
     "ERROR_MODEL",
     "FASTMATH_FLAGS",
+    "SUPPORTED_NUMBA",
     "cache_dir",
     "kernel_sources_digest",
-    "compile_flags",
     "jit",
     "jit_inner",
     "jit_parallel",

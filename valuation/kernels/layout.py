@@ -2,17 +2,23 @@
 
 A plain module (no numba): :mod:`valuation.kernels.stress` imports these names for its kernels,
 :mod:`valuation.risk.model` fills :class:`~valuation.risk.model.StressModel` by them and
-:mod:`valuation.risk.api` reads the outputs by them, so a process that runs the stress kernel
-ahead-of-time compiled (:mod:`valuation.kernels.aot`) never has to import numba to know them.
+:mod:`valuation.risk.api` reads the outputs by them, without importing numba.
 
-Columns of ``StressModel.items`` (one row per collateral item, per-step constants):
-:data:`LOG_V0` … :data:`POOL_WEIGHT`. Entries of ``StressModel.scalars``: :data:`AMOUNT` …
-:data:`SQRT_ONE_MINUS_RHO`. Event bits of the kernel's ``out_flags``: :data:`FLAG_REVOKED`,
-:data:`FLAG_EXPIRY_REACHED`, :data:`FLAG_LAPSED`. Paths are simulated in blocks of
-:data:`CHUNK`, which is also the grain of the thread split.
+The model's arrays travel to the kernel as one :class:`StressArrays`, its outputs as one
+:class:`PathOutputs`. Columns of ``StressArrays.items`` (one row per collateral item, per-step
+constants): :data:`LOG_V0` … :data:`POOL_WEIGHT` (:data:`N_ITEM_COLUMNS` of them). Entries of
+``StressArrays.scalars``: :data:`AMOUNT` … :data:`SQRT_ONE_MINUS_RHO` (:data:`N_SCALARS`).
+Event bits of ``PathOutputs.flags``: :data:`FLAG_REVOKED`, :data:`FLAG_EXPIRY_REACHED`,
+:data:`FLAG_LAPSED`. Paths are simulated in blocks of :data:`CHUNK`, which is also the grain of
+the thread split.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numpy.typing import NDArray
 
 # Columns of StressModel.items.
 LOG_V0 = 0
@@ -49,6 +55,69 @@ FLAG_REVOKED = 1
 FLAG_EXPIRY_REACHED = 2
 FLAG_LAPSED = 4
 
+
+class StressArrays(NamedTuple):
+    """The stress model as the kernel reads it: the first argument of ``stress_paths``.
+
+    Attributes
+    ----------
+    items
+        ``(n_items, N_ITEM_COLUMNS)`` float64 per-step constants of each item (columns
+        :data:`LOG_V0` … :data:`POOL_WEIGHT`).
+    sector_index
+        ``(n_items,)`` int64: the row of ``sector_keys`` each item loads on.
+    item_keys, sector_keys
+        uint64 stream keys of the items and of the sectors.
+    stream_keys
+        uint64 ``[seed, borrower key]``.
+    profile
+        ``(n_steps + 1,)`` float64 exposure per unit of loan amount at each step.
+    scalars
+        ``(N_SCALARS,)`` float64 loan and policy constants (:data:`AMOUNT` …).
+    n_liquidation_steps
+        Steps between default and the sale of the collateral.
+    """
+
+    items: NDArray[np.float64]
+    sector_index: NDArray[np.int64]
+    item_keys: NDArray[np.uint64]
+    sector_keys: NDArray[np.uint64]
+    stream_keys: NDArray[np.uint64]
+    profile: NDArray[np.float64]
+    scalars: NDArray[np.float64]
+    n_liquidation_steps: int
+
+
+class PathOutputs(NamedTuple):
+    """The per-path outputs ``stress_paths`` writes, caller-allocated (row ``p``: a path).
+
+    Attributes
+    ----------
+    min_ratio
+        ``(paths,)`` float64: ``min_k V_k / profile_k`` over ``k = 0..n_steps`` (pooled value).
+    default_step
+        ``(paths,)`` int64: the step of default within the tenor, −1 for none.
+    ead, loss
+        ``(paths,)`` float64: exposure at default and loss (0 without default).
+    flags
+        ``(paths, n_items)`` uint8: :data:`FLAG_REVOKED`, :data:`FLAG_EXPIRY_REACHED`,
+        :data:`FLAG_LAPSED` (within the tenor).
+    terminal
+        ``(paths, n_items)`` float64: each item's value at the end of the tenor, or
+        ``(paths, 0)`` to skip.
+    pool
+        ``(n_steps + 1, paths)`` float32 pooled value per step, or ``(0, paths)`` to skip.
+    """
+
+    min_ratio: NDArray[np.float64]
+    default_step: NDArray[np.int64]
+    ead: NDArray[np.float64]
+    loss: NDArray[np.float64]
+    flags: NDArray[np.uint8]
+    terminal: NDArray[np.float64]
+    pool: NDArray[np.float32]
+
+
 __all__ = [
     "AMOUNT",
     "CHUNK",
@@ -68,6 +137,7 @@ __all__ = [
     "MARGIN_CALL_LTV",
     "N_ITEM_COLUMNS",
     "N_SCALARS",
+    "PathOutputs",
     "POOL_WEIGHT",
     "RENEW_P",
     "REVOKE_KEEP",
@@ -75,6 +145,7 @@ __all__ = [
     "SIGMA_SQRT_DT",
     "SQRT_ONE_MINUS_RHO",
     "SQRT_RHO",
+    "StressArrays",
     "WRONG_WAY",
     "WRONG_WAY_COMPLEMENT",
 ]

@@ -1,10 +1,8 @@
 """Which kernel modules ``dpv warmup`` compiles.
 
 Each module listed here defines ``warmup() -> None``, which calls its kernels once on tiny
-inputs of every signature used in production, so that numba compiles and caches them. After
-them ``dpv warmup`` builds the ahead-of-time stress kernel (:func:`valuation.kernels.aot.build`),
-whose signatures are the ones ``valuation.kernels.stress.warmup`` left in the JIT dispatcher:
-a new production signature must be called there.
+inputs of every signature used in production, so that numba compiles and caches them: a new
+production signature must be called there.
 """
 
 from __future__ import annotations

@@ -16,18 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from valuation.dates import years_between
 from valuation.kernels.rng import entity_key
 from valuation.kernels.valuation import CostInputs, IncomeInputs, MarketInputs
 from valuation.methods.market_model import HISTORY_LISTING, market_estimates
 from valuation.methods.profiles import Profile
 from valuation.schema.product import QUALITY_DIMENSIONS, Product, RevenuePeriod
-
-DAYS_PER_YEAR = 365.25
-
-
-def years_between(start: dt.date, end: dt.date) -> float:
-    """Return ``(end - start)`` in years of 365.25 days."""
-    return (end - start).days / DAYS_PER_YEAR
 
 
 @dataclass

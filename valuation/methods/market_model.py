@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from valuation.dates import DAYS_PER_YEAR
 from valuation.schema.product import CATEGORIES, QUALITY_DIMENSIONS, SECTORS, Product
 
 if TYPE_CHECKING:
@@ -134,7 +135,7 @@ def feature_row(
         "quality_score": _quality(product, quality_weights),
         "log_term_months": math.log(_life_years(product, economic_life)),  # life in months / 12
         "log_revenue": log_or_nan(revenue, 1e6),
-        "years_since_2024": (as_of - dt.date(2024, 1, 1)).days / 365.25,
+        "years_since_2024": (as_of - dt.date(2024, 1, 1)).days / DAYS_PER_YEAR,
     }
     return [known.get(name, math.nan) for name in names]
 

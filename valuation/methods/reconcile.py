@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from valuation.audit import Audit
+from valuation.dates import months_between
 from valuation.kernels.valuation import METHODS
 from valuation.methods.inputs import ProductContext, comparable_factors, economic_life
 from valuation.methods.market_model import HISTORY_LISTING
@@ -25,10 +26,6 @@ from valuation.schema.results import (
 )
 
 
-def _months_between(start: dt.date, end: dt.date) -> float:
-    return (end - start).days / (365.25 / 12.0)
-
-
 def certificate_warnings(product: Product, as_of: dt.date, params: dict[str, Any]) -> list[Note]:
     """Warnings about the certificate: its status and how soon it expires."""
     cert = product.certificate
@@ -40,7 +37,7 @@ def certificate_warnings(product: Product, as_of: dt.date, params: dict[str, Any
                 message=f"certificate status is {cert.status!r}, not 'valid'",
             )
         )
-    months_left = _months_between(as_of, cert.expires_on)
+    months_left = months_between(as_of, cert.expires_on)
     limit = params["reconciliation"]["expiry_warning_months"]
     if months_left <= 0:
         notes.append(

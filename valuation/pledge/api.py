@@ -1,4 +1,4 @@
-"""``assess_pledge(request)``: from a pledge request to a decision (issue 7).
+"""``assess_pledge(request)``: from a pledge request to a decision.
 
 The flow: resolve the collateral (inline or from a registry) → eligibility per item → value
 the eligible items (:func:`valuation.value_many`) → stress the pool with
@@ -26,6 +26,7 @@ import numpy as np
 from valuation._valuate import value_many
 from valuation._version import __version__
 from valuation.audit import input_sha256
+from valuation.dates import months_between
 from valuation.defaults import default_calibration_id, parameters
 from valuation.exceptions import MSG_FILE_NOT_FOUND, MSG_MALFORMED_JSON, DpvInputError
 from valuation.kernels.cuda.select import current_device, resolve_device, use_device
@@ -59,10 +60,10 @@ from valuation.schema.product import Product
 from valuation.schema.results import ValuationResult
 from valuation.schema.stress import Scenario, StressRequest, StressResult
 
-# The loss histogram of the memo uses the first paths of the base case (the statistics in the
-# assessment use every path); the tornado's breach probabilities use this many paths, each
-# driver with the same random numbers as the centre of its bar.
-LOSS_HISTOGRAM_PATHS = 20_000
+# The loss histogram of the memo re-runs the base case on all its paths (paths are keyed by
+# their index, so these are the very paths of the statistics); the tornado's breach
+# probabilities use SENSITIVITY_PATHS, each driver with the same random numbers as the centre
+# of its bar.
 LOSS_HISTOGRAM_BINS = 30
 SENSITIVITY_PATHS = 5_000
 MSG_UNKNOWN_PRODUCT = "unknown product id {product_id!r}: not in the registry"
@@ -163,11 +164,6 @@ def resolve_collateral(
     return products, sources, list(used.values())
 
 
-def months_between(start: dt.date, end: dt.date) -> float:
-    """Months from ``start`` to ``end`` at 365.25/12 days a month."""
-    return (end - start).days / (365.25 / 12.0)
-
-
 def stress_request(
     request: PledgeRequest,
     items: Sequence[tuple[Product, float]],
@@ -245,8 +241,8 @@ def stress_request(
 
 
 def _loss_histogram(req: StressRequest) -> LossHistogram:
-    """Histogram of the defaulted paths' losses on the first paths of the base case."""
-    n = min(req.simulation.paths, LOSS_HISTOGRAM_PATHS)
+    """Histogram of the defaulted paths' losses on every path of the base case."""
+    n = req.simulation.paths
     stats = simulate(build_model(req), n, store_pool=False, store_terminal=False)
     losses = stats.loss[stats.default_step >= 0]
     positive = losses[losses > 0]
@@ -627,6 +623,7 @@ def assess_pledge(
         request_id=req.request_id,
         as_of=req.as_of,
         borrower_id=req.borrower.borrower_id,
+        borrower_name=req.borrower.name,
         currency=loan.currency,
         loan_amount=loan.amount,
         tenor_months=loan.tenor_months,
@@ -651,7 +648,6 @@ def assess_pledge(
 
 
 __all__ = [
-    "LOSS_HISTOGRAM_PATHS",
     "SENSITIVITY_PATHS",
     "assess_pledge",
     "load_registry",

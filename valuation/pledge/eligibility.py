@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from valuation.dates import add_months
 from valuation.schema.pledge import PledgeLoan, Policy, Reason
 from valuation.schema.product import Product
 
@@ -42,16 +43,6 @@ _STATUS_TEXT = {
     "revoked": "has been revoked",
     "expired": "has expired",
 }
-
-
-def add_months(date: dt.date, months: int) -> dt.date:
-    """Return ``date`` moved by whole calendar months (the day clipped to the month's end)."""
-    index = date.year * 12 + date.month - 1 + months
-    year, month = divmod(index, 12)
-    month += 1
-    next_first = dt.date(year + month // 12, month % 12 + 1, 1)
-    last_day = (next_first - dt.timedelta(days=1)).day
-    return dt.date(year, month, min(date.day, last_day))
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -14,9 +13,8 @@ from numpy.typing import NDArray
 from valuation.audit import make_device_audit
 from valuation.defaults import default_calibration_id
 from valuation.kernels._jit import run_parallel
-from valuation.kernels.aot import stress_kernel
 from valuation.kernels.cuda.select import Device, current_device, resolve_device, use_device
-from valuation.kernels.layout import CHUNK, FLAG_LAPSED, FLAG_REVOKED
+from valuation.kernels.layout import CHUNK, FLAG_LAPSED, FLAG_REVOKED, PathOutputs
 from valuation.risk.model import StressModel, build_model
 from valuation.risk.scenarios import resolve_scenarios
 from valuation.schema._base import parse_model
@@ -87,12 +85,11 @@ def simulate(
 ) -> PathStats:
     """Run the stress kernel on paths ``path_start .. path_start + paths − 1`` of ``model``.
 
-    On the CPU the kernel is :func:`valuation.kernels.aot.stress_kernel`'s: the ahead-of-time
-    compiled ``stress_paths`` when ``dpv warmup`` has built it for this machine and these
-    sources (then numba is not imported), otherwise the numba JIT kernel; both give the same
-    bits and run on :func:`~valuation.kernels._jit.run_parallel`'s threads. On ``"cuda"`` it is
-    :func:`valuation.kernels.cuda.paths.stress_paths_cuda` (the same bits); ``device=None`` runs
-    on :func:`~valuation.kernels.cuda.select.current_device`.
+    On the CPU the kernel is :func:`valuation.kernels.stress.stress_paths` (imported here, on
+    the first call: importing this module does not import numba), run on
+    :func:`~valuation.kernels._jit.run_parallel`'s threads. On ``"cuda"`` it is
+    :func:`valuation.kernels.cuda.paths.stress_paths_cuda` (the same arguments and bits);
+    ``device=None`` runs on :func:`~valuation.kernels.cuda.select.current_device`.
     """
     n_items = model.items.shape[0]
     if path_start < 0 or path_start + paths > 2**32:
@@ -106,44 +103,21 @@ def simulate(
         terminal=np.empty((paths, n_items if store_terminal else 0)),
         pool=np.empty((model.n_steps + 1 if store_pool else 0, paths), dtype=np.float32),
     )
-
+    arrays = model.arrays
+    outputs = PathOutputs(
+        out.min_ratio, out.default_step, out.ead, out.loss, out.flags, out.terminal, out.pool
+    )
     if (device or current_device()) == "cuda":
         from valuation.kernels.cuda.paths import stress_paths_cuda
 
-        on_gpu: Callable[..., None] = stress_paths_cuda
-        on_gpu(
-            *model.kernel_inputs,
-            path_start,
-            0,
-            paths,
-            out.min_ratio,
-            out.default_step,
-            out.ead,
-            out.loss,
-            out.flags,
-            out.terminal,
-            out.pool,
-        )
+        stress_paths_cuda(arrays, path_start, 0, paths, outputs)
         return out
 
-    stress_paths = stress_kernel()
+    from valuation.kernels.stress import stress_paths
 
-    def run(begin: int, end: int) -> None:
-        stress_paths(
-            *model.kernel_inputs,
-            path_start,
-            begin,
-            end,
-            out.min_ratio,
-            out.default_step,
-            out.ead,
-            out.loss,
-            out.flags,
-            out.terminal,
-            out.pool,
-        )
-
-    run_parallel(run, paths, CHUNK)
+    run_parallel(
+        lambda begin, end: stress_paths(arrays, path_start, begin, end, outputs), paths, CHUNK
+    )
     return out
 
 

@@ -59,6 +59,7 @@ from valuation.kernels.layout import (
     SQRT_RHO,
     WRONG_WAY,
     WRONG_WAY_COMPLEMENT,
+    StressArrays,
 )
 from valuation.schema.stress import Scenario, StressRequest
 
@@ -110,13 +111,9 @@ class StressModel:
     annual_rate: float
 
     @property
-    def kernel_inputs(self) -> tuple[Any, ...]:
-        """The model's arguments of :func:`~valuation.kernels.stress.stress_paths`, in order.
-
-        ``items, sector_index, item_keys, sector_keys, stream_keys, profile, scalars,
-        n_liquidation_steps``: what precedes the path range and the outputs.
-        """
-        return (
+    def arrays(self) -> StressArrays:
+        """The model as :func:`~valuation.kernels.stress.stress_paths` reads it (one argument)."""
+        return StressArrays(
             self.items,
             self.sector_index,
             self.item_keys,
@@ -126,6 +123,11 @@ class StressModel:
             self.scalars,
             self.n_liquidation_steps,
         )
+
+    @property
+    def kernel_inputs(self) -> tuple[Any, ...]:
+        """The fields of :attr:`arrays`, in order (for kernels that take them one by one)."""
+        return tuple(self.arrays)
 
     @property
     def n_steps(self) -> int:

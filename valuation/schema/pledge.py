@@ -42,7 +42,9 @@ class PledgeBorrower(Frozen):
     """The borrower: identity, sector and its one-year probability of default."""
 
     borrower_id: Identifier
-    name: Text | None = None
+    name: Text | None = Field(
+        default=None, description="the borrower's name, as the credit memo shows it with its id"
+    )
     sector: Sector = "other"
     annual_pd: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
     wrong_way: Annotated[float, Field(ge=-1.0, le=1.0)] = Field(
@@ -275,7 +277,7 @@ class MaxLoan(Frozen):
 class LossHistogram(Frozen):
     """Histogram of the loss on the paths where the borrower defaults (the memo's chart)."""
 
-    paths: int = Field(description="paths behind the histogram (the first ones of the base case)")
+    paths: int = Field(description="paths behind the histogram: every path of the base case")
     defaulted: int
     zero_loss: int = Field(description="defaulted paths whose sale covers the exposure")
     edges: list[float] = Field(description="bins of the positive losses")
@@ -339,6 +341,9 @@ class Assessment(Frozen):
     request_id: str
     as_of: dt.date
     borrower_id: str
+    borrower_name: str | None = Field(
+        default=None, description="the request's borrower.name, as given (null without one)"
+    )
     currency: str
     loan_amount: float
     tenor_months: int

@@ -24,6 +24,7 @@ from valuation.kernels.cuda.paths import (
     blocks_for,
 )
 from valuation.kernels.cuda.prep import device_constants
+from valuation.kernels.layout import StressArrays
 
 
 @dataclass(frozen=True)
@@ -46,16 +47,16 @@ class BookStats:
 
 
 def stress_book_cuda(
-    loans: Sequence[tuple[Any, ...]], paths: int, *, path_start: int = 0
+    loans: Sequence[StressArrays], paths: int, *, path_start: int = 0
 ) -> BookStats:
     """Run paths ``path_start .. path_start + paths − 1`` of every loan on the GPU.
 
     Parameters
     ----------
     loans
-        Each loan's ``StressModel.kernel_inputs``: ``items, sector_index, item_keys,
-        sector_keys, stream_keys, profile, scalars, n_liquidation_steps``. Every loan must have
-        the same number of steps (its profile's length).
+        Each loan's :class:`~valuation.kernels.layout.StressArrays` (``StressModel.arrays``,
+        or any tuple of its fields in order). Every loan must have the same number of steps
+        (its profile's length).
     paths, path_start
         The paths of each loan (global path numbers, as in :func:`stress_paths_cuda`).
 
@@ -97,7 +98,7 @@ def stress_book_cuda(
 
 
 def _launch(
-    group: Sequence[tuple[Any, ...]],
+    group: Sequence[StressArrays],
     n_steps: int,
     most_items: int,
     paths: int,

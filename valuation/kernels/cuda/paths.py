@@ -54,6 +54,8 @@ from valuation.kernels.layout import (
     SQRT_RHO,
     WRONG_WAY,
     WRONG_WAY_COMPLEMENT,
+    PathOutputs,
+    StressArrays,
 )
 
 THREADS_PER_BLOCK = 128
@@ -526,31 +528,25 @@ def launch_arguments(
 
 
 def stress_paths_cuda(
-    items: np.ndarray,
-    sector_index: np.ndarray,
-    item_keys: np.ndarray,
-    sector_keys: np.ndarray,
-    stream_keys: np.ndarray,
-    profile: np.ndarray,
-    scalars: np.ndarray,
-    n_liquidation_steps: int,
-    path_start: int,
-    p_begin: int,
-    p_end: int,
-    out_min_ratio: np.ndarray,
-    out_default_step: np.ndarray,
-    out_ead: np.ndarray,
-    out_loss: np.ndarray,
-    out_flags: np.ndarray,
-    out_terminal: np.ndarray,
-    out_pool: np.ndarray,
+    model: StressArrays, path_start: int, p_begin: int, p_end: int, out: PathOutputs
 ) -> None:
     """:func:`valuation.kernels.stress.stress_paths` on the GPU: the same arguments and bits.
 
-    Fills rows ``p_begin .. p_end − 1`` of the outputs (global path ``path_start + p``), in
+    Fills rows ``p_begin .. p_end − 1`` of ``out`` (global path ``path_start + p``), in
     launches of at most :data:`MAX_PATHS_PER_LAUNCH` paths; the inputs are copied to the
     device once, each launch's outputs back to the host.
     """
+    items, sector_index, item_keys, sector_keys, stream_keys, profile, scalars, _ = model
+    n_liquidation_steps = int(model.n_liquidation_steps)
+    (
+        out_min_ratio,
+        out_default_step,
+        out_ead,
+        out_loss,
+        out_flags,
+        out_terminal,
+        out_pool,
+    ) = out
     n_items = items.shape[0]
     n_steps = profile.shape[0] - 1
     horizon = n_steps + n_liquidation_steps
