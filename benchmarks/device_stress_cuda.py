@@ -16,7 +16,19 @@ Run once on a machine with an NVIDIA GPU and numba-cuda
    transfers, kernel, results back) through ``stress_book_cuda`` (many loans per launch), and
    three loans' rows against the CPU kernel's.
 
+4. Where bits differ, what differs: SHA-256 of every CPU output array (here, and in fresh
+   processes with ``DPV_VECTOR_WIDTH=256`` and with ``NUMBA_CPU_NAME=generic``) against the
+   hashes of the same arrays on the reference machine (``device_reference_hashes.json``,
+   written by ``--reference``); the host CPU, SVML and the C library calls in the CPU kernel's
+   code; the device primitives (Philox, uniform, inverse normal, logarithm, exponential)
+   against the CPU's on the same inputs; a per-step trace of the first mismatching path; the
+   floating-point operations of the kernel's PTX (and SASS where ``nvdisasm`` exists).
+5. Occupancy: registers and local memory per thread of each kernel, and the full model's time
+   at several block sizes.
+
 Prints one line per figure and writes the figures to ``$OUT/cuda.json`` when ``OUT`` is set.
+``--reference [PATH]`` runs only the CPU side (no GPU needed) and writes the hashes the device
+run compares against.
 """
 
 from __future__ import annotations
@@ -38,6 +50,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from valuation.kernels import layout as L
 
 RESULTS: dict[str, Any] = {}
+# The identity part's outputs (CPU, GPU) and model, for the diagnostics.
+IDENTITY: dict[str, Any] = {}
+SCRIPT = Path(__file__).resolve()
+REFERENCE = SCRIPT.with_name("device_reference_hashes.json")
+IDENTITY_SEED = 20261201
+PROBE_SEED = 77
 
 
 def say(key: str, value: Any, text: str) -> None:
@@ -166,12 +184,13 @@ def part_identity(n: int) -> None:
     from valuation.kernels.cuda.paths import _stress_kernel, fma_count
     from valuation.kernels.cuda.prep import device_constants
 
-    m = model_arrays(60, seed=20261201)
+    m = model_arrays(60, seed=IDENTITY_SEED)
     t0 = time.perf_counter()
     cpu = run_cpu(m, n, True)
     t1 = time.perf_counter()
     gpu = run_gpu(m, n, True)
     t2 = time.perf_counter()
+    IDENTITY.update(model=m, cpu=cpu, gpu=gpu, n=n)
     say(
         "cpu_first_call_s", t1 - t0, f"CPU kernel first call (compile + {n} paths): {t1 - t0:.1f} s"
     )
@@ -242,6 +261,41 @@ def part_identity(n: int) -> None:
         say("ptx_fma_count", f"unknown: {exc}", f"fused multiply-adds in the PTX: unknown ({exc})")
 
 
+BLOCK_SIZES = (64, 128, 256, 512)
+REGISTER_LIMITS = (64, 96, 128, 168)
+
+
+def registers_trial(
+    limit: int, args: list[Any], outputs: list[Any], reference: list[np.ndarray], work: int
+) -> dict[str, Any]:
+    """The stress kernel compiled with ``max_registers=limit``: its speed, spills and bits."""
+    from numba import cuda
+
+    from valuation.kernels.cuda.paths import THREADS_PER_BLOCK, _stress_kernel
+
+    try:
+        kernel = cuda.jit(lto=False, max_registers=limit)(_stress_kernel.py_func)
+    except TypeError:  # a numba-cuda without the lto option
+        kernel = cuda.jit(max_registers=limit)(_stress_kernel.py_func)
+    n = reference[0].shape[0]
+    blocks = (n + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
+    kernel[blocks, THREADS_PER_BLOCK](*args)
+    cuda.synchronize()
+    same = all(
+        np.array_equal(out.copy_to_host(), ref)
+        for out, ref in zip(outputs, reference, strict=False)
+    )
+    fastest = math.inf
+    for _ in range(3):
+        t0 = time.perf_counter()
+        kernel[blocks, THREADS_PER_BLOCK](*args)
+        cuda.synchronize()
+        fastest = min(fastest, time.perf_counter() - t0)
+    import cuda_diagnostics as diag
+
+    return {"gps": work / fastest / 1e9, "same_bits": same, **diag.occupancy(kernel)}
+
+
 def part_speed(n: int, n_cpu: int, repeats: int) -> None:
     from numba import cuda
 
@@ -264,7 +318,7 @@ def part_speed(n: int, n_cpu: int, repeats: int) -> None:
         cuda.to_device(1.0 / m["profile"]),
         pool0,
     ]
-    args, _ = launch_arguments(
+    args, speed_outputs = launch_arguments(
         inputs,
         constants,
         items,
@@ -290,6 +344,36 @@ def part_speed(n: int, n_cpu: int, repeats: int) -> None:
         work / best / 1e9,
         f"GPU full model, {n} paths x {steps} steps x {items} items: {best * 1e3:.2f} ms, "
         f"{work / best / 1e9:.2f} G path-steps/s (kernel only)",
+    )
+    by_block = {}
+    for tpb in BLOCK_SIZES:
+        blocks = (n + tpb - 1) // tpb
+        _stress_kernel[blocks, tpb](*args)
+        cuda.synchronize()
+        fastest = math.inf
+        for _ in range(max(1, repeats - 2)):
+            t0 = time.perf_counter()
+            _stress_kernel[blocks, tpb](*args)
+            cuda.synchronize()
+            fastest = min(fastest, time.perf_counter() - t0)
+        by_block[tpb] = work / fastest / 1e9
+    reference = [a.copy_to_host() for a in speed_outputs[:5]]
+    by_registers = {}
+    for limit in REGISTER_LIMITS:
+        try:
+            by_registers[limit] = registers_trial(limit, args, speed_outputs, reference, work)
+        except Exception as exc:  # a figure lost, not the part
+            by_registers[limit] = {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+    say(
+        "gpu_full_model_by_max_registers",
+        by_registers,
+        f"GPU full model compiled with a register limit (128 threads/block): {by_registers}",
+    )
+    say(
+        "gpu_full_model_gps_by_block",
+        by_block,
+        "GPU full model by threads per block: "
+        + ", ".join(f"{k}: {v:.2f} G/s" for k, v in by_block.items()),
     )
     t0 = time.perf_counter()
     run_gpu(m, n, False)
@@ -354,6 +438,11 @@ def part_speed(n: int, n_cpu: int, repeats: int) -> None:
         f"{work / best_gbm / 1e9:.2f} G path-steps/s; full model at "
         f"{RESULTS['gpu_full_model_gps'] / (work / best_gbm / 1e9):.2f} of it",
     )
+    import cuda_diagnostics as diag
+
+    for name, kernel in kernels():
+        usage = diag.occupancy(kernel)
+        say(f"occupancy_{name}", usage, f"{name} kernel: {json.dumps(usage)}")
 
 
 def part_book(loans: int, paths: int) -> None:
@@ -366,7 +455,7 @@ def part_book(loans: int, paths: int) -> None:
         m = dict(models[loan % len(models)])
         m["stream_keys"] = np.array([5, 100_000 + loan], dtype=np.uint64)
         book.append(kernel_inputs(m))
-    stress_book_cuda(book[:2], 64)  # compile
+    stress_book_cuda(book[:2], min(paths, 1024))  # compile (and no one-block launch)
     t0 = time.perf_counter()
     stats = stress_book_cuda(book, paths)
     elapsed = time.perf_counter() - t0
@@ -377,6 +466,17 @@ def part_book(loans: int, paths: int) -> None:
         f"book: {loans} loans x {paths} paths x {steps} steps x {items} items end to end "
         f"(host constants, transfers both ways, kernel) in {elapsed:.2f} s, "
         f"{work / elapsed / 1e9:.2f} G path-steps/s",
+    )
+    from valuation.kernels.cuda.prep import device_constants
+
+    t0 = time.perf_counter()
+    for m in book:
+        device_constants(m[0], steps + int(m[7]))
+    prep = time.perf_counter() - t0
+    say(
+        "book_host_constants_s",
+        prep,
+        f"  of which the host constants of {loans} loans (device_constants): {prep:.2f} s",
     )
     same = []
     for loan in (0, 1, loans - 1):
@@ -395,11 +495,194 @@ def part_book(loans: int, paths: int) -> None:
     )
 
 
+def cpu_fingerprint(n: int, *, probes: bool) -> dict[str, Any]:
+    """The CPU side only: hashes of the identity model's outputs on ``n`` paths, the host."""
+    import cuda_diagnostics as diag
+
+    m = model_arrays(60, seed=IDENTITY_SEED)
+    result: dict[str, Any] = {
+        "paths": n,
+        "hashes": diag.output_hashes(run_cpu(m, n, True)),
+        "host": diag.host_info(),
+    }
+    if probes:
+        inp = diag.probe_inputs(PROBE_N)
+        cpu = diag.probe_cpu(inp, PROBE_SEED)
+        result["probe_hashes"] = {name: diag.sha256(a) for name, a in cpu.items()}
+        result["probe_n"] = PROBE_N
+    return result
+
+
+def gpu_fingerprint(n: int) -> None:
+    """``--gpu-hashes``: the GPU's output hashes on ``n`` paths and the ptxas guard's state."""
+    import cuda_diagnostics as diag
+
+    from valuation.kernels.cuda import paths
+
+    m = model_arrays(60, seed=IDENTITY_SEED)
+    hashes = diag.output_hashes(run_gpu(m, n, True))
+    try:
+        census = diag.ptx_census(paths._stress_kernel)
+    except Exception as exc:  # the simulator has no PTX
+        census = {"error": str(exc)}
+    doc = {"hashes": hashes, "ptxas_guard": dict(paths.PTXAS_GUARD), "ptx": census}
+    print(json.dumps(doc), flush=True)
+
+
+PROBE_N = 20_000
+IDENTITY_PATHS = 100_000
+IDENTITY_SMOKE = 40
+VARIANTS = {
+    "vector_width_256": {"DPV_VECTOR_WIDTH": "256"},
+    "generic": {"NUMBA_CPU_NAME": "generic"},
+}
+
+
+def write_reference(path: Path, sizes: list[int]) -> None:
+    """``--reference``: the CPU's hashes here (default, and each variant) for ``sizes`` paths."""
+    import cuda_diagnostics as diag
+
+    doc: dict[str, Any] = {"identity_seed": IDENTITY_SEED, "probe_seed": PROBE_SEED}
+    for n in sizes:
+        entry = cpu_fingerprint(n, probes=True)
+        entry["variants"] = {
+            name: diag.cpu_hashes_in_subprocess(SCRIPT, n, env) for name, env in VARIANTS.items()
+        }
+        doc[str(n)] = entry
+        print(json.dumps({str(n): entry["hashes"]}, indent=1), flush=True)
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"reference hashes written to {path}")
+
+
+def part_diagnose(probe_n: int, trace_paths: int) -> None:
+    """Where bits differ: hashes against the reference machine, primitives, a traced path."""
+    import cuda_diagnostics as diag
+
+    m, cpu, gpu, n = IDENTITY["model"], IDENTITY["cpu"], IDENTITY["gpu"], IDENTITY["n"]
+    here = diag.output_hashes(cpu)
+    say("cpu_hashes", here, f"CPU output hashes: {json.dumps(here)}")
+    say("gpu_hashes", diag.output_hashes(gpu), "GPU output hashes recorded")
+    host = diag.host_info()
+    say("host", host, f"host: {json.dumps(host)}")
+    reference = diag.load_reference(REFERENCE) or {}
+    ref = reference.get(str(n))
+    if ref:
+        same = {k: here[k] == ref["hashes"][k] for k in here}
+        gpu_same = {k: v == ref["hashes"][k] for k, v in RESULTS["gpu_hashes"].items()}
+        say(
+            "cpu_equals_reference",
+            same,
+            f"CPU outputs equal the reference machine's ({ref['host'].get('cpu_model')}): {same}",
+        )
+        say("gpu_equals_reference", gpu_same, f"GPU outputs equal the reference CPU's: {gpu_same}")
+    else:
+        say("cpu_equals_reference", None, f"no reference hashes for {n} paths in {REFERENCE}")
+    for name, env in VARIANTS.items():
+        t0 = time.perf_counter()
+        other = diag.cpu_hashes_in_subprocess(SCRIPT, n, env)
+        hashes = other.get("hashes", {})
+        same = {k: hashes.get(k) == here[k] for k in here} if hashes else other
+        gpu_same = {k: hashes.get(k) == v for k, v in RESULTS["gpu_hashes"].items()}
+        say(
+            f"cpu_{name}",
+            {"equal_to_default": same, "gpu_equal": gpu_same, "detail": other},
+            f"CPU with {env} ({time.perf_counter() - t0:.0f} s): equal to the default CPU run "
+            f"{same}; the GPU equals it {gpu_same}",
+        )
+
+    from valuation.kernels.cuda import paths
+
+    say("ptxas_guard", dict(paths.PTXAS_GUARD), f"ptxas guard: {paths.PTXAS_GUARD}")
+    t0 = time.perf_counter()
+    other = diag.gpu_hashes_in_subprocess(SCRIPT, n, {"DPV_CUDA_PTXAS_FMAD": "1"})
+    hashes = other.get("hashes", {})
+    same = {k: hashes.get(k) == v for k, v in RESULTS["gpu_hashes"].items()} if hashes else other
+    cpu_same = {k: hashes.get(k) == v for k, v in here.items()} if hashes else other
+    say(
+        "gpu_without_ptxas_guard",
+        {"equal_to_guarded_gpu": same, "equal_to_cpu": cpu_same, "detail": other},
+        f"GPU without the ptxas guard ({time.perf_counter() - t0:.0f} s): equal to the guarded "
+        f"GPU run {same}; to the CPU {cpu_same}",
+    )
+
+    inp = diag.probe_inputs(probe_n)
+    pc = diag.probe_cpu(inp, PROBE_SEED)
+    pg = diag.probe_gpu(inp, PROBE_SEED)
+    probes = diag.probe_report(pc, pg, inp)
+    say(
+        "probes",
+        probes,
+        "primitives, GPU against CPU (mismatches of "
+        f"{probe_n}): " + ", ".join(f"{k}={v['mismatches']}" for k, v in probes.items()),
+    )
+    for k, v in probes.items():
+        if v["mismatches"]:
+            print(f"  {k}: {json.dumps(v.get('examples', [])[:3])}")
+    if ref and ref.get("probe_n") == probe_n:
+        probe_same = {k: diag.sha256(a) == ref["probe_hashes"].get(k) for k, a in pc.items()}
+        say("probe_cpu_equals_reference", probe_same, f"CPU primitives = reference: {probe_same}")
+
+    item = diag.PLAIN_ITEM
+    bad = np.flatnonzero(cpu[5][:, item] != gpu[5][:, item])
+    path = int(bad[0]) if bad.size else 0
+    t0 = time.perf_counter()
+    report = diag.trace_report(
+        diag.trace_cpu(m, path, item),
+        diag.trace_gpu(m, path, item),
+        diag.kernel_steps(lambda mm, k: run_cpu(mm, k, True), m, path, item, trace_paths),
+        diag.kernel_steps(lambda mm, k: run_gpu(mm, k, True), m, path, item, trace_paths),
+    )
+    report["path"] = path
+    report["item"] = item
+    report["item_terminal_mismatches"] = int(bad.size)
+    say(
+        "trace",
+        report,
+        f"trace of path {path}, event-free item {item} ({bad.size} of {n} terminal values "
+        f"differ; {time.perf_counter() - t0:.1f} s): first differing step "
+        f"{json.dumps(report['first_differing_step'])}",
+    )
+    for k, row in report["steps"].items():
+        print(f"  step {k}: {json.dumps(row)}")
+
+    for name, kernel in kernels():
+        try:
+            census = diag.ptx_census(kernel)
+        except Exception as exc:  # a figure lost, not the part
+            census = {"error": str(exc)}
+        say(f"ptx_{name}", census, f"{name} PTX: {json.dumps(census)}")
+
+
+def kernels() -> list[tuple[str, Any]]:
+    """The compiled kernels whose code and occupancy the script reports."""
+    from valuation.kernels.cuda.gbm import _gbm_kernel
+    from valuation.kernels.cuda.paths import _book_kernel, _stress_kernel
+
+    return [("stress", _stress_kernel), ("book", _book_kernel), ("gbm", _gbm_kernel)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (simulator-friendly)")
+    parser.add_argument(
+        "--reference",
+        nargs="?",
+        const=str(REFERENCE),
+        help="CPU only: write the reference hashes (default: next to this script)",
+    )
+    parser.add_argument("--cpu-hashes", type=int, help="CPU only: print the hashes for N paths")
+    parser.add_argument("--gpu-hashes", type=int, help="GPU only: print the hashes for N paths")
     args = parser.parse_args()
     smoke = args.smoke
+    if args.cpu_hashes:
+        print(json.dumps(cpu_fingerprint(args.cpu_hashes, probes=False)), flush=True)
+        return
+    if args.gpu_hashes:
+        gpu_fingerprint(args.gpu_hashes)
+        return
+    if args.reference:
+        write_reference(Path(args.reference), [IDENTITY_SMOKE, IDENTITY_PATHS])
+        return
     try:
         from numba import cuda
 
@@ -423,7 +706,8 @@ def main() -> None:
     )
     big = 64 if smoke else 1_000_000
     parts = [
-        ("identity", lambda: part_identity(40 if smoke else 100_000)),
+        ("identity", lambda: part_identity(IDENTITY_SMOKE if smoke else IDENTITY_PATHS)),
+        ("diagnose", lambda: part_diagnose(200 if smoke else PROBE_N, 1 if smoke else L.CHUNK)),
         ("speed", lambda: part_speed(big, big, 1 if smoke else 5)),
         ("book", lambda: part_book(3 if smoke else 10_000, 16 if smoke else 10_000)),
     ]

@@ -18,12 +18,16 @@ NVVM contracts ``a·b + c`` into a fused multiply-add by default (``-fma=1``), e
 numba-cuda compiles without fast-math: one rounding instead of two, so not the CPU's bits.
 :func:`forbid_contraction` compiles the kernels with ``-fma=0`` and without link-time
 optimisation, so the PTX holds ``mul.rn.f64`` and ``add.rn.f64`` (which ``ptxas`` never fuses);
-:func:`fma_count` counts the fused ones left in a kernel's PTX (zero).
+:func:`fma_count` counts the fused ones left in a kernel's PTX (zero). As a second guard, the
+PTX of this package is assembled with ``ptxas --fmad=false`` (which forbids ``ptxas`` to fuse a
+``mul.f64`` and an ``add.f64`` that carry no rounding mode); ``DPV_CUDA_PTXAS_FMAD=1`` leaves
+``ptxas`` its default, to measure what the guard changes.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from typing import Any
 
@@ -442,7 +446,11 @@ def forbid_contraction() -> None:
         if not any(_MARKER in str(ir) for ir in irs):
             return compile_ir(llvmir, **options)
         try:
-            return compile_ir(llvmir, **{**options, "fma": False})
+            ptx = compile_ir(llvmir, **{**options, "fma": False})
+            if isinstance(ptx, bytes) and "gen-lto" not in options:
+                # A comment naming the package, for the linker (_forbid_ptxas_fusion).
+                ptx = _PTX_TAG + ptx
+            return ptx
         except Exception as exc:  # an NVVM that refuses the option: say so, compile anyway
             if "fma" not in str(exc).lower() and "option" not in str(exc).lower():
                 raise
@@ -455,6 +463,71 @@ def forbid_contraction() -> None:
 
     nvvm.compile_ir = compile_ir_without_contraction
     _PATCHED.append(True)
+    if os.environ.get("DPV_CUDA_PTXAS_FMAD", "") in ("", "0"):
+        _forbid_ptxas_fusion()
+
+
+_PTX_TAG = f"// {_MARKER}: compiled with -fma=0\n".encode()
+# What became of the ptxas guard at the last link of this package's PTX ("--fmad=false",
+# "refused: ...", or absent: not installed or no link yet). Read by the device script.
+PTXAS_GUARD: dict[str, str] = {}
+
+
+def _forbid_ptxas_fusion() -> None:
+    """Have the linker assemble this package's PTX with ``ptxas --fmad=false``.
+
+    A PTX ``mul.f64`` or ``add.f64`` without a rounding mode may be fused by ``ptxas`` (its
+    ``--fmad`` default); NVVM's ``-fma=0`` writes ``.rn`` operations, which it never fuses.
+    This makes sure either way: a link that holds PTX tagged by
+    :func:`forbid_contraction` passes ``--fmad=false`` to ``ptxas``; a linker that refuses the
+    option warns and links as before.
+    """
+    from numba.cuda.cudadrv import driver
+
+    linker = getattr(driver, "_Linker", None)
+    needed = ("add_ptx", "_get_linker_options", "complete")
+    if linker is None or not all(hasattr(linker, name) for name in needed):
+        warnings.warn(
+            "numba-cuda's linker is not the one expected: ptxas keeps its --fmad default",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return
+    add_ptx, get_options, complete = linker.add_ptx, linker._get_linker_options, linker.complete
+
+    def add_ptx_tagged(self: Any, ptx: Any, *args: Any, **kwargs: Any) -> Any:
+        head = ptx[: len(_PTX_TAG) + 8] if isinstance(ptx, bytes | str) else b""
+        if _MARKER in (head.decode() if isinstance(head, bytes) else head):
+            self._dpv_no_fmad = True
+        return add_ptx(self, ptx, *args, **kwargs)
+
+    def options_without_fmad(self: Any, *args: Any, **kwargs: Any) -> Any:
+        options = get_options(self, *args, **kwargs)
+        if getattr(self, "_dpv_no_fmad", False) and not getattr(self, "_dpv_plain", False):
+            options.ptxas_options = [*(options.ptxas_options or []), "--fmad=false"]
+        return options
+
+    def complete_or_plain(self: Any) -> Any:
+        try:
+            linked = complete(self)
+        except Exception as exc:  # a linker without ptxas options: link as before
+            if not getattr(self, "_dpv_no_fmad", False) or getattr(self, "_dpv_plain", False):
+                raise
+            PTXAS_GUARD["last"] = f"refused: {type(exc).__name__}: {str(exc)[:200]}"
+            warnings.warn(
+                f"the linker refused ptxas --fmad=false ({exc}); linked without it",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            self._dpv_plain = True
+            return complete(self)
+        if getattr(self, "_dpv_no_fmad", False):
+            PTXAS_GUARD["last"] = "--fmad=false"
+        return linked
+
+    linker.add_ptx = add_ptx_tagged
+    linker._get_linker_options = options_without_fmad
+    linker.complete = complete_or_plain
 
 
 def fma_count(kernel: Any) -> int:
