@@ -74,11 +74,11 @@ def _hashes_in_subprocess(script: Path, mode: str, n: int, env: dict[str, str]) 
                 capture_output=True,
                 text=True,
                 env=full,
-                timeout=240,
+                timeout=150,
                 check=False,
             )
         except subprocess.TimeoutExpired:
-            return {"error": "timed out after 240 s"}
+            return {"error": "timed out after 150 s"}
     lines = [x for x in done.stdout.splitlines() if x.startswith("{")]
     if done.returncode != 0 or not lines:
         return {"error": f"rc={done.returncode}: {done.stderr[-800:]}"}

@@ -438,11 +438,6 @@ def part_speed(n: int, n_cpu: int, repeats: int) -> None:
         f"{work / best_gbm / 1e9:.2f} G path-steps/s; full model at "
         f"{RESULTS['gpu_full_model_gps'] / (work / best_gbm / 1e9):.2f} of it",
     )
-    import cuda_diagnostics as diag
-
-    for name, kernel in kernels():
-        usage = diag.occupancy(kernel)
-        say(f"occupancy_{name}", usage, f"{name} kernel: {json.dumps(usage)}")
 
 
 def part_book(loans: int, paths: int) -> None:
@@ -592,7 +587,11 @@ def part_diagnose(probe_n: int, trace_paths: int) -> None:
 
     from valuation.kernels.cuda import paths
 
-    say("ptxas_guard", dict(paths.PTXAS_GUARD), f"ptxas guard: {paths.PTXAS_GUARD}")
+    say(
+        "ptxas_guard",
+        dict(paths.PTXAS_GUARD),
+        f"unrounded f64 operations rewritten as .rn before linking: {paths.PTXAS_GUARD}",
+    )
     t0 = time.perf_counter()
     other = diag.gpu_hashes_in_subprocess(SCRIPT, n, {"DPV_CUDA_PTXAS_FMAD": "1"})
     hashes = other.get("hashes", {})
@@ -645,20 +644,30 @@ def part_diagnose(probe_n: int, trace_paths: int) -> None:
     for k, row in report["steps"].items():
         print(f"  step {k}: {json.dumps(row)}")
 
+
+def part_code() -> None:
+    """The compiled kernels' floating-point instructions and occupancy (after every part)."""
+    import cuda_diagnostics as diag
+
     for name, kernel in kernels():
         try:
             census = diag.ptx_census(kernel)
         except Exception as exc:  # a figure lost, not the part
             census = {"error": str(exc)}
         say(f"ptx_{name}", census, f"{name} PTX: {json.dumps(census)}")
+        usage = diag.occupancy(kernel)
+        say(f"occupancy_{name}", usage, f"{name} kernel: {json.dumps(usage)}")
 
 
 def kernels() -> list[tuple[str, Any]]:
     """The compiled kernels whose code and occupancy the script reports."""
+    import cuda_diagnostics as diag
+
     from valuation.kernels.cuda.gbm import _gbm_kernel
     from valuation.kernels.cuda.paths import _book_kernel, _stress_kernel
 
-    return [("stress", _stress_kernel), ("book", _book_kernel), ("gbm", _gbm_kernel)]
+    found = [("stress", _stress_kernel), ("book", _book_kernel), ("gbm", _gbm_kernel)]
+    return found + [("probe", k) for k in diag._PROBE] + [("trace", k) for k in diag._TRACE]
 
 
 def main() -> None:
@@ -710,6 +719,7 @@ def main() -> None:
         ("diagnose", lambda: part_diagnose(200 if smoke else PROBE_N, 1 if smoke else L.CHUNK)),
         ("speed", lambda: part_speed(big, big, 1 if smoke else 5)),
         ("book", lambda: part_book(3 if smoke else 10_000, 16 if smoke else 10_000)),
+        ("code", part_code),
     ]
     for name, part in parts:
         t0 = time.perf_counter()

@@ -550,3 +550,46 @@ def test_cpu_paths_work_without_numba_cuda():
         check=False,
     )
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
+
+
+_LINK_SCRIPT = """
+import json
+from numba.cuda.cudadrv import driver
+from valuation.kernels.cuda import paths
+
+body = "".join(
+    line + ";\\n"
+    for line in (
+        "mul.f64 %fd1, %fd2, %fd3", "add.f64 %fd4, %fd1, %fd5", "sub.f64 %fd6, %fd1, %fd5",
+        "mul.rn.f64 %fd7, %fd1, %fd5", "mul.wide.u32 %rd1, %r1, %r2", "add.s64 %rd2, %rd1, %rd1",
+    )
+)
+ours = driver._Linker(cc=(9, 0))
+ours.add_ptx((paths._PTX_TAG.decode() + body).encode())
+other = driver._Linker(cc=(9, 0))
+other.add_ptx(body.encode())
+code = lambda linker: bytes(linker._object_codes[0].code).decode()
+print(json.dumps({"ours": code(ours), "other": code(other), "guard": paths.PTXAS_GUARD}))
+"""
+
+
+def test_linker_takes_the_packages_ptx_with_rounded_operations_only():
+    """The package's PTX reaches the linker with every f64 mul, add and sub in its ``.rn``
+    form (which ptxas never fuses), integer operations untouched; other PTX is left alone."""
+    _needs_numba_cuda()
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    done = subprocess.run(
+        [sys.executable, "-c", _LINK_SCRIPT],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=True,
+    )
+    report = json.loads(done.stdout.splitlines()[-1])
+    ours = report["ours"]
+    assert "mul.f64" not in ours and "add.f64" not in ours and "sub.f64" not in ours
+    assert ours.count("mul.rn.f64") == 2 and "add.rn.f64" in ours and "sub.rn.f64" in ours
+    assert "mul.wide.u32" in ours and "add.s64" in ours
+    assert "mul.f64 %fd1" in report["other"]
+    assert report["guard"] == {"rewritten": "3"}

@@ -18,16 +18,17 @@ NVVM contracts ``a·b + c`` into a fused multiply-add by default (``-fma=1``), e
 numba-cuda compiles without fast-math: one rounding instead of two, so not the CPU's bits.
 :func:`forbid_contraction` compiles the kernels with ``-fma=0`` and without link-time
 optimisation, so the PTX holds ``mul.rn.f64`` and ``add.rn.f64`` (which ``ptxas`` never fuses);
-:func:`fma_count` counts the fused ones left in a kernel's PTX (zero). As a second guard, the
-PTX of this package is assembled with ``ptxas --fmad=false`` (which forbids ``ptxas`` to fuse a
-``mul.f64`` and an ``add.f64`` that carry no rounding mode); ``DPV_CUDA_PTXAS_FMAD=1`` leaves
-``ptxas`` its default, to measure what the guard changes.
+:func:`fma_count` counts the fused ones left in a kernel's PTX (zero). As a second guard, any
+``mul.f64``, ``add.f64`` or ``sub.f64`` without a rounding mode in this package's PTX (which
+``ptxas`` would be free to fuse) is linked as its ``.rn`` form, the same IEEE operation;
+``DPV_CUDA_PTXAS_FMAD=1`` links the PTX as NVVM wrote it, to measure what the guard changes.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
 import warnings
 from typing import Any
 
@@ -468,66 +469,44 @@ def forbid_contraction() -> None:
 
 
 _PTX_TAG = f"// {_MARKER}: compiled with -fma=0\n".encode()
-# What became of the ptxas guard at the last link of this package's PTX ("--fmad=false",
-# "refused: ...", or absent: not installed or no link yet). Read by the device script.
+# The number of unrounded f64 operations rewritten as .rn at the last link of this package's
+# PTX (absent: the guard is off or nothing was linked yet). Read by the device script.
 PTXAS_GUARD: dict[str, str] = {}
 
 
+_UNROUNDED = re.compile(r"\b(mul|add|sub)\.f64\b")
+
+
 def _forbid_ptxas_fusion() -> None:
-    """Have the linker assemble this package's PTX with ``ptxas --fmad=false``.
+    """Have the linker take this package's PTX with every ``f64`` mul, add and sub as ``.rn``.
 
     A PTX ``mul.f64`` or ``add.f64`` without a rounding mode may be fused by ``ptxas`` (its
-    ``--fmad`` default); NVVM's ``-fma=0`` writes ``.rn`` operations, which it never fuses.
-    This makes sure either way: a link that holds PTX tagged by
-    :func:`forbid_contraction` passes ``--fmad=false`` to ``ptxas``; a linker that refuses the
-    option warns and links as before.
+    ``--fmad`` default); the ``.rn`` forms are the same IEEE operations, which it never fuses.
+    NVVM's ``-fma=0`` should write only ``.rn`` ones; this makes sure, whatever the linker:
+    PTX tagged by :func:`forbid_contraction` has any unrounded one rewritten before it is
+    linked (:data:`PTXAS_GUARD` counts them).
     """
     from numba.cuda.cudadrv import driver
 
     linker = getattr(driver, "_Linker", None)
-    needed = ("add_ptx", "_get_linker_options", "complete")
-    if linker is None or not all(hasattr(linker, name) for name in needed):
+    if linker is None or not hasattr(linker, "add_ptx"):
         warnings.warn(
-            "numba-cuda's linker is not the one expected: ptxas keeps its --fmad default",
+            "numba-cuda's linker is not the one expected: its PTX is linked as NVVM wrote it",
             RuntimeWarning,
             stacklevel=3,
         )
         return
-    add_ptx, get_options, complete = linker.add_ptx, linker._get_linker_options, linker.complete
+    add_ptx = linker.add_ptx
 
-    def add_ptx_tagged(self: Any, ptx: Any, *args: Any, **kwargs: Any) -> Any:
-        head = ptx[: len(_PTX_TAG) + 8] if isinstance(ptx, bytes | str) else b""
-        if _MARKER in (head.decode() if isinstance(head, bytes) else head):
-            self._dpv_no_fmad = True
+    def add_ptx_rounded(self: Any, ptx: Any, *args: Any, **kwargs: Any) -> Any:
+        text = ptx.decode() if isinstance(ptx, bytes) else ptx
+        if isinstance(text, str) and text.startswith(_PTX_TAG.decode()):
+            text, count = _UNROUNDED.subn(r"\1.rn.f64", text)
+            PTXAS_GUARD["rewritten"] = str(count)
+            ptx = text.encode() if isinstance(ptx, bytes) else text
         return add_ptx(self, ptx, *args, **kwargs)
 
-    def options_without_fmad(self: Any, *args: Any, **kwargs: Any) -> Any:
-        options = get_options(self, *args, **kwargs)
-        if getattr(self, "_dpv_no_fmad", False) and not getattr(self, "_dpv_plain", False):
-            options.ptxas_options = [*(options.ptxas_options or []), "--fmad=false"]
-        return options
-
-    def complete_or_plain(self: Any) -> Any:
-        try:
-            linked = complete(self)
-        except Exception as exc:  # a linker without ptxas options: link as before
-            if not getattr(self, "_dpv_no_fmad", False) or getattr(self, "_dpv_plain", False):
-                raise
-            PTXAS_GUARD["last"] = f"refused: {type(exc).__name__}: {str(exc)[:200]}"
-            warnings.warn(
-                f"the linker refused ptxas --fmad=false ({exc}); linked without it",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            self._dpv_plain = True
-            return complete(self)
-        if getattr(self, "_dpv_no_fmad", False):
-            PTXAS_GUARD["last"] = "--fmad=false"
-        return linked
-
-    linker.add_ptx = add_ptx_tagged
-    linker._get_linker_options = options_without_fmad
-    linker.complete = complete_or_plain
+    linker.add_ptx = add_ptx_rounded
 
 
 def fma_count(kernel: Any) -> int:
