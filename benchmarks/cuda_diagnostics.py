@@ -130,7 +130,10 @@ def _versions(names: tuple[str, ...]) -> dict[str, str]:
 
 
 def cpu_kernel_calls() -> dict[str, int]:
-    """C library functions the compiled CPU stress kernel calls (numba's own left out)."""
+    """C library functions the compiled CPU stress kernel calls (numba's own left out).
+
+    Also counts its fused multiply-add instructions (``<fused multiply-add instructions>``).
+    """
     from valuation.kernels._jit import _python_twin
     from valuation.kernels.stress import stress_paths
 
@@ -144,6 +147,9 @@ def cpu_kernel_calls() -> dict[str, int]:
             for name in re.findall(r"movabsq\s+\$([A-Za-z_][\w.]*)", asm):
                 if not name.startswith(("_ZN", "NRT_", "Py", "_Py", "numba_", "memset", "memcpy")):
                     calls[name] += 1
+            # fused multiply-adds in the CPU code (none without contraction)
+            fused = re.findall(r"\bv?f(?:n)?m(?:add|sub)(?:sub|add)?\d{3}[ps][sd]\b", asm)
+            calls["<fused multiply-add instructions>"] += len(fused)
             for name in re.findall(r"\bcall[lq]?\s+([A-Za-z_][\w.@]*)", asm):
                 if not name.startswith(("_ZN", "NRT_", "Py", "numba_")):
                     calls[name.split("@")[0]] += 1
