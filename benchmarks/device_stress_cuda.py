@@ -731,6 +731,7 @@ def main() -> None:
         print(f"[{name}: {time.perf_counter() - t0:.1f} s]", flush=True)
     out = os.environ.get("OUT")
     if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
         Path(out, "cuda.json").write_text(json.dumps(RESULTS, indent=2, default=str))
 
 
