@@ -296,21 +296,15 @@ def registers_trial(
     return {"gps": work / fastest / 1e9, "same_bits": same, **diag.occupancy(kernel)}
 
 
-def part_speed(n: int, n_cpu: int, repeats: int) -> None:
+def speed_arguments(m: dict[str, Any], n: int) -> tuple[list[Any], list[Any]]:
+    """The stress kernel's device arguments and outputs for paths 0 .. n − 1 of model ``m``."""
     from numba import cuda
 
-    from valuation.kernels.cuda.paths import (
-        THREADS_PER_BLOCK,
-        _stress_kernel,
-        blocks_for,
-        launch_arguments,
-    )
+    from valuation.kernels.cuda.paths import launch_arguments
     from valuation.kernels.cuda.prep import device_constants
 
-    m = model_arrays(60, seed=7)
-    steps, items = 60, 3
-    work = n * steps * items
-    aux, thresholds, pool0, _ = device_constants(m["items"], 66)
+    steps = m["profile"].shape[0] - 1
+    aux, thresholds, pool0, _ = device_constants(m["items"], steps + m["n_liquidation_steps"])
     inputs = [cuda.to_device(np.ascontiguousarray(a)) for a in kernel_inputs(m)[:7]]
     constants = [
         cuda.to_device(aux),
@@ -318,18 +312,46 @@ def part_speed(n: int, n_cpu: int, repeats: int) -> None:
         cuda.to_device(1.0 / m["profile"]),
         pool0,
     ]
-    args, speed_outputs = launch_arguments(
+    scalars = m["scalars"]
+    return launch_arguments(
         inputs,
         constants,
-        items,
+        m["items"].shape[0],
         steps,
-        6,
+        m["n_liquidation_steps"],
         0,
         n,
         store_pool=False,
         store_terminal=False,
-        use_factor=True,
+        use_factor=bool(scalars[L.DEFAULT_THRESHOLD] > -math.inf and scalars[L.WRONG_WAY] != 0),
     )
+
+
+def model_parts(m: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The benchmark's model with parts switched off: events, default, both."""
+    quiet = dict(m)
+    quiet["items"] = m["items"].copy()
+    quiet["items"][:, L.JUMP_LAMBDA_DT] = 0.0
+    quiet["items"][:, L.JUMP_P0] = 1.0
+    quiet["items"][:, L.REVOKE_P] = 0.0
+    quiet["items"][:, L.EXPIRY_STEP] = 0.0
+    solvent = dict(m)
+    solvent["scalars"] = m["scalars"].copy()
+    solvent["scalars"][L.DEFAULT_THRESHOLD] = -math.inf
+    diffusion = dict(quiet)
+    diffusion["scalars"] = solvent["scalars"]
+    return {"no_events": quiet, "no_default": solvent, "diffusion_only": diffusion}
+
+
+def part_speed(n: int, n_cpu: int, repeats: int) -> None:
+    from numba import cuda
+
+    from valuation.kernels.cuda.paths import THREADS_PER_BLOCK, _stress_kernel, blocks_for
+
+    m = model_arrays(60, seed=7)
+    steps, items = 60, 3
+    work = n * steps * items
+    args, speed_outputs = speed_arguments(m, n)
     grid = blocks_for(n)
     _stress_kernel[grid, THREADS_PER_BLOCK](*args)  # compiled already; warm
     cuda.synchronize()
@@ -357,6 +379,23 @@ def part_speed(n: int, n_cpu: int, repeats: int) -> None:
             cuda.synchronize()
             fastest = min(fastest, time.perf_counter() - t0)
         by_block[tpb] = work / fastest / 1e9
+    parts = {}
+    for name, variant in model_parts(m).items():
+        part_args, _ = speed_arguments(variant, n)
+        fastest = math.inf
+        for _ in range(max(1, repeats - 2)):
+            t0 = time.perf_counter()
+            _stress_kernel[grid, THREADS_PER_BLOCK](*part_args)
+            cuda.synchronize()
+            fastest = min(fastest, time.perf_counter() - t0)
+        parts[name] = work / fastest / 1e9
+        del part_args
+    say(
+        "gpu_full_model_parts_gps",
+        parts,
+        "GPU model with parts switched off: "
+        + ", ".join(f"{k}: {v:.2f} G/s" for k, v in parts.items()),
+    )
     reference = [a.copy_to_host() for a in speed_outputs[:5]]
     by_registers = {}
     for limit in REGISTER_LIMITS:
