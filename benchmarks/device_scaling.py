@@ -340,8 +340,8 @@ def child_stress(paths: int, quick: bool) -> None:
     import numpy as np
 
     from valuation.kernels._jit import pool_threads, run_parallel
-    from valuation.kernels.aot import stress_kernel
-    from valuation.kernels.layout import CHUNK
+    from valuation.kernels.layout import CHUNK, PathOutputs
+    from valuation.kernels.stress import stress_paths
     from valuation.risk.api import simulate
     from valuation.risk.model import build_model
     from valuation.schema._base import parse_model
@@ -353,15 +353,15 @@ def child_stress(paths: int, quick: bool) -> None:
     model = build_model(parse_model(StressRequest, FULL))
     t = pool_threads()
     n_items = model.items.shape[0]
-    kernel = stress_kernel()
+    arrays = model.arrays
 
     def with_grain(grain: int) -> None:
-        out = [np.empty(paths), np.empty(paths, dtype=np.int64), np.empty(paths), np.empty(paths),
-               np.empty((paths, n_items), dtype=np.uint8), np.empty((paths, 0)),
-               np.empty((0, paths), dtype=np.float32)]  # fmt: skip
+        out = PathOutputs(np.empty(paths), np.empty(paths, dtype=np.int64), np.empty(paths),
+                          np.empty(paths), np.empty((paths, n_items), dtype=np.uint8),
+                          np.empty((paths, 0)), np.empty((0, paths), dtype=np.float32))  # fmt: skip
 
         def run(begin: int, end: int) -> None:
-            kernel(*model.kernel_inputs, 0, begin, end, *out)
+            stress_paths(arrays, 0, begin, end, out)
 
         run_parallel(run, paths, grain)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from typing import Any
+from typing import Any, Literal
 
 from valuation._version import __version__
 from valuation.schema._base import Frozen, canonical_json
@@ -18,6 +18,16 @@ class Audit(Frozen):
     seed: int
     valuation_date: dt.date
     calibration_id: str
+
+
+class DeviceAudit(Audit):
+    """:class:`Audit` of a Monte Carlo result, with the device that ran its kernel.
+
+    ``cpu`` or ``cuda``: both give the same bits, so a result filed from one reproduces on the
+    other; the field says where it was computed.
+    """
+
+    device: Literal["cpu", "cuda"] = "cpu"
 
 
 def input_sha256(document: Any) -> str:
@@ -40,4 +50,21 @@ def make_audit(document: Any, *, seed: int, valuation_date: dt.date, calibration
     )
 
 
-__all__ = ["Audit", "input_sha256", "make_audit"]
+def make_device_audit(
+    document: Any,
+    *,
+    seed: int,
+    valuation_date: dt.date,
+    calibration_id: str,
+    device: Literal["cpu", "cuda"],
+) -> DeviceAudit:
+    """Build the audit block of a Monte Carlo result computed from ``document`` on ``device``."""
+    return DeviceAudit(
+        **make_audit(
+            document, seed=seed, valuation_date=valuation_date, calibration_id=calibration_id
+        ).model_dump(),
+        device=device,
+    )
+
+
+__all__ = ["Audit", "DeviceAudit", "input_sha256", "make_audit", "make_device_audit"]

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from valuation.cli import app
+from valuation.cli._device import DeviceChoice, DeviceOption, resolve_cli_device
 
 ASSESSMENT_FILE = "assessment.json"
 MEMO_FILE = "memo.html"
@@ -152,6 +153,7 @@ def pledge_command(
             "--calibration", help="CalibrationSet folder (default: the bundled default set)."
         ),
     ] = None,
+    device: DeviceOption = DeviceChoice.cpu,
 ) -> None:
     """Score a pledge request: eligibility, valuation, stress, decision, credit memo.
 
@@ -175,6 +177,7 @@ def pledge_command(
         check_output_folder(target, OUTPUT_KIND, force=force, owns=is_pledge_output)
     doc, source = prepare_request(request, paths=paths, seed=seed, policy=policy)
     parsed = parse_model(PledgeRequest, doc, source=source)  # before the calibration loads
+    ran_on = resolve_cli_device(device)
     products = load_registry(registry) if registry is not None else None
     overrides, calibration_id, market_model = resolve_calibration_with_model(calibration)
     announce_first_compile()
@@ -188,6 +191,7 @@ def pledge_command(
             parameters_override=overrides,
             calibration_id=calibration_id,
             market_model=market_model,
+            device=ran_on,
         )
     except DpvInputError as exc:
         raise (exc if exc.source else exc.with_source(source)) from None

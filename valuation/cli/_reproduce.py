@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from valuation.cli import app
+from valuation.cli._device import DeviceChoice, DeviceOption, resolve_cli_device
 
 
 @app.command("reproduce")
@@ -20,6 +21,7 @@ def reproduce_command(
             help="CalibrationSet it was assessed with (default: the bundled default set).",
         ),
     ] = None,
+    device: DeviceOption = DeviceChoice.cpu,
 ) -> None:
     """Re-run an assessment from its audit block: exit 0 if bit-identical, else 1 and the diff."""
     from valuation.exceptions import DpvInputError
@@ -27,12 +29,13 @@ def reproduce_command(
     from valuation.schema._base import read_json
 
     document, _raw, source = read_json(assessment)
+    ran_on = resolve_cli_device(device)
     try:
-        identical, found = reproduce(document, calibration=calibration)
+        identical, found = reproduce(document, calibration=calibration, device=ran_on)
     except DpvInputError as exc:
         raise (exc if exc.source else exc.with_source(source)) from None
     if identical:
-        typer.echo(f"{source}: reproduced bit for bit")
+        typer.echo(f"{source}: reproduced bit for bit (on the {ran_on.upper()})")
         return
     typer.echo(f"{source}: NOT reproduced; {len(found)} field(s) differ (filed → recomputed):")
     for d in found:

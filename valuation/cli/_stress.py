@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from valuation.cli import app
+from valuation.cli._device import DeviceChoice, DeviceOption, resolve_cli_device
 
 
 def _table(result: object) -> str:
@@ -51,6 +52,7 @@ def stress_command(
             "request gives the collateral's process directly.",
         ),
     ] = None,
+    device: DeviceOption = DeviceChoice.cpu,
 ) -> None:
     """Monte Carlo loan-to-value stress with the collateral's value and process given directly."""
     from valuation.calibration_set import load_calibration
@@ -62,6 +64,7 @@ def stress_command(
 
     calibration_id = load_calibration(calibration).id
     document, _raw, source = read_json(request)
+    ran_on = resolve_cli_device(device)
     try:
         parsed = parse_model(StressRequest, document, source=source)
         announce_first_compile()
@@ -69,7 +72,7 @@ def stress_command(
         runs = 1 + len(parsed.scenarios)
         work = parsed.simulation.paths * steps * len(parsed.collateral) * runs
         announce_long_simulation("stress", work)
-        result = stress(parsed, calibration_id=calibration_id)
+        result = stress(parsed, calibration_id=calibration_id, device=ran_on)
     except DpvInputError as exc:
         raise (exc if exc.source else exc.with_source(source)) from None
     if as_json:

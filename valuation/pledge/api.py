@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from valuation.calibration_set import calibration_or_bundled
 from valuation.dates import months_between
 from valuation.defaults import default_calibration_id, parameters
 from valuation.exceptions import MSG_FILE_NOT_FOUND, MSG_MALFORMED_JSON, DpvInputError
+from valuation.kernels.cuda.select import current_device, resolve_device, use_device
 from valuation.pledge.decision import (
     DecisionInputs,
     compare_appraisal,
@@ -36,7 +38,7 @@ from valuation.pledge.decision import (
     risk_grade,
 )
 from valuation.pledge.eligibility import NOT_VALUED, assess_eligibility
-from valuation.risk.api import simulate, stress
+from valuation.risk.api import DeviceFallbackWarning, simulate, stress
 from valuation.risk.model import build_model
 from valuation.risk.scenarios import NAMED_SCENARIOS
 from valuation.schema._base import loads_json, parse_model
@@ -448,6 +450,7 @@ def assess_pledge(
     calibration_id: str | None = None,
     market_model: Any = None,
     timings: dict[str, float] | None = None,
+    device: str | None = None,
 ) -> Assessment:
     """Assess a pledge request: eligibility, valuation, stress, decision and escalation.
 
@@ -471,6 +474,10 @@ def assess_pledge(
         too, or ``reproduce`` (which uses the whole set) will not match.
     timings
         If given, filled with the wall-clock seconds of each stage (for the benchmark).
+    device
+        Where the stress runs: ``"cpu"``, ``"cuda"`` or ``"auto"`` (see
+        :func:`valuation.stress`); ``None``, the device in force (the CPU by default). The
+        assessment is the same, bit for bit; its audit block names the device.
 
     Returns
     -------
@@ -484,6 +491,8 @@ def assess_pledge(
     ------
     DpvInputError
         The request is invalid or refers to a product the registry does not hold.
+    DeviceUnavailableError
+        ``device="cuda"`` and no GPU can run the stress kernel.
 
     Notes
     -----
@@ -501,6 +510,19 @@ def assess_pledge(
     >>> a.decision in ("approve", "approve_with_conditions", "decline")
     True
     """
+    resolved, message = resolve_device(device)
+    if message:
+        warnings.warn(message, DeviceFallbackWarning, stacklevel=2)
+    if resolved != current_device():
+        with use_device(resolved):
+            return assess_pledge(
+                request,
+                registry=registry,
+                parameters_override=parameters_override,
+                calibration_id=calibration_id,
+                market_model=market_model,
+                timings=timings,
+            )
     clock = _Clock(timings)
     req = parse_model(PledgeRequest, request)
     products, sources, used = resolve_collateral(req, _as_registry(registry))
@@ -640,6 +662,7 @@ def assess_pledge(
         seed=req.simulation.seed,
         valuation_date=req.as_of,
         calibration_id=cal_id,
+        device=resolved,
         paths=req.simulation.paths,
         request=request_doc,
         registry_products=registry_docs,

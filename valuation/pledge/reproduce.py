@@ -58,6 +58,7 @@ def reproduce(
     filed: Mapping[str, Any],
     *,
     calibration: str | Path | None = None,
+    device: str | None = "cpu",
 ) -> tuple[bool, list[Difference]]:
     """Re-run the assessment ``filed`` (a decoded ``assessment.json``) from its audit block.
 
@@ -68,6 +69,10 @@ def reproduce(
     calibration
         The CalibrationSet folder it was assessed with; the bundled default set when omitted.
         An assessment made with the built-in defaults needs none.
+    device
+        Where the stress is re-run (``"cpu"``, ``"cuda"``, ``"auto"``): every device gives the
+        same bits, so an assessment made on one reproduces on the other. The audit's
+        ``device`` (where each run took place) is left out of the comparison.
 
     Returns
     -------
@@ -107,14 +112,24 @@ def reproduce(
             parameters_override=parameters_override,
             calibration_id=audit.calibration_id,
             market_model=market_model,
+            device=device,
         )
     except DpvInputError as exc:
         raise DpvInputError(exc.problem, field=f"audit.request.{exc.field or ''}") from None
-    recomputed = result.model_dump(mode="json")
-    if canonical_json(recomputed) == canonical_json(dict(filed)):
+    recomputed = _without_device(result.model_dump(mode="json"))
+    filed_doc = _without_device(dict(filed))
+    if canonical_json(recomputed) == canonical_json(filed_doc):
         return True, []
-    found = differences(dict(filed), recomputed)
+    found = differences(filed_doc, recomputed)
     return False, found or [Difference("<document>", "<filed>", "<recomputed>")]
+
+
+def _without_device(document: dict[str, Any]) -> dict[str, Any]:
+    """Return ``document`` without its audit's ``device`` (where it ran, not what it found)."""
+    audit = document.get("audit")
+    if not isinstance(audit, Mapping) or "device" not in audit:
+        return document
+    return {**document, "audit": {k: v for k, v in audit.items() if k != "device"}}
 
 
 __all__ = ["Difference", "differences", "reproduce"]

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from valuation.audit import make_audit
+from valuation.audit import make_device_audit
 from valuation.calibration_set import bundled_calibration_id
 from valuation.kernels._jit import run_parallel
+from valuation.kernels.cuda.select import Device, current_device, resolve_device, use_device
 from valuation.kernels.layout import CHUNK, FLAG_LAPSED, FLAG_REVOKED, PathOutputs
 from valuation.risk.model import StressModel, build_model
 from valuation.risk.scenarios import resolve_scenarios
@@ -79,15 +81,16 @@ def simulate(
     path_start: int = 0,
     store_pool: bool = True,
     store_terminal: bool = True,
+    device: Device | None = None,
 ) -> PathStats:
     """Run the stress kernel on paths ``path_start .. path_start + paths − 1`` of ``model``.
 
-    The kernel is :func:`valuation.kernels.stress.stress_paths` (imported here, on the first
-    call: importing this module does not import numba), run on
-    :func:`~valuation.kernels._jit.run_parallel`'s threads.
+    On the CPU the kernel is :func:`valuation.kernels.stress.stress_paths` (imported here, on
+    the first call: importing this module does not import numba), run on
+    :func:`~valuation.kernels._jit.run_parallel`'s threads. On ``"cuda"`` it is
+    :func:`valuation.kernels.cuda.paths.stress_paths_cuda` (the same arguments and bits);
+    ``device=None`` runs on :func:`~valuation.kernels.cuda.select.current_device`.
     """
-    from valuation.kernels.stress import stress_paths
-
     n_items = model.items.shape[0]
     if path_start < 0 or path_start + paths > 2**32:
         raise ValueError("path indices must lie in [0, 2**32)")
@@ -104,6 +107,14 @@ def simulate(
     outputs = PathOutputs(
         out.min_ratio, out.default_step, out.ead, out.loss, out.flags, out.terminal, out.pool
     )
+    if (device or current_device()) == "cuda":
+        from valuation.kernels.cuda.paths import stress_paths_cuda
+
+        stress_paths_cuda(arrays, path_start, 0, paths, outputs)
+        return out
+
+    from valuation.kernels.stress import stress_paths
+
     run_parallel(
         lambda begin, end: stress_paths(arrays, path_start, begin, end, outputs), paths, CHUNK
     )
@@ -213,7 +224,10 @@ def value_quantiles(model: StressModel, stats: PathStats) -> ValueQuantiles:
 
 
 def stress(
-    request: StressRequest | dict[str, Any], *, calibration_id: str | None = None
+    request: StressRequest | dict[str, Any],
+    *,
+    calibration_id: str | None = None,
+    device: str | None = None,
 ) -> StressResult:
     """Run the Monte Carlo loan-to-value stress of a loan secured on data products.
 
@@ -226,6 +240,11 @@ def stress(
         as ``dpv stress`` names it; ``valuation.defaults.default_calibration_id()`` names the
         built-in defaults. The request gives the collateral's process directly, so the set
         changes no number.
+    device
+        ``"cpu"``, ``"cuda"`` (an NVIDIA GPU, with the optional numba-cuda) or ``"auto"`` (the
+        GPU when there is one, else the CPU with a :class:`DeviceFallbackWarning`); ``None``:
+        the device in force (:func:`~valuation.kernels.cuda.select.use_device`, the CPU by
+        default). Every device gives the same bits; the audit block names the one that ran.
 
     Returns
     -------
@@ -239,6 +258,8 @@ def stress(
     ------
     DpvInputError
         The request is invalid; the message names the field.
+    DeviceUnavailableError
+        ``device="cuda"`` and no GPU can run the kernel.
 
     Notes
     -----
@@ -268,6 +289,19 @@ def stress(
     True
     """
     req = parse_model(StressRequest, request)
+    resolved, message = resolve_device(device)
+    if message:
+        warnings.warn(message, DeviceFallbackWarning, stacklevel=2)
+    with use_device(resolved):
+        return _stress(req, calibration_id, resolved)
+
+
+class DeviceFallbackWarning(UserWarning):
+    """``device="auto"`` found no GPU and ran on the CPU."""
+
+
+def _stress(req: StressRequest, calibration_id: str | None, device: Device) -> StressResult:
+    """Run the body of :func:`stress` on ``device`` (already in force)."""
     scenarios = resolve_scenarios(req.scenarios)
     policy = req.policy
     paths = req.simulation.paths
@@ -324,16 +358,18 @@ def stress(
             **base_model.echo(),
             "scenario_overrides": [s.model_dump(mode="json") for s in scenarios],
         },
-        audit=make_audit(
+        audit=make_device_audit(
             document,
             seed=req.simulation.seed,
             valuation_date=req.as_of,
             calibration_id=calibration_id or bundled_calibration_id(),
+            device=device,
         ),
     )
 
 
 __all__ = [
+    "DeviceFallbackWarning",
     "PathStats",
     "breach_probability",
     "breach_thresholds",

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from valuation.audit import Audit
+from valuation.audit import DeviceAudit
 from valuation.defaults import MIN_AMOUNT
 from valuation.schema._base import Date, Frozen, refuse_implausible
 from valuation.schema.product import Identifier, Product, Sector, Text
@@ -350,7 +350,7 @@ class Escalation(Frozen):
     reasons: list[Reason]
 
 
-class PledgeAudit(Audit):
+class PledgeAudit(DeviceAudit):
     """The audit block of an assessment: the effective inputs, so it can be reproduced."""
 
     paths: int

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from valuation.audit import Audit
+from valuation.audit import DeviceAudit
 from valuation.defaults import MAX_STRESS_PATH_STEPS, MIN_AMOUNT
 from valuation.schema._base import Date, Frozen, Identifier, refuse_implausible
 from valuation.schema.sectors import Sector
@@ -231,7 +231,7 @@ class StressResult(ScenarioResult):
     scenarios: list[ScenarioResult]
     drift_convention: str = DRIFT_CONVENTION
     model: dict[str, object]
-    audit: Audit
+    audit: DeviceAudit
 
 
 __all__ = [

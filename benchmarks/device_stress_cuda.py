@@ -1,0 +1,786 @@
+"""The stress kernel on a GPU against the CPU kernel: bit identity, speed, a whole book.
+
+Run once on a machine with an NVIDIA GPU and numba-cuda
+(``python benchmarks/device_stress_cuda.py``; ``--smoke`` runs tiny sizes, also under
+``NUMBA_ENABLE_CUDASIM=1``). Imports only
+``valuation.kernels`` (numpy, numba, numba-cuda): the model's arrays are built here.
+
+1. Bit identity: the GPU's outputs against the CPU kernel's on 100 k paths of a model with every
+   event (sector factor, jumps, revocation, expiry and renewal, wrong-way default, a sale after
+   the tenor); mismatching elements and the largest absolute and ulp difference if any; the
+   number of fused multiply-adds in the kernel's PTX.
+2. Speed: the full model at 1 M paths × 60 steps × 3 items (kernel time, device-resident,
+   compile excluded; and with transfers), the CPU kernel on all cores, and the bare-GBM CUDA
+   yardstick with the same generator; in G path-steps/s (paths × steps × items per second).
+3. A whole book: 10⁴ loans × 10⁴ paths × 60 steps × 3 items, end to end (host constants,
+   transfers, kernel, results back) through ``stress_book_cuda`` (many loans per launch), and
+   three loans' rows against the CPU kernel's.
+
+4. Where bits differ, what differs: SHA-256 of every CPU output array (here, and in fresh
+   processes with ``DPV_VECTOR_WIDTH=256`` and with ``NUMBA_CPU_NAME=generic``) against the
+   hashes of the same arrays on the reference machine (``device_reference_hashes.json``,
+   written by ``--reference``); the host CPU, SVML and the C library calls in the CPU kernel's
+   code; the device primitives (Philox, uniform, inverse normal, logarithm, exponential)
+   against the CPU's on the same inputs; a per-step trace of the first mismatching path; the
+   floating-point operations of the kernel's PTX (and SASS where ``nvdisasm`` exists).
+5. Occupancy: registers and local memory per thread of each kernel, and the full model's time
+   at several block sizes.
+
+Prints one line per figure and writes the figures to ``$OUT/cuda.json`` when ``OUT`` is set.
+``--reference [PATH]`` runs only the CPU side (no GPU needed) and writes the hashes the device
+run compares against.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+import traceback
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from valuation.kernels import layout as L
+
+RESULTS: dict[str, Any] = {}
+# The identity part's outputs (CPU, GPU) and model, for the diagnostics.
+IDENTITY: dict[str, Any] = {}
+SCRIPT = Path(__file__).resolve()
+REFERENCE = SCRIPT.with_name("device_reference_hashes.json")
+IDENTITY_SEED = 20261201
+PROBE_SEED = 77
+
+
+def say(key: str, value: Any, text: str) -> None:
+    """Record a figure and print its line."""
+    RESULTS[key] = value
+    print(text, flush=True)
+
+
+def model_arrays(n_steps: int, seed: int, variant: int = 0) -> dict[str, Any]:
+    """A three-item pledge with every event, as the kernel's arrays (monthly steps)."""
+    dt = 1.0 / 12.0
+    rng = np.random.default_rng(1000 + variant)
+    vols = np.array([0.35, 0.25, 0.2]) * (1.0 + 0.2 * rng.random(3))
+    items = np.zeros((3, L.N_ITEM_COLUMNS))
+    items[:, L.LOG_V0] = np.log([60.0, 30.0, 20.0])
+    items[:, L.LOG_DRIFT_STEP] = (np.array([0.02, -0.05, 0.0]) - 0.5 * vols**2) * dt
+    items[:, L.SIGMA_SQRT_DT] = vols * math.sqrt(dt)
+    lam = np.array([1.5, 0.5, 0.0])
+    items[:, L.JUMP_LAMBDA_DT] = lam * dt
+    items[:, L.JUMP_P0] = np.exp(-lam * dt)
+    items[:, L.JUMP_MEAN] = [-0.15, -0.3, 0.0]
+    items[:, L.JUMP_VOL] = [0.2, 0.1, 0.0]
+    items[:, L.REVOKE_P] = -np.expm1(-np.array([0.1, 0.05, 0.0]) * dt)
+    items[:, L.REVOKE_KEEP] = [0.2, 0.0, 1.0]
+    items[:, L.EXPIRY_STEP] = [9.0, 0.0, 0.0]
+    items[:, L.RENEW_P] = [0.8, 1.0, 1.0]
+    items[:, L.LAPSE_KEEP] = [0.5, 1.0, 1.0]
+    items[:, L.POOL_WEIGHT] = [0.5, 0.3, 0.2]
+    rho, wrong_way, pd = 0.5, 0.5, 0.08
+    scalars = np.zeros(L.N_SCALARS)
+    scalars[L.AMOUNT] = 60.0
+    scalars[L.MARGIN_CALL_LTV] = 0.8
+    # Φ⁻¹ of the monthly default probability, by bisection on erfc (no scipy needed).
+    p_step = -math.expm1(math.log1p(-pd) * dt)
+    lo, hi = -10.0, 0.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if 0.5 * math.erfc(-mid / math.sqrt(2.0)) < p_step else (lo, mid)
+    scalars[L.DEFAULT_THRESHOLD] = 0.5 * (lo + hi)
+    scalars[L.WRONG_WAY] = wrong_way
+    scalars[L.WRONG_WAY_COMPLEMENT] = math.sqrt(1.0 - wrong_way**2)
+    scalars[L.LIQUIDATION_KEEP] = 0.7
+    scalars[L.SQRT_RHO] = math.sqrt(rho)
+    scalars[L.SQRT_ONE_MINUS_RHO] = math.sqrt(1.0 - rho)
+    rate = 0.06 / 12.0
+    k = np.arange(n_steps + 1)
+    profile = (1 - (1 + rate) ** -(n_steps - k)) / (1 - (1 + rate) ** -n_steps)
+    profile[-1] = 1e-9  # a last exposure just above zero (the annuity's ends at 0)
+    return {
+        "items": items,
+        "sector_index": np.array([0, 0, 1], dtype=np.int64),
+        "item_keys": np.array(
+            [11 + 7 * variant, 12 + 7 * variant, 13 + 7 * variant], dtype=np.uint64
+        ),
+        "sector_keys": np.array([101, 102], dtype=np.uint64),
+        "stream_keys": np.array([seed, 999 + variant], dtype=np.uint64),
+        "profile": profile,
+        "scalars": scalars,
+        "n_liquidation_steps": 6,
+    }
+
+
+def kernel_inputs(m: dict[str, Any]) -> L.StressArrays:
+    return L.StressArrays(
+        m["items"],
+        m["sector_index"],
+        m["item_keys"],
+        m["sector_keys"],
+        m["stream_keys"],
+        m["profile"],
+        m["scalars"],
+        m["n_liquidation_steps"],
+    )
+
+
+def outputs(n: int, n_items: int, n_steps: int, store: bool) -> list[np.ndarray]:
+    return [
+        np.empty(n),
+        np.empty(n, dtype=np.int64),
+        np.empty(n),
+        np.empty(n),
+        np.empty((n, n_items), dtype=np.uint8),
+        np.empty((n, n_items if store else 0)),
+        np.empty((n_steps + 1 if store else 0, n), dtype=np.float32),
+    ]
+
+
+NAMES = ("min_ratio", "default_step", "ead", "loss", "flags", "terminal", "pool")
+
+
+def run_cpu(m: dict[str, Any], n: int, store: bool) -> list[np.ndarray]:
+    return cpu_rows(kernel_inputs(m), n, store)
+
+
+def cpu_rows(inputs: L.StressArrays, n: int, store: bool) -> list[np.ndarray]:
+    """The CPU kernel's outputs for paths 0 .. n − 1 of a model, on every core."""
+    from valuation.kernels._jit import run_parallel
+    from valuation.kernels.stress import stress_paths
+
+    out = outputs(n, inputs[0].shape[0], inputs[5].shape[0] - 1, store)
+    path_outputs = L.PathOutputs(*out)
+    run_parallel(lambda b, e: stress_paths(inputs, 0, b, e, path_outputs), n, L.CHUNK)
+    return out
+
+
+def run_gpu(m: dict[str, Any], n: int, store: bool) -> list[np.ndarray]:
+    from valuation.kernels.cuda.paths import stress_paths_cuda
+
+    out = outputs(n, 3, m["profile"].shape[0] - 1, store)
+    stress_paths_cuda(kernel_inputs(m), 0, 0, n, L.PathOutputs(*out))
+    return out
+
+
+def ulps(a: np.ndarray, b: np.ndarray) -> int:
+    """Largest distance in units in the last place between two float arrays."""
+    if a.dtype.kind != "f":
+        return 0
+    width = np.int64 if a.dtype == np.float64 else np.int32
+    ia, ib = a.view(width).astype(np.int64), b.view(width).astype(np.int64)
+    ia = np.where(ia < 0, np.iinfo(width).min - ia, ia)
+    ib = np.where(ib < 0, np.iinfo(width).min - ib, ib)
+    return int(np.max(np.abs(ia - ib))) if a.size else 0
+
+
+def part_identity(n: int) -> None:
+    from valuation.kernels.cuda.paths import _stress_kernel, fma_count
+    from valuation.kernels.cuda.prep import device_constants
+
+    m = model_arrays(60, seed=IDENTITY_SEED)
+    t0 = time.perf_counter()
+    cpu = run_cpu(m, n, True)
+    t1 = time.perf_counter()
+    gpu = run_gpu(m, n, True)
+    t2 = time.perf_counter()
+    IDENTITY.update(model=m, cpu=cpu, gpu=gpu, n=n)
+    say(
+        "cpu_first_call_s", t1 - t0, f"CPU kernel first call (compile + {n} paths): {t1 - t0:.1f} s"
+    )
+    say(
+        "gpu_first_call_s", t2 - t1, f"GPU kernel first call (compile + {n} paths): {t2 - t1:.1f} s"
+    )
+    _, _, _, certain = device_constants(m["items"], 66)
+    say("revocation_table_certain", certain, f"revocation tables certain: {certain}")
+    report: dict[str, Any] = {}
+    bad_rows: dict[str, np.ndarray] = {}
+    all_equal = True
+    for name, a, b in zip(NAMES, cpu, gpu, strict=True):
+        same = np.array_equal(a, b) or (
+            a.dtype.kind == "f" and np.array_equal(a, b, equal_nan=True)
+        )
+        bad = int(np.count_nonzero(a != b)) if not same else 0
+        diff = float(np.nanmax(np.abs(a.astype(float) - b.astype(float)))) if not same else 0.0
+        rows = np.flatnonzero((a != b).reshape(a.shape[0], -1).any(axis=1)) if not same else []
+        if name == "pool":  # (steps + 1, paths): a path is a column
+            rows = np.flatnonzero((a != b).any(axis=0)) if not same else []
+        bad_rows[name] = np.asarray(rows, dtype=np.int64)
+        report[name] = {
+            "identical": same,
+            "mismatches": bad,
+            "max_abs": diff,
+            "max_ulp": ulps(a, b) if not same else 0,
+            "first_paths": [int(r) for r in bad_rows[name][:8]],
+        }
+        all_equal = all_equal and same
+        print(
+            f"  {name:13s} identical={same} mismatches={bad} max_abs={diff:.3g}",
+            f"max_ulp={report[name]['max_ulp']}",
+        )
+    defaults = int(np.count_nonzero(cpu[1] >= 0))
+    late = int(np.count_nonzero((cpu[1] >= 0) & (cpu[1] + 6 > 60)))
+    flags = np.bitwise_or.reduce(cpu[4], axis=1)
+    say(
+        "identity",
+        report,
+        f"bit identity on {n} paths: {'ALL IDENTICAL' if all_equal else 'MISMATCH'}",
+    )
+    say(
+        "identity_events",
+        {
+            "defaults": defaults,
+            "sales_after_tenor": late,
+            "revoked": int(np.count_nonzero(flags & 1)),
+            "lapsed": int(np.count_nonzero(flags & 4)),
+        },
+        f"  events exercised: {defaults} defaults ({late} sold after the tenor), "
+        f"{int(np.count_nonzero(flags & 1))} paths revoked, "
+        f"{int(np.count_nonzero(flags & 4))} lapsed",
+    )
+    if not all_equal:
+        rows = np.unique(np.concatenate(list(bad_rows.values())))
+        kinds = {
+            "paths": int(rows.size),
+            "defaulted": int(np.count_nonzero(cpu[1][rows] >= 0)),
+            "sold_after_tenor": int(np.count_nonzero((cpu[1][rows] >= 0) & (cpu[1][rows] > 54))),
+            "revoked": int(np.count_nonzero(flags[rows] & 1)),
+            "lapsed": int(np.count_nonzero(flags[rows] & 4)),
+        }
+        say("mismatching_paths", kinds, f"  mismatching paths: {kinds}")
+    try:
+        count = fma_count(_stress_kernel)
+        say("ptx_fma_count", count, f"fused multiply-adds in the stress kernel's PTX: {count}")
+    except Exception as exc:  # a figure lost, not the part
+        say("ptx_fma_count", f"unknown: {exc}", f"fused multiply-adds in the PTX: unknown ({exc})")
+
+
+BLOCK_SIZES = (64, 128, 256, 512)
+REGISTER_LIMITS = (64, 96, 128, 168)
+
+
+def registers_trial(
+    limit: int, args: list[Any], outputs: list[Any], reference: list[np.ndarray], work: int
+) -> dict[str, Any]:
+    """The stress kernel compiled with ``max_registers=limit``: its speed, spills and bits."""
+    from numba import cuda
+
+    from valuation.kernels.cuda.paths import THREADS_PER_BLOCK, _stress_kernel
+
+    try:
+        kernel = cuda.jit(lto=False, max_registers=limit)(_stress_kernel.py_func)
+    except TypeError:  # a numba-cuda without the lto option
+        kernel = cuda.jit(max_registers=limit)(_stress_kernel.py_func)
+    n = reference[0].shape[0]
+    blocks = (n + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
+    kernel[blocks, THREADS_PER_BLOCK](*args)
+    cuda.synchronize()
+    same = all(
+        np.array_equal(out.copy_to_host(), ref)
+        for out, ref in zip(outputs, reference, strict=False)
+    )
+    fastest = math.inf
+    for _ in range(3):
+        t0 = time.perf_counter()
+        kernel[blocks, THREADS_PER_BLOCK](*args)
+        cuda.synchronize()
+        fastest = min(fastest, time.perf_counter() - t0)
+    import cuda_diagnostics as diag
+
+    return {"gps": work / fastest / 1e9, "same_bits": same, **diag.occupancy(kernel)}
+
+
+def speed_arguments(m: dict[str, Any], n: int) -> tuple[list[Any], list[Any]]:
+    """The stress kernel's device arguments and outputs for paths 0 .. n − 1 of model ``m``."""
+    from numba import cuda
+
+    from valuation.kernels.cuda.paths import launch_arguments
+    from valuation.kernels.cuda.prep import device_constants
+
+    steps = m["profile"].shape[0] - 1
+    aux, thresholds, pool0, _ = device_constants(m["items"], steps + m["n_liquidation_steps"])
+    inputs = [cuda.to_device(np.ascontiguousarray(a)) for a in kernel_inputs(m)[:7]]
+    constants = [
+        cuda.to_device(aux),
+        cuda.to_device(thresholds),
+        cuda.to_device(1.0 / m["profile"]),
+        pool0,
+    ]
+    scalars = m["scalars"]
+    return launch_arguments(
+        inputs,
+        constants,
+        m["items"].shape[0],
+        steps,
+        m["n_liquidation_steps"],
+        0,
+        n,
+        store_pool=False,
+        store_terminal=False,
+        use_factor=bool(scalars[L.DEFAULT_THRESHOLD] > -math.inf and scalars[L.WRONG_WAY] != 0),
+    )
+
+
+def model_parts(m: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The benchmark's model with parts switched off: events, default, both."""
+    quiet = dict(m)
+    quiet["items"] = m["items"].copy()
+    quiet["items"][:, L.JUMP_LAMBDA_DT] = 0.0
+    quiet["items"][:, L.JUMP_P0] = 1.0
+    quiet["items"][:, L.REVOKE_P] = 0.0
+    quiet["items"][:, L.EXPIRY_STEP] = 0.0
+    solvent = dict(m)
+    solvent["scalars"] = m["scalars"].copy()
+    solvent["scalars"][L.DEFAULT_THRESHOLD] = -math.inf
+    diffusion = dict(quiet)
+    diffusion["scalars"] = solvent["scalars"]
+    return {"no_events": quiet, "no_default": solvent, "diffusion_only": diffusion}
+
+
+def part_speed(n: int, n_cpu: int, repeats: int) -> None:
+    from numba import cuda
+
+    from valuation.kernels.cuda.paths import THREADS_PER_BLOCK, _stress_kernel, blocks_for
+
+    m = model_arrays(60, seed=7)
+    steps, items = 60, 3
+    work = n * steps * items
+    args, speed_outputs = speed_arguments(m, n)
+    grid = blocks_for(n)
+    _stress_kernel[grid, THREADS_PER_BLOCK](*args)  # compiled already; warm
+    cuda.synchronize()
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        _stress_kernel[grid, THREADS_PER_BLOCK](*args)
+        cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    say(
+        "gpu_full_model_gps",
+        work / best / 1e9,
+        f"GPU full model, {n} paths x {steps} steps x {items} items: {best * 1e3:.2f} ms, "
+        f"{work / best / 1e9:.2f} G path-steps/s (kernel only)",
+    )
+    by_block = {}
+    for tpb in BLOCK_SIZES:
+        blocks = (n + tpb - 1) // tpb
+        _stress_kernel[blocks, tpb](*args)
+        cuda.synchronize()
+        fastest = math.inf
+        for _ in range(max(1, repeats - 2)):
+            t0 = time.perf_counter()
+            _stress_kernel[blocks, tpb](*args)
+            cuda.synchronize()
+            fastest = min(fastest, time.perf_counter() - t0)
+        by_block[tpb] = work / fastest / 1e9
+    parts = {}
+    for name, variant in model_parts(m).items():
+        part_args, _ = speed_arguments(variant, n)
+        fastest = math.inf
+        for _ in range(max(1, repeats - 2)):
+            t0 = time.perf_counter()
+            _stress_kernel[grid, THREADS_PER_BLOCK](*part_args)
+            cuda.synchronize()
+            fastest = min(fastest, time.perf_counter() - t0)
+        parts[name] = work / fastest / 1e9
+        del part_args
+    say(
+        "gpu_full_model_parts_gps",
+        parts,
+        "GPU model with parts switched off: "
+        + ", ".join(f"{k}: {v:.2f} G/s" for k, v in parts.items()),
+    )
+    reference = [a.copy_to_host() for a in speed_outputs[:5]]
+    by_registers = {}
+    for limit in REGISTER_LIMITS:
+        try:
+            by_registers[limit] = registers_trial(limit, args, speed_outputs, reference, work)
+        except Exception as exc:  # a figure lost, not the part
+            by_registers[limit] = {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+    say(
+        "gpu_full_model_by_max_registers",
+        by_registers,
+        f"GPU full model compiled with a register limit (128 threads/block): {by_registers}",
+    )
+    say(
+        "gpu_full_model_gps_by_block",
+        by_block,
+        "GPU full model by threads per block: "
+        + ", ".join(f"{k}: {v:.2f} G/s" for k, v in by_block.items()),
+    )
+    t0 = time.perf_counter()
+    run_gpu(m, n, False)
+    t1 = time.perf_counter()
+    say(
+        "gpu_full_model_with_transfers_gps",
+        work / (t1 - t0) / 1e9,
+        f"GPU full model incl. host constants and transfers: {(t1 - t0) * 1e3:.1f} ms, "
+        f"{work / (t1 - t0) / 1e9:.2f} G path-steps/s",
+    )
+
+    from valuation.kernels._jit import pool_threads
+
+    run_cpu(m, min(n_cpu, 4096), False)  # compiled already (part 1) or now
+    best_cpu = math.inf
+    for _ in range(2):
+        t0 = time.perf_counter()
+        run_cpu(m, n_cpu, False)
+        best_cpu = min(best_cpu, time.perf_counter() - t0)
+    cpu_rate = n_cpu * steps * items / best_cpu / 1e9
+    say(
+        "cpu_full_model_gps",
+        cpu_rate,
+        f"CPU full model on {pool_threads()} threads, {n_cpu} paths: {best_cpu * 1e3:.1f} ms, "
+        f"{cpu_rate:.3f} G path-steps/s",
+    )
+    say(
+        "gpu_over_cpu",
+        RESULTS["gpu_full_model_gps"] / cpu_rate,
+        f"GPU / CPU (full model): {RESULTS['gpu_full_model_gps'] / cpu_rate:.1f}x",
+    )
+
+    from valuation.kernels.cuda.gbm import _gbm_kernel
+
+    it = m["items"]
+    columns = (it[:, L.LOG_V0], it[:, L.LOG_DRIFT_STEP], it[:, L.SIGMA_SQRT_DT])
+    keys = (m["item_keys"], m["sector_index"], m["sector_keys"])
+    gargs = [
+        *(cuda.to_device(np.ascontiguousarray(a)) for a in (*columns, *keys)),
+        float(m["scalars"][L.SQRT_RHO]),
+        float(m["scalars"][L.SQRT_ONE_MINUS_RHO]),
+        np.uint64(m["stream_keys"][0]),
+        cuda.to_device(1.0 / m["profile"]),
+        float(np.exp(it[:, L.LOG_V0]).sum()),
+        0,
+        n,
+        cuda.device_array(n),
+    ]
+    _gbm_kernel[grid, THREADS_PER_BLOCK](*gargs)
+    cuda.synchronize()
+    best_gbm = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        _gbm_kernel[grid, THREADS_PER_BLOCK](*gargs)
+        cuda.synchronize()
+        best_gbm = min(best_gbm, time.perf_counter() - t0)
+    say(
+        "gpu_gbm_gps",
+        work / best_gbm / 1e9,
+        "GPU bare GBM yardstick (same Philox, normals, exp; sector factor): "
+        f"{best_gbm * 1e3:.2f} ms, "
+        f"{work / best_gbm / 1e9:.2f} G path-steps/s; full model at "
+        f"{RESULTS['gpu_full_model_gps'] / (work / best_gbm / 1e9):.2f} of it",
+    )
+
+
+def part_book(loans: int, paths: int) -> None:
+    from valuation.kernels.cuda.book import stress_book_cuda
+
+    steps, items = 60, 3
+    models = [model_arrays(steps, seed=5, variant=v) for v in range(min(loans, 50))]
+    book = []
+    for loan in range(loans):
+        m = dict(models[loan % len(models)])
+        m["stream_keys"] = np.array([5, 100_000 + loan], dtype=np.uint64)
+        book.append(kernel_inputs(m))
+    stress_book_cuda(book[:2], min(paths, 1024))  # compile (and no one-block launch)
+    t0 = time.perf_counter()
+    stats = stress_book_cuda(book, paths)
+    elapsed = time.perf_counter() - t0
+    work = loans * paths * steps * items
+    say(
+        "book",
+        {"loans": loans, "paths": paths, "elapsed_s": elapsed, "gps": work / elapsed / 1e9},
+        f"book: {loans} loans x {paths} paths x {steps} steps x {items} items end to end "
+        f"(host constants, transfers both ways, kernel) in {elapsed:.2f} s, "
+        f"{work / elapsed / 1e9:.2f} G path-steps/s",
+    )
+    from valuation.kernels.cuda.prep import device_constants
+
+    t0 = time.perf_counter()
+    for m in book:
+        device_constants(m[0], steps + int(m[7]))
+    prep = time.perf_counter() - t0
+    say(
+        "book_host_constants_s",
+        prep,
+        f"  of which the host constants of {loans} loans (device_constants): {prep:.2f} s",
+    )
+    same = []
+    for loan in (0, 1, loans - 1):
+        cpu = cpu_rows(book[loan], paths, False)
+        same.append(
+            bool(
+                np.array_equal(cpu[0], stats.min_ratio[loan])
+                and np.array_equal(cpu[1], stats.default_step[loan])
+                and np.array_equal(cpu[2], stats.ead[loan])
+                and np.array_equal(cpu[3], stats.loss[loan])
+                and np.array_equal(cpu[4], stats.flags[loan])
+            )
+        )
+    say(
+        "book_rows_identical", same, f"book rows of loans 0, 1 and the last equal the CPU's: {same}"
+    )
+
+
+def cpu_fingerprint(n: int, *, probes: bool) -> dict[str, Any]:
+    """The CPU side only: hashes of the identity model's outputs on ``n`` paths, the host."""
+    import cuda_diagnostics as diag
+
+    m = model_arrays(60, seed=IDENTITY_SEED)
+    result: dict[str, Any] = {
+        "paths": n,
+        "hashes": diag.output_hashes(run_cpu(m, n, True)),
+        "host": diag.host_info(),
+    }
+    if probes:
+        inp = diag.probe_inputs(PROBE_N)
+        cpu = diag.probe_cpu(inp, PROBE_SEED)
+        result["probe_hashes"] = {name: diag.sha256(a) for name, a in cpu.items()}
+        result["probe_n"] = PROBE_N
+    return result
+
+
+def gpu_fingerprint(n: int) -> None:
+    """``--gpu-hashes``: the GPU's output hashes on ``n`` paths and the ptxas guard's state."""
+    import cuda_diagnostics as diag
+
+    from valuation.kernels.cuda import paths
+
+    m = model_arrays(60, seed=IDENTITY_SEED)
+    hashes = diag.output_hashes(run_gpu(m, n, True))
+    try:
+        census = diag.ptx_census(paths._stress_kernel)
+    except Exception as exc:  # the simulator has no PTX
+        census = {"error": str(exc)}
+    doc = {"hashes": hashes, "ptxas_guard": dict(paths.PTXAS_GUARD), "ptx": census}
+    print(json.dumps(doc), flush=True)
+
+
+PROBE_N = 20_000
+IDENTITY_PATHS = 100_000
+IDENTITY_SMOKE = 40
+VARIANTS = {
+    "vector_width_256": {"DPV_VECTOR_WIDTH": "256"},
+    "generic": {"NUMBA_CPU_NAME": "generic"},
+}
+
+
+def write_reference(path: Path, sizes: list[int]) -> None:
+    """``--reference``: the CPU's hashes here (default, and each variant) for ``sizes`` paths."""
+    import cuda_diagnostics as diag
+
+    doc: dict[str, Any] = {"identity_seed": IDENTITY_SEED, "probe_seed": PROBE_SEED}
+    for n in sizes:
+        entry = cpu_fingerprint(n, probes=True)
+        entry["variants"] = {
+            name: diag.cpu_hashes_in_subprocess(SCRIPT, n, env) for name, env in VARIANTS.items()
+        }
+        doc[str(n)] = entry
+        print(json.dumps({str(n): entry["hashes"]}, indent=1), flush=True)
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"reference hashes written to {path}")
+
+
+def part_diagnose(probe_n: int, trace_paths: int) -> None:
+    """Where bits differ: hashes against the reference machine, primitives, a traced path."""
+    with warnings.catch_warnings():  # the trace's one-thread and small launches
+        warnings.filterwarnings("ignore", message=".*Grid size")
+        diagnose(probe_n, trace_paths)
+
+
+def diagnose(probe_n: int, trace_paths: int) -> None:
+    """The body of :func:`part_diagnose`."""
+    import cuda_diagnostics as diag
+
+    m, cpu, gpu, n = IDENTITY["model"], IDENTITY["cpu"], IDENTITY["gpu"], IDENTITY["n"]
+    here = diag.output_hashes(cpu)
+    say("cpu_hashes", here, f"CPU output hashes: {json.dumps(here)}")
+    say("gpu_hashes", diag.output_hashes(gpu), "GPU output hashes recorded")
+    host = diag.host_info()
+    say("host", host, f"host: {json.dumps(host)}")
+    reference = diag.load_reference(REFERENCE) or {}
+    ref = reference.get(str(n))
+    if ref:
+        same = {k: here[k] == ref["hashes"][k] for k in here}
+        gpu_same = {k: v == ref["hashes"][k] for k, v in RESULTS["gpu_hashes"].items()}
+        say(
+            "cpu_equals_reference",
+            same,
+            f"CPU outputs equal the reference machine's ({ref['host'].get('cpu_model')}): {same}",
+        )
+        say("gpu_equals_reference", gpu_same, f"GPU outputs equal the reference CPU's: {gpu_same}")
+    else:
+        say("cpu_equals_reference", None, f"no reference hashes for {n} paths in {REFERENCE}")
+    for name, env in VARIANTS.items():
+        t0 = time.perf_counter()
+        other = diag.cpu_hashes_in_subprocess(SCRIPT, n, env)
+        hashes = other.get("hashes", {})
+        same = {k: hashes.get(k) == here[k] for k in here} if hashes else other
+        gpu_same = {k: hashes.get(k) == v for k, v in RESULTS["gpu_hashes"].items()}
+        say(
+            f"cpu_{name}",
+            {"equal_to_default": same, "gpu_equal": gpu_same, "detail": other},
+            f"CPU with {env} ({time.perf_counter() - t0:.0f} s): equal to the default CPU run "
+            f"{same}; the GPU equals it {gpu_same}",
+        )
+
+    from valuation.kernels.cuda import paths
+
+    say(
+        "ptxas_guard",
+        dict(paths.PTXAS_GUARD),
+        f"unrounded f64 operations rewritten as .rn before linking: {paths.PTXAS_GUARD}",
+    )
+    t0 = time.perf_counter()
+    other = diag.gpu_hashes_in_subprocess(SCRIPT, n, {"DPV_CUDA_PTXAS_FMAD": "1"})
+    hashes = other.get("hashes", {})
+    same = {k: hashes.get(k) == v for k, v in RESULTS["gpu_hashes"].items()} if hashes else other
+    cpu_same = {k: hashes.get(k) == v for k, v in here.items()} if hashes else other
+    say(
+        "gpu_without_ptxas_guard",
+        {"equal_to_guarded_gpu": same, "equal_to_cpu": cpu_same, "detail": other},
+        f"GPU without the ptxas guard ({time.perf_counter() - t0:.0f} s): equal to the guarded "
+        f"GPU run {same}; to the CPU {cpu_same}",
+    )
+
+    inp = diag.probe_inputs(probe_n)
+    pc = diag.probe_cpu(inp, PROBE_SEED)
+    pg = diag.probe_gpu(inp, PROBE_SEED)
+    probes = diag.probe_report(pc, pg, inp)
+    say(
+        "probes",
+        probes,
+        "primitives, GPU against CPU (mismatches of "
+        f"{probe_n}): " + ", ".join(f"{k}={v['mismatches']}" for k, v in probes.items()),
+    )
+    for k, v in probes.items():
+        if v["mismatches"]:
+            print(f"  {k}: {json.dumps(v.get('examples', [])[:3])}")
+    if ref and ref.get("probe_n") == probe_n:
+        probe_same = {k: diag.sha256(a) == ref["probe_hashes"].get(k) for k, a in pc.items()}
+        say("probe_cpu_equals_reference", probe_same, f"CPU primitives = reference: {probe_same}")
+
+    item = diag.PLAIN_ITEM
+    bad = np.flatnonzero(cpu[5][:, item] != gpu[5][:, item])
+    path = int(bad[0]) if bad.size else 0
+    t0 = time.perf_counter()
+    report = diag.trace_report(
+        diag.trace_cpu(m, path, item),
+        diag.trace_gpu(m, path, item),
+        diag.kernel_steps(lambda mm, k: run_cpu(mm, k, True), m, path, item, trace_paths),
+        diag.kernel_steps(lambda mm, k: run_gpu(mm, k, True), m, path, item, trace_paths),
+    )
+    report["path"] = path
+    report["item"] = item
+    report["item_terminal_mismatches"] = int(bad.size)
+    say(
+        "trace",
+        report,
+        f"trace of path {path}, event-free item {item} ({bad.size} of {n} terminal values "
+        f"differ; {time.perf_counter() - t0:.1f} s): first differing step "
+        f"{json.dumps(report['first_differing_step'])}",
+    )
+    for k, row in report["steps"].items():
+        print(f"  step {k}: {json.dumps(row)}")
+
+
+def part_code() -> None:
+    """The compiled kernels' floating-point instructions and occupancy (after every part)."""
+    import cuda_diagnostics as diag
+
+    for name, kernel in kernels():
+        try:
+            census = diag.ptx_census(kernel)
+        except Exception as exc:  # a figure lost, not the part
+            census = {"error": str(exc)}
+        say(f"ptx_{name}", census, f"{name} PTX: {json.dumps(census)}")
+        usage = diag.occupancy(kernel)
+        say(f"occupancy_{name}", usage, f"{name} kernel: {json.dumps(usage)}")
+
+
+def kernels() -> list[tuple[str, Any]]:
+    """The compiled kernels whose code and occupancy the script reports."""
+    import cuda_diagnostics as diag
+
+    from valuation.kernels.cuda.gbm import _gbm_kernel
+    from valuation.kernels.cuda.paths import _book_kernel, _stress_kernel
+
+    found = [("stress", _stress_kernel), ("book", _book_kernel), ("gbm", _gbm_kernel)]
+    return found + [("probe", k) for k in diag._PROBE] + [("trace", k) for k in diag._TRACE]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (simulator-friendly)")
+    parser.add_argument(
+        "--reference",
+        nargs="?",
+        const=str(REFERENCE),
+        help="CPU only: write the reference hashes (default: next to this script)",
+    )
+    parser.add_argument("--cpu-hashes", type=int, help="CPU only: print the hashes for N paths")
+    parser.add_argument("--gpu-hashes", type=int, help="GPU only: print the hashes for N paths")
+    args = parser.parse_args()
+    smoke = args.smoke
+    if args.cpu_hashes:
+        print(json.dumps(cpu_fingerprint(args.cpu_hashes, probes=False)), flush=True)
+        return
+    if args.gpu_hashes:
+        gpu_fingerprint(args.gpu_hashes)
+        return
+    if args.reference:
+        write_reference(Path(args.reference), [IDENTITY_SMOKE, IDENTITY_PATHS])
+        return
+    try:
+        from numba import cuda
+
+        gpu = cuda.get_current_device()
+        name = gpu.name.decode() if isinstance(gpu.name, bytes) else str(gpu.name)
+        say("device", name, f"device: {name}")
+    except Exception as exc:  # the figure says what went wrong
+        say("device", f"none: {exc}", f"device: none ({exc})")
+    import numba
+
+    try:
+        from importlib.metadata import version
+
+        numba_cuda = version("numba-cuda")
+    except Exception:  # not installed: the parts say what fails
+        numba_cuda = "absent"
+    say(
+        "versions",
+        {"numpy": np.__version__, "numba": numba.__version__, "numba_cuda": numba_cuda},
+        f"numpy {np.__version__}, numba {numba.__version__}, numba-cuda {numba_cuda}",
+    )
+    big = 64 if smoke else 1_000_000
+    parts = [
+        ("identity", lambda: part_identity(IDENTITY_SMOKE if smoke else IDENTITY_PATHS)),
+        ("diagnose", lambda: part_diagnose(200 if smoke else PROBE_N, 1 if smoke else L.CHUNK)),
+        ("speed", lambda: part_speed(big, big, 1 if smoke else 5)),
+        ("book", lambda: part_book(3 if smoke else 10_000, 16 if smoke else 10_000)),
+        ("code", part_code),
+    ]
+    for name, part in parts:
+        t0 = time.perf_counter()
+        try:
+            part()
+        except Exception:  # one part's failure must not lose the others
+            RESULTS[f"{name}_error"] = traceback.format_exc()
+            print(f"{name}: FAILED\n{traceback.format_exc()}", flush=True)
+        print(f"[{name}: {time.perf_counter() - t0:.1f} s]", flush=True)
+    out = os.environ.get("OUT")
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        Path(out, "cuda.json").write_text(json.dumps(RESULTS, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
