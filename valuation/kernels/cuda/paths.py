@@ -16,8 +16,10 @@ No contraction
 --------------
 NVVM contracts ``a·b + c`` into a fused multiply-add by default (``-fma=1``), even when
 numba-cuda compiles without fast-math: one rounding instead of two, so not the CPU's bits.
-:func:`forbid_contraction` compiles the kernels with ``-fma=0`` and without link-time
-optimisation, so the PTX holds ``mul.rn.f64`` and ``add.rn.f64`` (which ``ptxas`` never fuses);
+:func:`forbid_contraction` compiles the kernels with ``-fma=0``, and :data:`kernel_jit` links
+them without link-time optimisation (with it, nvJitLink would compile NVVM's IR again and
+contract by its own default), so the PTX holds ``mul.rn.f64`` and ``add.rn.f64``, which
+``ptxas`` never fuses, and is what runs;
 :func:`fma_count` counts the fused ones left in a kernel's PTX (zero). As a second guard, any
 ``mul.f64``, ``add.f64`` or ``sub.f64`` without a rounding mode in this package's PTX (which
 ``ptxas`` would be free to fuse) is linked as its ``.rn`` form, the same IEEE operation;
