@@ -12,8 +12,10 @@ Run once on a machine with an NVIDIA GPU and numba-cuda
 2. Where bits differ, what differs: SHA-256 of the CPU's and the GPU's output arrays against
    those of the CPU on the reference machine (``device_reference_hashes.json``, written by
    ``--reference``); the device primitives (Philox, uniform, inverse normal, logarithm,
-   exponential) against the CPU's on the same inputs; where a terminal value differs, a
-   per-step trace of the first such path.
+   exponential) against the CPU's on the same inputs; the stress kernel linked *with*
+   link-time optimisation, against the CPU and against what such a build gave on an H200
+   before (the contrast); where a terminal value differs, a per-step trace of the first such
+   path.
 3. Speed: the full model at 1 M paths × 60 steps × 3 items at the package's register limit
    (kernel time, device-resident, compile excluded; and with transfers), beside other limits,
    block sizes and the model with parts switched off; the CPU kernel on all cores; the bare-GBM
@@ -275,7 +277,7 @@ def part_identity(n: int) -> None:
 
 
 BLOCK_SIZES = (64, 128, 256, 512)
-REGISTER_LIMITS = (72, 96, 128)  # 128: the unlimited build (120 registers)
+REGISTER_LIMITS = (72, 128)  # 128: the unlimited build (120 registers)
 
 
 def registers_trial(
@@ -565,6 +567,17 @@ def cpu_fingerprint(n: int, *, probes: bool) -> dict[str, Any]:
     return result
 
 
+# The GPU's output hashes on the identity model's 100,000 paths on an H200 when the kernel was
+# linked with link-time optimisation (nvJitLink contracting a·b + c): what lto_contrast expects.
+LTO_GPU_HASHES_H200 = {
+    "min_ratio": "83b2181d642e985d639ea62d863a4989ab5f365fee73c6ffaab92ea2ef79e913",
+    "default_step": "33053c43db69ec834c6626e4fe70d019398b0139144193b1e1cea7545fb841ee",
+    "ead": "8b23fa8f76194ad4e03e5f9986cc09486a02ed37e5ef76ec10bcfcaacae0f21d",
+    "loss": "77da6252f1a9d70e61490af75495764bce431ed52c89f6f823aa0ad12219da31",
+    "flags": "23858c023978562587307108a45cdac52fdba0d42213d34fa64a5840eaf12d8e",
+    "terminal": "10410eed47a8372fee263af969d8d1d7aec9582b87199d6d0fa759dc1e8338ea",
+    "pool": "f243198e7523b90a6715783afda1c32d0f7155acddf3e3424c1dd075b9276319",
+}
 PROBE_N = 20_000
 IDENTITY_PATHS = 100_000
 IDENTITY_SMOKE = 40
@@ -637,6 +650,7 @@ def diagnose(probe_n: int, trace_paths: int) -> None:
         probe_same = {k: diag.sha256(a) == ref["probe_hashes"].get(k) for k, a in pc.items()}
         say("probe_cpu_equals_reference", probe_same, f"CPU primitives = reference: {probe_same}")
 
+    lto_contrast(m, n, here)
     item = diag.PLAIN_ITEM
     bad = np.flatnonzero(cpu[5][:, item] != gpu[5][:, item])
     if not bad.size:
@@ -662,6 +676,43 @@ def diagnose(probe_n: int, trace_paths: int) -> None:
     )
     for k, row in report["steps"].items():
         print(f"  step {k}: {json.dumps(row)}")
+
+
+def lto_contrast(m: dict[str, Any], n: int, cpu_hashes: dict[str, str]) -> None:
+    """The stress kernel linked *with* link-time optimisation, on the identity model's paths.
+
+    Its outputs against the CPU's and against what such a build gave before on an H200
+    (:data:`LTO_GPU_HASHES_H200`): the contrast that shows the link step as the cause.
+    """
+    import cuda_diagnostics as diag
+    from numba import cuda
+
+    from valuation.kernels.cuda import paths
+
+    if paths._simulated():
+        say("lto_contrast", None, "GPU linked with link-time optimisation: not in the simulator")
+        return
+    default = paths._stress_kernel
+    try:
+        t0 = time.perf_counter()
+        paths._stress_kernel = cuda.jit(
+            default.py_func, lto=True, max_registers=paths.MAX_REGISTERS
+        )
+        hashes = diag.output_hashes(run_gpu(m, n, True))
+        report = {
+            "equal_to_cpu": {k: v == cpu_hashes[k] for k, v in hashes.items()},
+            "equal_to_lto_build_on_h200": (
+                {k: v == LTO_GPU_HASHES_H200[k] for k, v in hashes.items()}
+                if n == IDENTITY_PATHS
+                else None
+            ),
+            "seconds": time.perf_counter() - t0,
+        }
+    except Exception as exc:  # no nvJitLink: a figure lost, not the part
+        report = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+    finally:
+        paths._stress_kernel = default
+    say("lto_contrast", report, f"GPU linked with link-time optimisation: {json.dumps(report)}")
 
 
 def part_code() -> None:
