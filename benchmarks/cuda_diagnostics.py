@@ -54,11 +54,6 @@ def cpu_hashes_in_subprocess(script: Path, n: int, env: dict[str, str]) -> dict[
     return _hashes_in_subprocess(script, "--cpu-hashes", n, env)
 
 
-def gpu_hashes_in_subprocess(script: Path, n: int, env: dict[str, str]) -> dict[str, Any]:
-    """Run ``script --gpu-hashes n`` in a fresh process with ``env`` added."""
-    return _hashes_in_subprocess(script, "--gpu-hashes", n, env)
-
-
 def _hashes_in_subprocess(script: Path, mode: str, n: int, env: dict[str, str]) -> dict[str, Any]:
     """Run ``script mode n`` in a fresh process (own numba cache); its last JSON line."""
     with tempfile.TemporaryDirectory() as cache:

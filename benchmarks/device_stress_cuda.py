@@ -7,24 +7,24 @@ Run once on a machine with an NVIDIA GPU and numba-cuda
 
 1. Bit identity: the GPU's outputs against the CPU kernel's on 100 k paths of a model with every
    event (sector factor, jumps, revocation, expiry and renewal, wrong-way default, a sale after
-   the tenor); mismatching elements and the largest absolute and ulp difference if any; the
-   number of fused multiply-adds in the kernel's PTX.
-2. Speed: the full model at 1 M paths × 60 steps × 3 items (kernel time, device-resident,
-   compile excluded; and with transfers), the CPU kernel on all cores, and the bare-GBM CUDA
-   yardstick with the same generator; in G path-steps/s (paths × steps × items per second).
-3. A whole book: 10⁴ loans × 10⁴ paths × 60 steps × 3 items, end to end (host constants,
+   the tenor); mismatching elements and the largest absolute and ulp difference if any; how the
+   kernel was built (without link-time optimisation, the PTX's fused multiply-adds).
+2. Where bits differ, what differs: SHA-256 of the CPU's and the GPU's output arrays against
+   those of the CPU on the reference machine (``device_reference_hashes.json``, written by
+   ``--reference``); the device primitives (Philox, uniform, inverse normal, logarithm,
+   exponential) against the CPU's on the same inputs; the stress kernel linked *with*
+   link-time optimisation, against the CPU and against what such a build gave on an H200
+   before (the contrast); where a terminal value differs, a per-step trace of the first such
+   path.
+3. Speed: the full model at 1 M paths × 60 steps × 3 items at the package's register limit
+   (kernel time, device-resident, compile excluded; and with transfers), beside other limits,
+   block sizes and the model with parts switched off; the CPU kernel on all cores; the bare-GBM
+   CUDA yardstick with the same generator; in G path-steps/s (paths × steps × items per second).
+4. A whole book: 10⁴ loans × 10⁴ paths × 60 steps × 3 items, end to end (host constants,
    transfers, kernel, results back) through ``stress_book_cuda`` (many loans per launch), and
    three loans' rows against the CPU kernel's.
-
-4. Where bits differ, what differs: SHA-256 of every CPU output array (here, and in fresh
-   processes with ``DPV_VECTOR_WIDTH=256`` and with ``NUMBA_CPU_NAME=generic``) against the
-   hashes of the same arrays on the reference machine (``device_reference_hashes.json``,
-   written by ``--reference``); the host CPU, SVML and the C library calls in the CPU kernel's
-   code; the device primitives (Philox, uniform, inverse normal, logarithm, exponential)
-   against the CPU's on the same inputs; a per-step trace of the first mismatching path; the
-   floating-point operations of the kernel's PTX (and SASS where ``nvdisasm`` exists).
-5. Occupancy: registers and local memory per thread of each kernel, and the full model's time
-   at several block sizes.
+5. Code: the floating-point instructions of each kernel's PTX and SASS (where ``nvdisasm``
+   exists), whether it was linked without link-time optimisation, its registers and spills.
 
 Prints one line per figure and writes the figures to ``$OUT/cuda.json`` when ``OUT`` is set.
 ``--reference [PATH]`` runs only the CPU side (no GPU needed) and writes the hashes the device
@@ -260,10 +260,24 @@ def part_identity(n: int) -> None:
         say("ptx_fma_count", count, f"fused multiply-adds in the stress kernel's PTX: {count}")
     except Exception as exc:  # a figure lost, not the part
         say("ptx_fma_count", f"unknown: {exc}", f"fused multiply-adds in the PTX: unknown ({exc})")
+    from valuation.kernels.cuda import paths
+
+    build = {
+        "linked_without_lto": paths.linked_without_lto(_stress_kernel),
+        "max_registers": paths.MAX_REGISTERS,
+        "ptxas_guard": dict(paths.PTXAS_GUARD),
+    }
+    say(
+        "stress_kernel_build",
+        build,
+        f"stress kernel built from its PTX (no link-time optimisation): "
+        f"{build['linked_without_lto']}; register limit {build['max_registers']}; unrounded "
+        f"f64 operations rewritten as .rn before linking: {build['ptxas_guard']}",
+    )
 
 
 BLOCK_SIZES = (64, 128, 256, 512)
-REGISTER_LIMITS = (64, 96, 128, 168)
+REGISTER_LIMITS = (72, 128)  # 128: the unlimited build (120 registers)
 
 
 def registers_trial(
@@ -272,12 +286,12 @@ def registers_trial(
     """The stress kernel compiled with ``max_registers=limit``: its speed, spills and bits."""
     from numba import cuda
 
-    from valuation.kernels.cuda.paths import THREADS_PER_BLOCK, _stress_kernel
+    from valuation.kernels.cuda.paths import THREADS_PER_BLOCK, _simulated, _stress_kernel
 
-    try:
-        kernel = cuda.jit(lto=False, max_registers=limit)(_stress_kernel.py_func)
-    except TypeError:  # a numba-cuda without the lto option
-        kernel = cuda.jit(max_registers=limit)(_stress_kernel.py_func)
+    if _simulated():  # no registers in the simulator
+        kernel = cuda.jit(_stress_kernel.py_func)
+    else:  # the function first: cuda.jit(lto=False, ...) used as a decorator factory drops lto
+        kernel = cuda.jit(_stress_kernel.py_func, lto=False, max_registers=limit)
     n = reference[0].shape[0]
     blocks = (n + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
     kernel[blocks, THREADS_PER_BLOCK](*args)
@@ -347,7 +361,12 @@ def model_parts(m: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def part_speed(n: int, n_cpu: int, repeats: int) -> None:
     from numba import cuda
 
-    from valuation.kernels.cuda.paths import THREADS_PER_BLOCK, _stress_kernel, blocks_for
+    from valuation.kernels.cuda.paths import (
+        MAX_REGISTERS,
+        THREADS_PER_BLOCK,
+        _stress_kernel,
+        blocks_for,
+    )
 
     m = model_arrays(60, seed=7)
     steps, items = 60, 3
@@ -365,8 +384,8 @@ def part_speed(n: int, n_cpu: int, repeats: int) -> None:
     say(
         "gpu_full_model_gps",
         work / best / 1e9,
-        f"GPU full model, {n} paths x {steps} steps x {items} items: {best * 1e3:.2f} ms, "
-        f"{work / best / 1e9:.2f} G path-steps/s (kernel only)",
+        f"GPU full model, {n} paths x {steps} steps x {items} items, at most {MAX_REGISTERS} "
+        f"registers: {best * 1e3:.2f} ms, {work / best / 1e9:.2f} G path-steps/s (kernel only)",
     )
     by_block = {}
     for tpb in BLOCK_SIZES:
@@ -407,7 +426,7 @@ def part_speed(n: int, n_cpu: int, repeats: int) -> None:
     say(
         "gpu_full_model_by_max_registers",
         by_registers,
-        f"GPU full model compiled with a register limit (128 threads/block): {by_registers}",
+        f"GPU full model compiled with other register limits (128 threads/block): {by_registers}",
     )
     say(
         "gpu_full_model_gps_by_block",
@@ -548,22 +567,17 @@ def cpu_fingerprint(n: int, *, probes: bool) -> dict[str, Any]:
     return result
 
 
-def gpu_fingerprint(n: int) -> None:
-    """``--gpu-hashes``: the GPU's output hashes on ``n`` paths and the ptxas guard's state."""
-    import cuda_diagnostics as diag
-
-    from valuation.kernels.cuda import paths
-
-    m = model_arrays(60, seed=IDENTITY_SEED)
-    hashes = diag.output_hashes(run_gpu(m, n, True))
-    try:
-        census = diag.ptx_census(paths._stress_kernel)
-    except Exception as exc:  # the simulator has no PTX
-        census = {"error": str(exc)}
-    doc = {"hashes": hashes, "ptxas_guard": dict(paths.PTXAS_GUARD), "ptx": census}
-    print(json.dumps(doc), flush=True)
-
-
+# The GPU's output hashes on the identity model's 100,000 paths on an H200 when the kernel was
+# linked with link-time optimisation (nvJitLink contracting a·b + c): what lto_contrast expects.
+LTO_GPU_HASHES_H200 = {
+    "min_ratio": "83b2181d642e985d639ea62d863a4989ab5f365fee73c6ffaab92ea2ef79e913",
+    "default_step": "33053c43db69ec834c6626e4fe70d019398b0139144193b1e1cea7545fb841ee",
+    "ead": "8b23fa8f76194ad4e03e5f9986cc09486a02ed37e5ef76ec10bcfcaacae0f21d",
+    "loss": "77da6252f1a9d70e61490af75495764bce431ed52c89f6f823aa0ad12219da31",
+    "flags": "23858c023978562587307108a45cdac52fdba0d42213d34fa64a5840eaf12d8e",
+    "terminal": "10410eed47a8372fee263af969d8d1d7aec9582b87199d6d0fa759dc1e8338ea",
+    "pool": "f243198e7523b90a6715783afda1c32d0f7155acddf3e3424c1dd075b9276319",
+}
 PROBE_N = 20_000
 IDENTITY_PATHS = 100_000
 IDENTITY_SMOKE = 40
@@ -619,38 +633,6 @@ def diagnose(probe_n: int, trace_paths: int) -> None:
         say("gpu_equals_reference", gpu_same, f"GPU outputs equal the reference CPU's: {gpu_same}")
     else:
         say("cpu_equals_reference", None, f"no reference hashes for {n} paths in {REFERENCE}")
-    for name, env in VARIANTS.items():
-        t0 = time.perf_counter()
-        other = diag.cpu_hashes_in_subprocess(SCRIPT, n, env)
-        hashes = other.get("hashes", {})
-        same = {k: hashes.get(k) == here[k] for k in here} if hashes else other
-        gpu_same = {k: hashes.get(k) == v for k, v in RESULTS["gpu_hashes"].items()}
-        say(
-            f"cpu_{name}",
-            {"equal_to_default": same, "gpu_equal": gpu_same, "detail": other},
-            f"CPU with {env} ({time.perf_counter() - t0:.0f} s): equal to the default CPU run "
-            f"{same}; the GPU equals it {gpu_same}",
-        )
-
-    from valuation.kernels.cuda import paths
-
-    say(
-        "ptxas_guard",
-        dict(paths.PTXAS_GUARD),
-        f"unrounded f64 operations rewritten as .rn before linking: {paths.PTXAS_GUARD}",
-    )
-    t0 = time.perf_counter()
-    other = diag.gpu_hashes_in_subprocess(SCRIPT, n, {"DPV_CUDA_PTXAS_FMAD": "1"})
-    hashes = other.get("hashes", {})
-    same = {k: hashes.get(k) == v for k, v in RESULTS["gpu_hashes"].items()} if hashes else other
-    cpu_same = {k: hashes.get(k) == v for k, v in here.items()} if hashes else other
-    say(
-        "gpu_without_ptxas_guard",
-        {"equal_to_guarded_gpu": same, "equal_to_cpu": cpu_same, "detail": other},
-        f"GPU without the ptxas guard ({time.perf_counter() - t0:.0f} s): equal to the guarded "
-        f"GPU run {same}; to the CPU {cpu_same}",
-    )
-
     inp = diag.probe_inputs(probe_n)
     pc = diag.probe_cpu(inp, PROBE_SEED)
     pg = diag.probe_gpu(inp, PROBE_SEED)
@@ -668,9 +650,13 @@ def diagnose(probe_n: int, trace_paths: int) -> None:
         probe_same = {k: diag.sha256(a) == ref["probe_hashes"].get(k) for k, a in pc.items()}
         say("probe_cpu_equals_reference", probe_same, f"CPU primitives = reference: {probe_same}")
 
+    lto_contrast(m, n, here)
     item = diag.PLAIN_ITEM
     bad = np.flatnonzero(cpu[5][:, item] != gpu[5][:, item])
-    path = int(bad[0]) if bad.size else 0
+    if not bad.size:
+        say("trace", None, f"no terminal value of the event-free item {item} differs: no trace")
+        return
+    path = int(bad[0])
     t0 = time.perf_counter()
     report = diag.trace_report(
         diag.trace_cpu(m, path, item),
@@ -692,15 +678,55 @@ def diagnose(probe_n: int, trace_paths: int) -> None:
         print(f"  step {k}: {json.dumps(row)}")
 
 
+def lto_contrast(m: dict[str, Any], n: int, cpu_hashes: dict[str, str]) -> None:
+    """The stress kernel linked *with* link-time optimisation, on the identity model's paths.
+
+    Its outputs against the CPU's and against what such a build gave before on an H200
+    (:data:`LTO_GPU_HASHES_H200`): the contrast that shows the link step as the cause.
+    """
+    import cuda_diagnostics as diag
+    from numba import cuda
+
+    from valuation.kernels.cuda import paths
+
+    if paths._simulated():
+        say("lto_contrast", None, "GPU linked with link-time optimisation: not in the simulator")
+        return
+    default = paths._stress_kernel
+    try:
+        t0 = time.perf_counter()
+        paths._stress_kernel = cuda.jit(
+            default.py_func, lto=True, max_registers=paths.MAX_REGISTERS
+        )
+        hashes = diag.output_hashes(run_gpu(m, n, True))
+        report = {
+            "equal_to_cpu": {k: v == cpu_hashes[k] for k, v in hashes.items()},
+            "equal_to_lto_build_on_h200": (
+                {k: v == LTO_GPU_HASHES_H200[k] for k, v in hashes.items()}
+                if n == IDENTITY_PATHS
+                else None
+            ),
+            "seconds": time.perf_counter() - t0,
+        }
+    except Exception as exc:  # no nvJitLink: a figure lost, not the part
+        report = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+    finally:
+        paths._stress_kernel = default
+    say("lto_contrast", report, f"GPU linked with link-time optimisation: {json.dumps(report)}")
+
+
 def part_code() -> None:
     """The compiled kernels' floating-point instructions and occupancy (after every part)."""
     import cuda_diagnostics as diag
+
+    from valuation.kernels.cuda.paths import linked_without_lto
 
     for name, kernel in kernels():
         try:
             census = diag.ptx_census(kernel)
         except Exception as exc:  # a figure lost, not the part
             census = {"error": str(exc)}
+        census["linked_without_lto"] = linked_without_lto(kernel)
         say(f"ptx_{name}", census, f"{name} PTX: {json.dumps(census)}")
         usage = diag.occupancy(kernel)
         say(f"occupancy_{name}", usage, f"{name} kernel: {json.dumps(usage)}")
@@ -727,14 +753,10 @@ def main() -> None:
         help="CPU only: write the reference hashes (default: next to this script)",
     )
     parser.add_argument("--cpu-hashes", type=int, help="CPU only: print the hashes for N paths")
-    parser.add_argument("--gpu-hashes", type=int, help="GPU only: print the hashes for N paths")
     args = parser.parse_args()
     smoke = args.smoke
     if args.cpu_hashes:
         print(json.dumps(cpu_fingerprint(args.cpu_hashes, probes=False)), flush=True)
-        return
-    if args.gpu_hashes:
-        gpu_fingerprint(args.gpu_hashes)
         return
     if args.reference:
         write_reference(Path(args.reference), [IDENTITY_SMOKE, IDENTITY_PATHS])
@@ -768,6 +790,7 @@ def main() -> None:
         ("book", lambda: part_book(3 if smoke else 10_000, 16 if smoke else 10_000)),
         ("code", part_code),
     ]
+    start = time.perf_counter()
     for name, part in parts:
         t0 = time.perf_counter()
         try:
@@ -776,6 +799,12 @@ def main() -> None:
             RESULTS[f"{name}_error"] = traceback.format_exc()
             print(f"{name}: FAILED\n{traceback.format_exc()}", flush=True)
         print(f"[{name}: {time.perf_counter() - t0:.1f} s]", flush=True)
+        write_results()  # after every part: a run cut short keeps what it measured
+    print(f"[all: {time.perf_counter() - start:.1f} s]", flush=True)
+
+
+def write_results() -> None:
+    """Write the figures so far to ``$OUT/cuda.json`` where ``OUT`` is set."""
     out = os.environ.get("OUT")
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)

@@ -593,3 +593,41 @@ def test_linker_takes_the_packages_ptx_with_rounded_operations_only():
     assert "mul.wide.u32" in ours and "add.s64" in ours
     assert "mul.f64 %fd1" in report["other"]
     assert report["guard"] == {"rewritten": "3"}
+
+
+_OPTIONS_SCRIPT = """
+import json
+import numba.cuda.decorators as decorators
+decorators._have_nvjitlink = lambda: True  # as on a machine with nvJitLink: LTO by default
+from valuation.kernels.cuda import gbm, paths
+kernels = {"stress": paths._stress_kernel, "book": paths._book_kernel, "gbm": gbm._gbm_kernel}
+print(json.dumps({
+    "limit": paths.MAX_REGISTERS,
+    "kernels": {
+        name: [k.targetoptions.get("lto"), k.targetoptions.get("max_registers"),
+               paths.linked_without_lto(k)]
+        for name, k in kernels.items()
+    },
+}))
+"""
+
+
+def test_kernels_are_linked_without_lto_at_the_register_limit():
+    """Every GPU kernel is compiled without link-time optimisation, even where nvJitLink
+    would make it numba-cuda's default (at link time nvJitLink contracts ``a·b + c`` into
+    fused multiply-adds whatever NVVM was told), and with the package's register limit."""
+    _needs_numba_cuda()
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    done = subprocess.run(
+        [sys.executable, "-c", _OPTIONS_SCRIPT],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=True,
+    )
+    report = json.loads(done.stdout.splitlines()[-1])
+    assert report["limit"] == 64
+    for name, (lto, registers, linked_without_lto) in report["kernels"].items():
+        assert lto is False and linked_without_lto, name
+        assert registers == report["limit"], name
