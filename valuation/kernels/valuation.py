@@ -571,6 +571,31 @@ def _quantile_sorted(x: np.ndarray, q: float) -> float:
     return x[lo] + frac * (x[hi] - x[lo])
 
 
+@jit_inner
+def _quantiles_into(x: np.ndarray, out: np.ndarray) -> None:
+    # P10/P50/P90 of x by numpy's "linear" definition: only the order statistics either side
+    # of each position are needed, and selecting them (np.partition) gives the values a full
+    # sort would, bit for bit; a sample with NaN (which sorts last) takes the full sort
+    n = x.shape[0]
+    for v in x:
+        if math.isnan(v):
+            row = np.sort(x)
+            for c in range(3):
+                out[c] = _quantile_sorted(row, QUANTILES[c])
+            return
+    kth = np.empty(6, dtype=np.int64)
+    for c in range(3):
+        lo = int(QUANTILES[c] * (n - 1))
+        kth[2 * c] = lo
+        kth[2 * c + 1] = min(lo + 1, n - 1)
+    part = np.partition(x, kth)
+    for c in range(3):
+        pos = QUANTILES[c] * (n - 1)
+        lo = kth[2 * c]
+        hi = kth[2 * c + 1]
+        out[c] = part[lo] + (pos - lo) * (part[hi] - part[lo])
+
+
 @jit_parallel
 def range_batch(
     has: np.ndarray,
@@ -694,9 +719,7 @@ def range_batch(
             samples[2, s] = v_mkt
             samples[3, s] = w0 * v_inc + w1 * v_cost + w2 * v_mkt
         for r in range(4):
-            row = np.sort(samples[r])
-            for c in range(3):
-                quantiles_out[i, r, c] = _quantile_sorted(row, QUANTILES[c])
+            _quantiles_into(samples[r], quantiles_out[i, r])
 
 
 def allocate_outputs(n: int) -> BatchOutputs:
