@@ -72,6 +72,7 @@ SELECTION_FEATURES = ("log_records", "log_fields", "quality_score", "log_revenue
 """Features the distance between the product and a deal is measured on."""
 Selection = tuple[list[int], NDArray[np.float64], dict[str, Any], str | None]
 """Rows of the deal table that qualify, their similarities, the summary and the fallback."""
+_PREDICT_ROWS = 32_768  # rows of one hedonic prediction of adjustment factors
 _QUERY_SLICE = 1024  # 4 x scikit-learn's pairwise chunk (256) x one thread
 
 FACTOR_NAMES = {
@@ -476,27 +477,40 @@ def history_factors(
     rows: Sequence[Sequence[int]],
     names: Sequence[str],
 ) -> list[NDArray[np.float64]]:
-    """Return the adjustment factors of several products' comparables in one prediction.
+    """Return the adjustment factors of several products' comparables, in few predictions.
 
     ``rows[i]`` are the deal-table rows of ``subjects[i]``'s comparables; each result equals
     ``model.hedonic.adjustment_factors(subjects[i], rows[i])``.
     """
     from models import adjustment_design, factors_from_log_prices
 
-    designs = [
-        adjustment_design(subject, _comparable_rows(model, chosen, names))
-        for subject, chosen in zip(subjects, rows, strict=True)
-    ]
-    if not designs:
-        return []
-    log_prices = np.asarray(
-        model.hedonic.predict(np.concatenate([d[0] for d in designs])), dtype=np.float64
-    )
-    bounds = np.cumsum([0, *(d[0].shape[0] for d in designs)])
-    return [
-        factors_from_log_prices(log_prices[bounds[i] : bounds[i + 1]], d[1])
-        for i, d in enumerate(designs)
-    ]
+    out: list[NDArray[np.float64]] = []
+    block: list[tuple[NDArray[np.float64], int]] = []
+    rows_in = 0
+
+    def flush() -> None:
+        # a few tens of thousands of rows a prediction: one call's overhead spread thin, and
+        # never a whole chunk's designs in memory at once
+        log_prices = np.asarray(
+            model.hedonic.predict(np.concatenate([d[0] for d in block])), dtype=np.float64
+        )
+        bounds = np.cumsum([0, *(d[0].shape[0] for d in block)])
+        out.extend(
+            factors_from_log_prices(log_prices[bounds[i] : bounds[i + 1]], d[1])
+            for i, d in enumerate(block)
+        )
+        block.clear()
+
+    for subject, chosen in zip(subjects, rows, strict=True):
+        design = adjustment_design(subject, _comparable_rows(model, chosen, names))
+        block.append(design)
+        rows_in += design[0].shape[0]
+        if rows_in >= _PREDICT_ROWS:
+            flush()
+            rows_in = 0
+    if block:
+        flush()
+    return out
 
 
 def _adjusted(
