@@ -176,6 +176,12 @@ def hedonic_values(
         [feature_row(p, as_of, names, quality_weights, economic_life) for p in products],
         dtype=float,
     )
+    return _hedonic_of(model, X)
+
+
+def _hedonic_of(
+    model: Any, X: NDArray[np.float64]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     point = np.asarray(model.predict(X), dtype=np.float64)
     lo, hi = model.predict_interval(X)
     sigma = (np.asarray(hi) - np.asarray(lo)) / (2.0 * _Z90)
@@ -572,24 +578,25 @@ def market_estimates(
         return []
     bundled = market_model if isinstance(market_model, MarketModel) else None
     hedonic = market_model if bundled is None else bundled.hedonic
-    priced, sigma, lo, hi = hedonic_values(hedonic, products, as_of, quality_weights, economic_life)
     names = model_feature_names(hedonic)
+    X = np.array(
+        [feature_row(p, as_of, names, quality_weights, economic_life) for p in products],
+        dtype=float,
+    )
+    priced, sigma, lo, hi = _hedonic_of(hedonic, X)
     from threadpoolctl import threadpool_limits
 
-    # one product at a time is a few small problems: threads (OpenMP in scikit-learn's
-    # neighbours and LightGBM) cost far more to start than they save
+    # the neighbour searches are small problems: threads (OpenMP in scikit-learn's neighbours
+    # and LightGBM) cost more to start than they save, and the engine's kernels use the cores
     with threadpool_limits(limits=1):
-        return _estimates(
-            bundled, products, as_of, quality_weights, economic_life, names, priced, sigma, lo, hi
-        )
+        return _estimates(bundled, products, as_of, X, names, priced, sigma, lo, hi)
 
 
 def _estimates(
     market_model: MarketModel | None,
     products: Sequence[Product],
     as_of: dt.date,
-    quality_weights: dict[str, float],
-    economic_life: Mapping[str, float] | None,
+    subjects: NDArray[np.float64],
     names: Sequence[str],
     priced: NDArray[np.float64],
     sigma: NDArray[np.float64],
@@ -601,10 +608,6 @@ def _estimates(
     selections: list[Any] = [None] * len(products)
     factors: dict[int, NDArray[np.float64]] = {}
     if market_model is not None and deals is not None and len(deals) > 0:
-        subjects = np.array(
-            [feature_row(p, as_of, names, quality_weights, economic_life) for p in products],
-            dtype=float,
-        )
         selections = select_many(market_model, products, subjects, as_of, names)
         chosen = [j for j, s in enumerate(selections) if s[3] is None]
         found = history_factors(
