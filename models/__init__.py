@@ -18,7 +18,12 @@ from models._hazard import (
     piecewise_constant_hazard,
     poisson_rate_interval,
 )
-from models._hedonic import HedonicPriceModel, adjustment_factors
+from models._hedonic import (
+    HedonicPriceModel,
+    adjustment_design,
+    adjustment_factors,
+    factors_from_log_prices,
+)
 from models._listings import evaluate_listings, is_placeholder_price, load_listings
 from models._royalty import RoyaltyRateModel
 
@@ -29,10 +34,12 @@ __all__ = [
     "HedonicPriceModel",
     "PoissonHazardRegressor",
     "RoyaltyRateModel",
+    "adjustment_design",
     "adjustment_factors",
     "conformal_quantile",
     "cqr_conformity_scores",
     "evaluate_listings",
+    "factors_from_log_prices",
     "interval_coverage",
     "is_placeholder_price",
     "load_listings",

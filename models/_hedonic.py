@@ -105,6 +105,20 @@ def adjustment_factors(
     A factor is 1 where the attribute already matches. Factors are one attribute at a time:
     their product is not the full-move ratio when the model has interactions.
     """
+    moved, n_columns = adjustment_design(subject, comparables, columns)
+    return factors_from_log_prices(predict_log_price(moved), n_columns)
+
+
+def adjustment_design(
+    subject: ArrayLike, comparables: ArrayLike, columns: Sequence[int] | None = None
+) -> tuple[NDArray[np.float64], int]:
+    """Return the rows :func:`adjustment_factors` predicts and the number of attributes moved.
+
+    The comparables' rows, then one block of them per attribute with that attribute set to the
+    subject's value: shape ``((len(columns) + 1) * n_comparables, n_features)``. Several
+    subjects' designs can be stacked into one prediction call (each row's prediction is its
+    own) and split back for :func:`factors_from_log_prices`.
+    """
     subject_row = np.asarray(subject, dtype=np.float64).ravel()
     comps = np.atleast_2d(np.asarray(comparables, dtype=np.float64))
     if comps.shape[1] != subject_row.size:
@@ -113,12 +127,16 @@ def adjustment_factors(
         )
     cols = list(range(subject_row.size)) if columns is None else [int(c) for c in columns]
     n_comps = comps.shape[0]
-    # one batch: the base rows, then one block per attribute with that attribute moved
     moved = np.tile(comps, (len(cols) + 1, 1))
     for k, col in enumerate(cols, start=1):
         moved[k * n_comps : (k + 1) * n_comps, col] = subject_row[col]
-    log_prices = np.asarray(predict_log_price(moved), dtype=np.float64).reshape(len(cols) + 1, -1)
-    return np.exp(log_prices[1:] - log_prices[0]).T
+    return moved, len(cols)
+
+
+def factors_from_log_prices(log_prices: ArrayLike, n_columns: int) -> NDArray[np.float64]:
+    """Return the factors of :func:`adjustment_factors` from the log prices of its design."""
+    blocks = np.asarray(log_prices, dtype=np.float64).reshape(n_columns + 1, -1)
+    return np.exp(blocks[1:] - blocks[0]).T
 
 
 def pinball_objective(

@@ -126,3 +126,22 @@ def test_range_is_reproducible_and_independent_of_batch_position() -> None:
     q3 = np.zeros((50, 4, 3))
     range_batch(has, inc, cst, mkt, out, entity, np.uint64(43), 300, q3)
     assert not np.array_equal(q1, q3)
+
+
+@pytest.mark.parametrize("n", [2, 3, 10, 11, 1999, 2000])
+def test_quantiles_by_selection_are_the_sorted_samples(n: int) -> None:
+    """P10/P50/P90 from selected order statistics: the bits of the full sort, numpy's values."""
+    from valuation.kernels.valuation import QUANTILES, _quantile_sorted, _quantiles_into
+
+    rng = np.random.default_rng(n)
+    for trial in range(20):
+        x = rng.lognormal(size=n) if trial % 2 else rng.integers(0, 4, n).astype(np.float64)
+        if trial % 5 == 0:
+            x[rng.integers(0, n)] = np.nan  # sorts last
+        got = np.zeros(3)
+        _quantiles_into(x.copy(), got)
+        by_sort = np.sort(x)
+        want = np.array([_quantile_sorted(by_sort, q) for q in QUANTILES])
+        assert got.tobytes() == want.tobytes()
+        if not np.isnan(x).any():
+            np.testing.assert_allclose(got, np.quantile(x, QUANTILES), rtol=1e-12, atol=0)

@@ -99,10 +99,22 @@ def normals4(
     Box-Muller on the two word pairs of one Philox block.
     """
     w0, w1, w2, w3 = philox_block(seed, entity, path, block)
-    r0 = math.sqrt(-2.0 * math.log(uniform_from_word(w0)))
-    a0 = _TWO_PI * uniform_from_word(w1)
-    r1 = math.sqrt(-2.0 * math.log(uniform_from_word(w2)))
-    a1 = _TWO_PI * uniform_from_word(w3)
+    return box_muller4(
+        uniform_from_word(w0), uniform_from_word(w1), uniform_from_word(w2), uniform_from_word(w3)
+    )
+
+
+@jit_inner
+def box_muller4(u0: float, u1: float, u2: float, u3: float) -> tuple[float, float, float, float]:
+    """Return the four standard normals of :func:`normals4` from its block's four uniforms.
+
+    With :func:`uniforms_block`, the normals of a run of consecutive paths, bit for bit those
+    of :func:`normals4`.
+    """
+    r0 = math.sqrt(-2.0 * math.log(u0))
+    a0 = _TWO_PI * u1
+    r1 = math.sqrt(-2.0 * math.log(u2))
+    a1 = _TWO_PI * u3
     return r0 * math.cos(a0), r0 * math.sin(a0), r1 * math.cos(a1), r1 * math.sin(a1)
 
 
@@ -210,6 +222,7 @@ def uniforms_lanes(
 
 
 __all__ = [
+    "box_muller4",
     "entity_key",
     "normals4",
     "philox4x32",

@@ -38,11 +38,12 @@ import numpy as np
 
 from valuation.kernels._jit import jit_inner, jit_parallel, prange
 from valuation.kernels.certificate import certificate_income
-from valuation.kernels.rng import normals4
+from valuation.kernels.rng import box_muller4, uniforms_block
 
 METHODS: tuple[str, str, str] = ("income", "cost", "market")
 N_METHODS = 3
 QUANTILES: tuple[float, float, float] = (0.1, 0.5, 0.9)
+_SAMPLE_BLOCK = 256  # range samples whose random numbers are drawn together
 _SIGMA_FLOOR = 1e-6
 _SIGMA_CAP = 3.0
 
@@ -571,6 +572,31 @@ def _quantile_sorted(x: np.ndarray, q: float) -> float:
     return x[lo] + frac * (x[hi] - x[lo])
 
 
+@jit_inner
+def _quantiles_into(x: np.ndarray, out: np.ndarray) -> None:
+    # P10/P50/P90 of x by numpy's "linear" definition: only the order statistics either side
+    # of each position are needed, and selecting them (np.partition) gives the values a full
+    # sort would, bit for bit; a sample with NaN (which sorts last) takes the full sort
+    n = x.shape[0]
+    for v in x:
+        if math.isnan(v):
+            row = np.sort(x)
+            for c in range(3):
+                out[c] = _quantile_sorted(row, QUANTILES[c])
+            return
+    kth = np.empty(6, dtype=np.int64)
+    for c in range(3):
+        lo = int(QUANTILES[c] * (n - 1))
+        kth[2 * c] = lo
+        kth[2 * c + 1] = min(lo + 1, n - 1)
+    part = np.partition(x, kth)
+    for c in range(3):
+        pos = QUANTILES[c] * (n - 1)
+        lo = kth[2 * c]
+        hi = kth[2 * c + 1]
+        out[c] = part[lo] + (pos - lo) * (part[hi] - part[lo])
+
+
 @jit_parallel
 def range_batch(
     has: np.ndarray,
@@ -639,6 +665,7 @@ def range_batch(
     point_weights = point.weights
     for i in prange(has.shape[0]):
         samples = np.empty((4, n_samples))
+        u = np.empty((3, 4, _SAMPLE_BLOCK))
         w0 = point_weights[i, 0]
         w1 = point_weights[i, 1]
         w2 = point_weights[i, 2]
@@ -647,9 +674,16 @@ def range_batch(
         s_mkt = point_sigmas[i, 2]
         s_mkt = math.sqrt(max(s_mkt * s_mkt - sd_model_market[i] * sd_model_market[i], 0.0))
         for s in range(n_samples):
-            z0, z1, z2, z3 = normals4(seed, key, np.uint64(s), np.uint64(0))
-            z4, z5, z6, z7 = normals4(seed, key, np.uint64(s), np.uint64(1))
-            z8, z9, z10, z11 = normals4(seed, key, np.uint64(s), np.uint64(2))
+            j = s % _SAMPLE_BLOCK
+            if j == 0:
+                # the Philox blocks of the next run of samples at once (vectorised)
+                m = min(_SAMPLE_BLOCK, n_samples - s)
+                uniforms_block(seed, key, np.uint64(s), m, np.uint64(0), u[0])
+                uniforms_block(seed, key, np.uint64(s), m, np.uint64(1), u[1])
+                uniforms_block(seed, key, np.uint64(s), m, np.uint64(2), u[2])
+            z0, z1, z2, z3 = box_muller4(u[0, 0, j], u[0, 1, j], u[0, 2, j], u[0, 3, j])
+            z4, z5, z6, z7 = box_muller4(u[1, 0, j], u[1, 1, j], u[1, 2, j], u[1, 3, j])
+            z8, z9, z10, z11 = box_muller4(u[2, 0, j], u[2, 1, j], u[2, 2, j], u[2, 3, j])
             v_inc = 0.0
             if has[i, 0]:
                 v_inc = keep[i] * income_point(
@@ -694,9 +728,7 @@ def range_batch(
             samples[2, s] = v_mkt
             samples[3, s] = w0 * v_inc + w1 * v_cost + w2 * v_mkt
         for r in range(4):
-            row = np.sort(samples[r])
-            for c in range(3):
-                quantiles_out[i, r, c] = _quantile_sorted(row, QUANTILES[c])
+            _quantiles_into(samples[r], quantiles_out[i, r])
 
 
 def allocate_outputs(n: int) -> BatchOutputs:

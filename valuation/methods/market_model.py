@@ -70,6 +70,11 @@ MATCH_FEATURES = ("category", "sector")
 """Features a comparable must share exactly with the product."""
 SELECTION_FEATURES = ("log_records", "log_fields", "quality_score", "log_revenue")
 """Features the distance between the product and a deal is measured on."""
+Selection = tuple[list[int], NDArray[np.float64], dict[str, Any], str | None]
+"""Rows of the deal table that qualify, their similarities, the summary and the fallback."""
+_PREDICT_ROWS = 32_768  # rows of one hedonic prediction of adjustment factors
+_QUERY_SLICE = 1024  # 4 x scikit-learn's pairwise chunk (256) x one thread
+
 FACTOR_NAMES = {
     "category": "category",
     "sector": "sector",
@@ -171,6 +176,12 @@ def hedonic_values(
         [feature_row(p, as_of, names, quality_weights, economic_life) for p in products],
         dtype=float,
     )
+    return _hedonic_of(model, X)
+
+
+def _hedonic_of(
+    model: Any, X: NDArray[np.float64]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     point = np.asarray(model.predict(X), dtype=np.float64)
     lo, hi = model.predict_interval(X)
     sigma = (np.asarray(hi) - np.asarray(lo)) / (2.0 * _Z90)
@@ -190,11 +201,19 @@ class MarketModel:
         self.hedonic = hedonic
         self.deals = deals
         self._scale: NDArray[np.float64] | None = None
+        self._own: frozenset[str] | None = None
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("hedonic", "deals", "_scale"):
+        if name in ("hedonic", "deals", "_scale", "_own"):
             raise AttributeError(name)
         return getattr(self.hedonic, name)
+
+    def deal_products(self) -> frozenset[str]:
+        """Return the ids of the products the deal table has deals of."""
+        if self._own is None:
+            assert self.deals is not None
+            self._own = frozenset(str(p) for p in self.deals.product_id)
+        return self._own
 
     def selection_scale(self) -> NDArray[np.float64]:
         """Return each selection feature's standard deviation over the whole table (1 if none)."""
@@ -280,7 +299,7 @@ def select_comparables(
     subject: NDArray[np.float64],
     as_of: dt.date,
     names: Sequence[str],
-) -> tuple[list[int], NDArray[np.float64], dict[str, Any], str | None]:
+) -> Selection:
     """Select the qualifying comparables of one product in the deal table.
 
     Parameters
@@ -302,39 +321,90 @@ def select_comparables(
         Rows of the deal table that qualify (nearest first) and their similarities, the
         selection summary, and why too few qualified (None when enough did).
     """
+    return _select_pool(model, product.product_id, np.atleast_2d(subject), as_of, names)[0]
+
+
+def select_many(
+    model: MarketModel,
+    products: Sequence[Product],
+    subjects: NDArray[np.float64],
+    as_of: dt.date,
+    names: Sequence[str],
+) -> list[Selection]:
+    """Select the comparables of several products: :func:`select_comparables` of each.
+
+    Products that share a candidate pool (the same category, sector and stated selection
+    features, and none of their own deals in the table) are searched in one nearest-neighbour
+    query against that pool; each row's neighbours and distances are those of its own query.
+    """
+    deals = model.deals
+    assert deals is not None
+    position = {n: list(names).index(n) for n in (*MATCH_FEATURES, *SELECTION_FEATURES)}
+    own = model.deal_products()
+    out: list[Any] = [None] * len(products)
+    groups: dict[tuple[float, float, tuple[str, ...]], list[int]] = {}
+    for j, product in enumerate(products):
+        if product.product_id in own:
+            out[j] = select_comparables(model, product, subjects[j], as_of, names)
+            continue
+        row = subjects[j]
+        known = tuple(n for n in SELECTION_FEATURES if math.isfinite(row[position[n]]))
+        key = (float(row[position["category"]]), float(row[position["sector"]]), known)
+        groups.setdefault(key, []).append(j)
+    for members in groups.values():
+        for j, selection in zip(
+            members, _select_pool(model, None, subjects[members], as_of, names), strict=True
+        ):
+            out[j] = selection
+    return out
+
+
+def _select_pool(
+    model: MarketModel,
+    exclude: str | None,
+    subjects: NDArray[np.float64],
+    as_of: dt.date,
+    names: Sequence[str],
+) -> list[Selection]:
+    """Select comparables for subjects sharing one candidate pool.
+
+    The pool is that of the first subject, ``exclude``'s own deals left out.
+    """
     deals = model.deals
     assert deals is not None
     col = {n: deals.feature_names.index(n) for n in (*MATCH_FEATURES, *SELECTION_FEATURES)}
-    subj = {n: float(subject[list(names).index(n)]) for n in (*MATCH_FEATURES, *SELECTION_FEATURES)}
+    at = {n: list(names).index(n) for n in (*MATCH_FEATURES, *SELECTION_FEATURES)}
+    subj = {n: float(subjects[0, at[n]]) for n in (*MATCH_FEATURES, *SELECTION_FEATURES)}
     known = [n for n in SELECTION_FEATURES if math.isfinite(subj[n])]
     X = deals.features
     mask = (
         (X[:, col["category"]] == subj["category"])
         & (X[:, col["sector"]] == subj["sector"])
         & (deals.date <= np.datetime64(as_of, "D"))
-        & (deals.product_id != product.product_id)
         & np.isfinite(deals.price)
         & (deals.price > 0)
     )
+    if exclude is not None:
+        mask &= deals.product_id != exclude
     for n in known:
         mask &= np.isfinite(X[:, col[n]])
     pool = np.flatnonzero(mask)
-    summary = _selection_summary(pool.size, 0, known)
     none = np.zeros(0)
+    m = subjects.shape[0]
     if not known:
         why = "the product states none of records, fields, quality or revenue to compare deals on"
-        return [], none, summary, why
+        return [([], none, _selection_summary(pool.size, 0, known), why) for _ in range(m)]
     if pool.size < MIN_QUALIFIED:
         why = (
             f"only {pool.size} deal(s) of the same category and sector up to the valuation date "
             f"state the product's attributes (at least {MIN_QUALIFIED} must qualify)"
         )
-        return [], none, summary, why
+        return [([], none, _selection_summary(pool.size, 0, known), why) for _ in range(m)]
     from models import ComparablesSelector
 
     used = [SELECTION_FEATURES.index(n) for n in known]
     reference = X[np.ix_(pool, np.array([col[n] for n in known], dtype=np.intp))]
-    query = np.array([[subj[n] for n in known]])
+    query = subjects[:, [at[n] for n in known]]
     # distances in units of each feature's sd over the whole table: the selector standardises
     # by the pool's sd (1 for a constant column), so its weights undo that and sum to one
     # (the distance is the root mean square of the standardised differences)
@@ -342,19 +412,32 @@ def select_comparables(
     pool_scale = np.where(pool_sd > 0, pool_sd, 1.0)
     weights = (pool_scale / model.selection_scale()[used]) ** 2 / len(known)
     selector = ComparablesSelector(n_neighbors=N_COMPARABLES, feature_weights=weights)
-    chosen = selector.fit(reference).select(query)
-    similarities = chosen.similarities[0]
-    keep = similarities >= MIN_SIMILARITY
-    rows = [int(pool[j]) for j in chosen.indices[0][keep]]
-    summary["qualified"] = len(rows)
-    if len(rows) < MIN_QUALIFIED:
-        best = float(similarities.max()) if similarities.size else 0.0
-        why = (
-            f"{len(rows) or 'none'} of the {similarities.size} nearest deals qualify (similarity "
-            f"≥ {MIN_SIMILARITY:g}; the best {best:.2f}): at least {MIN_QUALIFIED} are needed"
-        )
-        return [], none, summary, why
-    return rows, similarities[keep], summary, None
+    selector.fit(reference)
+    # scikit-learn's brute search orders neighbours at equal distance by how it splits the
+    # work: over the candidates while the queries are no more than the candidates (and
+    # 1,024), over the queries beyond. One product's query is always the first case, so the
+    # queries go in slices that keep it, and every product gets its own query's neighbours.
+    step = max(1, min(pool.size, _QUERY_SLICE))
+    parts = [selector.select(query[i : i + step]) for i in range(0, m, step)]
+    all_similarities = np.concatenate([c.similarities for c in parts])
+    all_indices = np.concatenate([c.indices for c in parts])
+    out: list[Selection] = []
+    for i in range(m):
+        similarities = all_similarities[i]
+        keep = similarities >= MIN_SIMILARITY
+        rows = [int(pool[j]) for j in all_indices[i][keep]]
+        summary = _selection_summary(pool.size, len(rows), known)
+        if len(rows) < MIN_QUALIFIED:
+            best = float(similarities.max()) if similarities.size else 0.0
+            why = (
+                f"{len(rows) or 'none'} of the {similarities.size} nearest deals qualify "
+                f"(similarity ≥ {MIN_SIMILARITY:g}; the best {best:.2f}): at least "
+                f"{MIN_QUALIFIED} are needed"
+            )
+            out.append(([], none, summary, why))
+        else:
+            out.append((rows, similarities[keep], summary, None))
+    return out
 
 
 def history_estimate(
@@ -380,11 +463,72 @@ def history_estimate(
     mean would estimate ``value·exp(s²/2)`` and overstate it (measured on the synthetic market:
     median ratio 1.21 against 0.91 for the geometric mean).
     """
+    comp_rows = _comparable_rows(model, rows, names)
+    factors = np.asarray(model.hedonic.adjustment_factors(subject, comp_rows), dtype=np.float64)
+    return _adjusted(model, rows, similarities, band_sigma, names, factors)
+
+
+def _comparable_rows(
+    model: MarketModel, rows: Sequence[int], names: Sequence[str]
+) -> NDArray[np.float64]:
     deals = model.deals
     assert deals is not None
     order = np.array([deals.feature_names.index(n) for n in names], dtype=np.intp)
-    comp_rows = deals.features[np.ix_(np.asarray(rows, dtype=np.intp), order)]
-    factors = np.asarray(model.hedonic.adjustment_factors(subject, comp_rows), dtype=np.float64)
+    return deals.features[np.ix_(np.asarray(rows, dtype=np.intp), order)]
+
+
+def history_factors(
+    model: MarketModel,
+    subjects: NDArray[np.float64],
+    rows: Sequence[Sequence[int]],
+    names: Sequence[str],
+) -> list[NDArray[np.float64]]:
+    """Return the adjustment factors of several products' comparables, in few predictions.
+
+    ``rows[i]`` are the deal-table rows of ``subjects[i]``'s comparables; each result equals
+    ``model.hedonic.adjustment_factors(subjects[i], rows[i])``.
+    """
+    from models import adjustment_design, factors_from_log_prices
+
+    out: list[NDArray[np.float64]] = []
+    block: list[tuple[NDArray[np.float64], int]] = []
+    rows_in = 0
+
+    def flush() -> None:
+        # a few tens of thousands of rows a prediction: one call's overhead spread thin, and
+        # never a whole chunk's designs in memory at once
+        log_prices = np.asarray(
+            model.hedonic.predict(np.concatenate([d[0] for d in block])), dtype=np.float64
+        )
+        bounds = np.cumsum([0, *(d[0].shape[0] for d in block)])
+        out.extend(
+            factors_from_log_prices(log_prices[bounds[i] : bounds[i + 1]], d[1])
+            for i, d in enumerate(block)
+        )
+        block.clear()
+
+    for subject, chosen in zip(subjects, rows, strict=True):
+        design = adjustment_design(subject, _comparable_rows(model, chosen, names))
+        block.append(design)
+        rows_in += design[0].shape[0]
+        if rows_in >= _PREDICT_ROWS:
+            flush()
+            rows_in = 0
+    if block:
+        flush()
+    return out
+
+
+def _adjusted(
+    model: MarketModel,
+    rows: Sequence[int],
+    similarities: NDArray[np.float64],
+    band_sigma: float,
+    names: Sequence[str],
+    factors: NDArray[np.float64],
+) -> tuple[float, float, tuple[HistoryComparable, ...], dict[str, float]]:
+    deals = model.deals
+    assert deals is not None
     price = deals.price[list(rows)]
     adjusted = price * np.prod(factors, axis=1)
     w = similarities / similarities.sum()
@@ -434,24 +578,25 @@ def market_estimates(
         return []
     bundled = market_model if isinstance(market_model, MarketModel) else None
     hedonic = market_model if bundled is None else bundled.hedonic
-    priced, sigma, lo, hi = hedonic_values(hedonic, products, as_of, quality_weights, economic_life)
     names = model_feature_names(hedonic)
+    X = np.array(
+        [feature_row(p, as_of, names, quality_weights, economic_life) for p in products],
+        dtype=float,
+    )
+    priced, sigma, lo, hi = _hedonic_of(hedonic, X)
     from threadpoolctl import threadpool_limits
 
-    # one product at a time is a few small problems: threads (OpenMP in scikit-learn's
-    # neighbours and LightGBM) cost far more to start than they save
+    # the neighbour searches are small problems: threads (OpenMP in scikit-learn's neighbours
+    # and LightGBM) cost more to start than they save, and the engine's kernels use the cores
     with threadpool_limits(limits=1):
-        return _estimates(
-            bundled, products, as_of, quality_weights, economic_life, names, priced, sigma, lo, hi
-        )
+        return _estimates(bundled, products, as_of, X, names, priced, sigma, lo, hi)
 
 
 def _estimates(
     market_model: MarketModel | None,
     products: Sequence[Product],
     as_of: dt.date,
-    quality_weights: dict[str, float],
-    economic_life: Mapping[str, float] | None,
+    subjects: NDArray[np.float64],
     names: Sequence[str],
     priced: NDArray[np.float64],
     sigma: NDArray[np.float64],
@@ -459,11 +604,20 @@ def _estimates(
     hi: NDArray[np.float64],
 ) -> list[MarketEstimate]:
     deals = None if market_model is None else market_model.deals
+    model_ok = np.isfinite(priced) & (priced > 0) & np.isfinite(sigma)
+    selections: list[Any] = [None] * len(products)
+    factors: dict[int, NDArray[np.float64]] = {}
+    if market_model is not None and deals is not None and len(deals) > 0:
+        selections = select_many(market_model, products, subjects, as_of, names)
+        chosen = [j for j, s in enumerate(selections) if s[3] is None]
+        found = history_factors(
+            market_model, subjects[chosen], [selections[j][0] for j in chosen], names
+        )
+        factors = dict(zip(chosen, found, strict=True))
     out = []
-    for j, product in enumerate(products):
+    for j in range(len(products)):
         band = (float(lo[j]), float(hi[j]))
         why: str | None
-        model_ok = bool(np.isfinite(priced[j]) and priced[j] > 0 and np.isfinite(sigma[j]))
         if deals is None or len(deals) == 0:
             why = (
                 "the calibration gives no deal table (comparables.json)"
@@ -473,23 +627,18 @@ def _estimates(
             selection = _selection_summary(0, 0)
         else:
             assert market_model is not None
-            subject = np.array(
-                feature_row(product, as_of, names, quality_weights, economic_life), dtype=float
-            )
-            rows, sims, selection, why = select_comparables(
-                market_model, product, subject, as_of, names
-            )
+            rows, sims, selection, why = selections[j]
             if why is None:
-                floor = float(sigma[j]) if model_ok else 0.0
-                value, sd, comps, detail = history_estimate(
-                    market_model, subject, rows, sims, floor, names
+                floor = float(sigma[j]) if model_ok[j] else 0.0
+                value, sd, comps, detail = _adjusted(
+                    market_model, rows, sims, floor, names, factors[j]
                 )
                 if math.isfinite(value) and value > 0 and math.isfinite(sd):
                     selection.update(detail)
                     out.append(MarketEstimate("history", value, sd, band, selection, None, comps))
                     continue
                 why = "the adjusted prices of the comparables are not finite"
-        if model_ok:
+        if model_ok[j]:
             out.append(
                 MarketEstimate("model", float(priced[j]), float(sigma[j]), band, selection, why)
             )
@@ -513,5 +662,7 @@ __all__ = [
     "hedonic_values",
     "market_estimates",
     "model_feature_names",
+    "history_factors",
     "select_comparables",
+    "select_many",
 ]
