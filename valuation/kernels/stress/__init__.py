@@ -69,6 +69,13 @@ the rule, per path ⇔ its vectorised twin — the test that enforces it.
   ``test_stress_twin.py::test_path_splits_are_bit_identical``,
   ``test_bit_identical_on_one_and_two_threads`` and
   ``test_bit_identical_on_another_instruction_set``
+* the whole kernel and its primitives on the CPU ⇔ the GPU kernels of
+  :mod:`valuation.kernels.cuda` (device copies of :func:`exp_scalar`, :func:`log_positive`,
+  :func:`inverse_normal`, :func:`lane_normal`, the Poisson draws and the Philox rounds,
+  operation for operation: a CUDA kernel cannot call a CPU dispatcher) —
+  ``test_stress_cuda.py::test_device_primitives_equal_the_cpu_ones`` and
+  ``test_simulated_gpu_kernel_is_bit_identical`` (under the CUDA simulator), and
+  ``test_real_gpu_is_bit_identical`` where a GPU is found
 
 The NumPy twin (:mod:`valuation.risk.numpy_twin`) has another generator: it agrees in
 distribution only (``test_stress_twin.py::test_kernel_and_numpy_twin_agree_in_distribution``).
