@@ -348,3 +348,39 @@ def test_unreadable_book_or_output_exit_2(
     assert main(["revalue", str(book), "--out", str(out), "--workers", "2"]) == 2
     assert "--engine dask" in capsys.readouterr().err
     assert not out.exists()
+
+
+# --- where the stress runs -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    from valuation.kernels.cuda import select
+
+    monkeypatch.setattr(select, "cuda_status", lambda: (False, "no GPU here"))
+
+
+def test_device_cuda_without_a_gpu_exits_2_before_any_work(
+    book: Path, loans: Path, tmp_path: Path, no_gpu: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    args = ["revalue", str(book), "--out", str(out), "--loans", str(loans), "--as-of", str(AS_OF)]
+    code = main([*args, "--paths", str(PATHS), "--device", "cuda"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "--device" in err and "no GPU here" in err
+    assert not out.exists()
+
+
+def test_device_auto_falls_back_to_the_cpu_with_the_same_bytes(
+    book: Path, loans: Path, pledged: Path, tmp_path: Path, no_gpu: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    out = tmp_path / "out"
+    args = ["revalue", str(book), "--out", str(out), "--loans", str(loans), "--as-of", str(AS_OF)]
+    code = main([*args, "--paths", str(PATHS), "--chunk-size", "25", "--device", "auto"])
+    assert code == 0
+    assert "no GPU here" in capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["stress"]["device"] == "cpu"
+    assert _rows(out) == _rows(pledged)

@@ -16,7 +16,7 @@ import datetime as dt
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,6 +130,26 @@ def _parse_date(as_of: dt.date | str | None) -> dt.date:
         return dt.date.fromisoformat(as_of)
     except ValueError:
         raise DpvInputError(MSG_DATE.format(value=as_of), field="--as-of") from None
+
+
+def _stress_options(simulate_options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Return ``simulate``'s options with the device resolved (``auto`` falls back to the CPU).
+
+    Raises
+    ------
+    DpvInputError
+        ``cuda`` was asked for and no GPU can run the kernel (exit code 2).
+    """
+    from valuation.kernels.cuda.select import DeviceUnavailableError, announce, resolve_device
+
+    options = dict(simulate_options or {})
+    try:
+        device, fallback = resolve_device(options.get("device"))
+    except DeviceUnavailableError as exc:
+        raise DpvInputError(str(exc), field="--device") from None
+    announce(fallback)
+    options["device"] = device
+    return options
 
 
 def _resolve_seed(seed: int | None, overrides: dict[str, Any]) -> int:
@@ -275,6 +295,7 @@ def revalue(
     except DpvInputError as exc:
         field = "--policy" + (f": {exc.field}" if exc.field else "")
         raise DpvInputError(exc.problem, source=exc.source, field=field) from None
+    options = _stress_options(simulate_options)
     cal = load_calibration(calibration)
     overrides = cal.valuation_overrides
     run_seed = _resolve_seed(seed, overrides)
@@ -307,7 +328,7 @@ def revalue(
         loans=book.loans if book is not None else {},
         policy=lending,
         paths=paths,
-        simulate_options=dict(simulate_options or {}),
+        simulate_options=options,
     )
     client = cluster = None
     if engine == "dask":
@@ -375,7 +396,13 @@ def revalue(
         "loans": None
         if book is None
         else {"file": book.path.name, "sha256": book.sha256, "loans": len(book.loans)},
-        "stress": {"paths": paths, "steps_per_year": 12, "policy": arguments["policy"]},
+        "stress": {
+            "paths": paths,
+            "steps_per_year": 12,
+            "policy": arguments["policy"],
+            # every device gives the same bits: the device is recorded, not in the ledger
+            "device": options["device"],
+        },
     }
     summary = publish(ledger, staging, header)
     if book is not None:  # loans whose product is not in the book (or was quarantined)
