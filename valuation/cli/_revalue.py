@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from valuation.cli import app
-from valuation.cli._device import DeviceChoice, DeviceOption, resolve_cli_device
+from valuation.cli._device import DeviceChoice, DeviceOption
 from valuation.methods.profiles import DEFAULT_PROFILE, PROFILES
 
 if TYPE_CHECKING:
@@ -277,7 +277,6 @@ def revalue_command(
     if out is None:
         raise DpvInputError("required (or --due to list the products due)", field="--out")
     policy_doc = _read_policy(policy) if policy is not None else None
-    ran_on = resolve_cli_device(device)  # before any work: cuda without a GPU exits 2
 
     with _progress() as callback:
         result = revalue(
@@ -299,7 +298,7 @@ def revalue_command(
             resume=resume,
             force=force,
             on_chunk=callback,
-            simulate_options={"device": ran_on},
+            simulate_options={"device": device.value},  # resolved by revalue, before any work
         )
     rows = result.summary["rows"]
     typer.echo(
