@@ -235,6 +235,30 @@ print(json.dumps(report))
 """
 
 
+def _run_python(
+    script: str, *, simulator: bool = False, stdin: str | None = None, timeout: int = 600
+) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` in a fresh interpreter, with or without the CUDA simulator.
+
+    numba.cuda reads ``NUMBA_ENABLE_CUDASIM`` once, at import: a subprocess keeps either
+    choice out of this test process. Fails the test when the script fails.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    if simulator:
+        env["NUMBA_ENABLE_CUDASIM"] = "1"
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return done
+
+
 def _needs_numba_cuda() -> None:
     """Skip unless numba-cuda imports (it is optional: dpv[cuda], and the dev extra)."""
     try:
@@ -247,17 +271,7 @@ def _needs_numba_cuda() -> None:
 def simulator_report() -> dict[str, Any]:
     """Run every case on the CPU kernel and on the GPU kernel under the simulator."""
     _needs_numba_cuda()
-    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
-    done = subprocess.run(
-        [sys.executable, "-c", _SIMULATOR_SCRIPT],
-        input=json.dumps(CASES),
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
+    done = _run_python(_SIMULATOR_SCRIPT, simulator=True, stdin=json.dumps(CASES))
     report: dict[str, Any] = json.loads(done.stdout)
     return report
 
@@ -497,15 +511,7 @@ def test_kernel_ptx_has_only_correctly_rounded_operations():
     operations rounded to nearest: no fused multiply-add, no approximate division or square
     root, no hardware transcendental."""
     _needs_numba_cuda()
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
-    done = subprocess.run(
-        [sys.executable, "-c", _PTX_SCRIPT],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=True,
-    )
+    done = _run_python(_PTX_SCRIPT)
     report = json.loads(done.stdout)
     if "skip" in report:
         pytest.skip(f"cannot compile PTX here: {report['skip']}")
@@ -540,16 +546,8 @@ print("ok")
 
 
 def test_cpu_paths_work_without_numba_cuda():
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
-    done = subprocess.run(
-        [sys.executable, "-c", _WITHOUT_NUMBA_CUDA],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
+    done = _run_python(_WITHOUT_NUMBA_CUDA)
+    assert done.stdout.strip() == "ok"
 
 
 _LINK_SCRIPT = """
@@ -577,15 +575,7 @@ def test_linker_takes_the_packages_ptx_with_rounded_operations_only():
     """The package's PTX reaches the linker with every f64 mul, add and sub in its ``.rn``
     form (which ptxas never fuses), integer operations untouched; other PTX is left alone."""
     _needs_numba_cuda()
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
-    done = subprocess.run(
-        [sys.executable, "-c", _LINK_SCRIPT],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=True,
-    )
+    done = _run_python(_LINK_SCRIPT, timeout=300)
     report = json.loads(done.stdout.splitlines()[-1])
     ours = report["ours"]
     assert "mul.f64" not in ours and "add.f64" not in ours and "sub.f64" not in ours
@@ -617,15 +607,7 @@ def test_kernels_are_linked_without_lto_at_the_register_limit():
     would make it numba-cuda's default (at link time nvJitLink contracts ``a·b + c`` into
     fused multiply-adds whatever NVVM was told), and with the package's register limit."""
     _needs_numba_cuda()
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
-    done = subprocess.run(
-        [sys.executable, "-c", _OPTIONS_SCRIPT],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=True,
-    )
+    done = _run_python(_OPTIONS_SCRIPT, timeout=300)
     report = json.loads(done.stdout.splitlines()[-1])
     assert report["limit"] == 64
     for name, (lto, registers, linked_without_lto) in report["kernels"].items():
