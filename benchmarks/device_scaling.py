@@ -239,8 +239,9 @@ def child_kernels(n: int, threads: tuple[int, ...], quick: bool) -> None:
     from bench_valuation import make_inputs
 
     from valuation.kernels import _jit
+    from valuation.kernels.range import range_batch
     from valuation.kernels.rng import seed_key
-    from valuation.kernels.valuation import BatchOutputs, allocate_outputs, range_batch, value_batch
+    from valuation.kernels.valuation import BatchOutputs, allocate_outputs, value_batch
 
     say("numba", f"numba {numba.__version__}", numba.__version__)
     start = time.perf_counter()

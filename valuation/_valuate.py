@@ -18,8 +18,9 @@ from valuation.defaults import (
     parameters,
 )
 from valuation.exceptions import DpvInputError
+from valuation.kernels.range import range_batch
 from valuation.kernels.rng import seed_key
-from valuation.kernels.valuation import allocate_outputs, range_batch, value_batch
+from valuation.kernels.valuation import allocate_outputs, value_batch
 from valuation.methods.inputs import prepare
 from valuation.methods.profiles import DEFAULT_PROFILE, get_profile
 from valuation.methods.reconcile import build_result

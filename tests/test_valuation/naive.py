@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from valuation.kernels.rng import normals4
+from valuation.kernels.stress import fast_normals4
 
 # IncomeInputs fields of the certificate's events, in certificate_income's argument order
 CERTIFICATE_FIELDS = (
@@ -318,7 +318,7 @@ def value_naive(i, has, inc, cst, mkt):
 def range_naive(i, has, inc, cst, mkt, point, entity, seed, n_samples):
     """P10/P50/P90 of each method and of the conclusion for product ``i``, shape ``(4, 3)``.
 
-    Sample ``s`` draws its twelve normals from ``normals4(seed, entity[i], s, block)``, blocks
+    Sample ``s`` draws its twelve normals from ``fast_normals4(seed, entity[i], s, block)``, blocks
     0, 1, 2: ``z0..z3`` rate, growth, decay, discount; ``z4..z6`` cost index, return, quality;
     ``z7`` the market's input sd; ``z8`` the economic life (log-normal); ``z9, z10, z11`` the
     income, cost and market model errors. The market samples around its point value with its
@@ -335,7 +335,7 @@ def range_naive(i, has, inc, cst, mkt, point, entity, seed, n_samples):
         z = [
             x
             for block in range(3)
-            for x in normals4(np.uint64(seed), key, np.uint64(s), np.uint64(block))
+            for x in fast_normals4(np.uint64(seed), key, np.uint64(s), np.uint64(block))
         ]
         if has[i, 0]:
             drawn = list(args)

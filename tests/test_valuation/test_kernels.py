@@ -11,7 +11,8 @@ import pytest
 
 from tests.test_valuation.batches import random_batch
 from tests.test_valuation.naive import income_naive, range_naive, value_naive
-from valuation.kernels.valuation import allocate_outputs, income_value, range_batch, value_batch
+from valuation.kernels.range import range_batch
+from valuation.kernels.valuation import allocate_outputs, income_value, value_batch
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -131,7 +132,7 @@ def test_range_is_reproducible_and_independent_of_batch_position() -> None:
 @pytest.mark.parametrize("n", [2, 3, 10, 11, 1999, 2000])
 def test_quantiles_by_selection_are_the_sorted_samples(n: int) -> None:
     """P10/P50/P90 from selected order statistics: the bits of the full sort, numpy's values."""
-    from valuation.kernels.valuation import QUANTILES, _quantile_sorted, _quantiles_into
+    from valuation.kernels.range import QUANTILES, _quantile_sorted, _quantiles_into
 
     rng = np.random.default_rng(n)
     for trial in range(20):

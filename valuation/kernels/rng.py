@@ -12,14 +12,12 @@ machine that computed it. The generator is Salmon et al.'s Philox4x32 with 10 ro
 ("Parallel random numbers: as easy as 1, 2, 3", SC 2011); the tests check it against the
 Random123 known-answer vectors.
 
-Normals use the Box-Muller transform on the four 32-bit words of one block (two pairs, four
-normals). Uniforms are ``(u + 0.5) / 2**32`` so they lie strictly inside (0, 1); the normal
-tails are therefore cut at about 6.66 standard deviations, far beyond any quantile we report.
+Uniforms are ``(u + 0.5) / 2**32`` so they lie strictly inside (0, 1). Normals are their
+inverse normal CDF, one per 32-bit word (:mod:`valuation.kernels.stress.normals`), so the tails
+are cut at about 6.3 standard deviations, far beyond any quantile we report.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
@@ -32,7 +30,6 @@ _W0 = np.uint64(0x9E3779B9)
 _W1 = np.uint64(0xBB67AE85)
 _MASK32 = np.uint64(0xFFFFFFFF)
 _SHIFT32 = np.uint64(32)
-_TWO_PI = 2.0 * math.pi
 _INV_2_32 = 1.0 / 4294967296.0
 
 
@@ -88,34 +85,6 @@ def philox_block(
         seed & _MASK32,
         seed >> _SHIFT32,
     )
-
-
-@jit_inner
-def normals4(
-    seed: np.uint64, entity: np.uint64, path: np.uint64, block: np.uint64
-) -> tuple[float, float, float, float]:
-    """Return four independent standard normals for ``(seed, entity, path, block)``.
-
-    Box-Muller on the two word pairs of one Philox block.
-    """
-    w0, w1, w2, w3 = philox_block(seed, entity, path, block)
-    return box_muller4(
-        uniform_from_word(w0), uniform_from_word(w1), uniform_from_word(w2), uniform_from_word(w3)
-    )
-
-
-@jit_inner
-def box_muller4(u0: float, u1: float, u2: float, u3: float) -> tuple[float, float, float, float]:
-    """Return the four standard normals of :func:`normals4` from its block's four uniforms.
-
-    With :func:`uniforms_block`, the normals of a run of consecutive paths, bit for bit those
-    of :func:`normals4`.
-    """
-    r0 = math.sqrt(-2.0 * math.log(u0))
-    a0 = _TWO_PI * u1
-    r1 = math.sqrt(-2.0 * math.log(u2))
-    a1 = _TWO_PI * u3
-    return r0 * math.cos(a0), r0 * math.sin(a0), r1 * math.cos(a1), r1 * math.sin(a1)
 
 
 @jit_inner
@@ -222,9 +191,7 @@ def uniforms_lanes(
 
 
 __all__ = [
-    "box_muller4",
     "entity_key",
-    "normals4",
     "philox4x32",
     "philox_block",
     "seed_key",

@@ -38,12 +38,9 @@ import numpy as np
 
 from valuation.kernels._jit import jit_inner, jit_parallel, prange
 from valuation.kernels.certificate import certificate_income
-from valuation.kernels.rng import box_muller4, uniforms_block
 
 METHODS: tuple[str, str, str] = ("income", "cost", "market")
 N_METHODS = 3
-QUANTILES: tuple[float, float, float] = (0.1, 0.5, 0.9)
-_SAMPLE_BLOCK = 256  # range samples whose random numbers are drawn together
 _SIGMA_FLOOR = 1e-6
 _SIGMA_CAP = 3.0
 
@@ -562,175 +559,6 @@ def value_batch(
         concluded[i] = w0 * v0 + w1 * v1 + w2 * v2
 
 
-@jit_inner
-def _quantile_sorted(x: np.ndarray, q: float) -> float:
-    # numpy's default ("linear") definition on an already sorted array
-    pos = q * (x.shape[0] - 1)
-    lo = int(pos)  # pos >= 0, so truncation is the floor
-    hi = min(lo + 1, x.shape[0] - 1)
-    frac = pos - lo
-    return x[lo] + frac * (x[hi] - x[lo])
-
-
-@jit_inner
-def _quantiles_into(x: np.ndarray, out: np.ndarray) -> None:
-    # P10/P50/P90 of x by numpy's "linear" definition: only the order statistics either side
-    # of each position are needed, and selecting them (np.partition) gives the values a full
-    # sort would, bit for bit; a sample with NaN (which sorts last) takes the full sort
-    n = x.shape[0]
-    for v in x:
-        if math.isnan(v):
-            row = np.sort(x)
-            for c in range(3):
-                out[c] = _quantile_sorted(row, QUANTILES[c])
-            return
-    kth = np.empty(6, dtype=np.int64)
-    for c in range(3):
-        lo = int(QUANTILES[c] * (n - 1))
-        kth[2 * c] = lo
-        kth[2 * c + 1] = min(lo + 1, n - 1)
-    part = np.partition(x, kth)
-    for c in range(3):
-        pos = QUANTILES[c] * (n - 1)
-        lo = kth[2 * c]
-        hi = kth[2 * c + 1]
-        out[c] = part[lo] + (pos - lo) * (part[hi] - part[lo])
-
-
-@jit_parallel
-def range_batch(
-    has: np.ndarray,
-    inc: IncomeInputs,
-    cst: CostInputs,
-    mkt: MarketInputs,
-    point: BatchOutputs,
-    entity: np.ndarray,
-    seed: np.uint64,
-    n_samples: int,
-    quantiles_out: np.ndarray,
-) -> None:
-    """Sample the uncertain inputs and the models' errors; write P10/P50/P90 of each method.
-
-    ``quantiles_out`` has shape ``(n, 4, 3)``: rows income, cost, market, concluded; columns
-    P10, P50, P90. Sample ``s`` of product ``i`` draws from the Philox stream keyed by
-    ``(seed, entity[i], s)``, so results do not depend on threads or on the batch.
-
-    Each uncertain input is perturbed around its point value so that the point is the median:
-    the royalty/attributable rate, the economic life and the market level log-normally,
-    growth, decay, discount rate, cost index and return on cost normally (clipped to their
-    domain), the quality factor normally within [0, 1]. Each method's value is then multiplied
-    by ``exp(sd_model·z)``, its measured error beyond these inputs (for the income method this
-    carries the revenue's own innovation between the base period and today, and the mode).
-    Weights stay those of the point valuation.
-    """
-    # arrays out of their tuples once, before the parallel loop (see value_batch)
-    base = inc.base
-    rate = inc.rate
-    growth = inc.growth
-    decay = inc.decay
-    discount = inc.discount
-    life = inc.life
-    mid_year = inc.mid_year
-    tab_tax = inc.tab_tax
-    tab_life = inc.tab_life
-    sd_rate = inc.sd_rate
-    sd_growth = inc.sd_growth
-    sd_decay = inc.sd_decay
-    sd_discount = inc.sd_discount
-    roll = inc.roll
-    hazard = inc.hazard
-    revoke_keep = inc.revoke_keep
-    first_expiry = inc.first_expiry
-    validity = inc.validity
-    renew_p = inc.renew_p
-    lapse_keep = inc.lapse_keep
-    keep = inc.keep
-    sd_life = inc.sd_life
-    sd_model_income = inc.sd_model
-    c_offsets = cst.offsets
-    amount = cst.amount
-    age_years = cst.age_years
-    index_rate = cst.index_rate
-    indexed = cst.indexed
-    return_on_cost = cst.return_on_cost
-    quality_factor = cst.quality_factor
-    remaining_life = cst.remaining_life
-    sd_index = cst.sd_index
-    sd_return = cst.sd_return
-    sd_quality = cst.sd_quality
-    sd_model_cost = cst.sd_model
-    sd_model_market = mkt.sd_model
-    point_values = point.values
-    point_sigmas = point.sigmas
-    point_weights = point.weights
-    for i in prange(has.shape[0]):
-        samples = np.empty((4, n_samples))
-        u = np.empty((3, 4, _SAMPLE_BLOCK))
-        w0 = point_weights[i, 0]
-        w1 = point_weights[i, 1]
-        w2 = point_weights[i, 2]
-        key = np.uint64(entity[i])
-        # the market method's own sd without its model error (which is sampled apart)
-        s_mkt = point_sigmas[i, 2]
-        s_mkt = math.sqrt(max(s_mkt * s_mkt - sd_model_market[i] * sd_model_market[i], 0.0))
-        for s in range(n_samples):
-            j = s % _SAMPLE_BLOCK
-            if j == 0:
-                # the Philox blocks of the next run of samples at once (vectorised)
-                m = min(_SAMPLE_BLOCK, n_samples - s)
-                uniforms_block(seed, key, np.uint64(s), m, np.uint64(0), u[0])
-                uniforms_block(seed, key, np.uint64(s), m, np.uint64(1), u[1])
-                uniforms_block(seed, key, np.uint64(s), m, np.uint64(2), u[2])
-            z0, z1, z2, z3 = box_muller4(u[0, 0, j], u[0, 1, j], u[0, 2, j], u[0, 3, j])
-            z4, z5, z6, z7 = box_muller4(u[1, 0, j], u[1, 1, j], u[1, 2, j], u[1, 3, j])
-            z8, z9, z10, z11 = box_muller4(u[2, 0, j], u[2, 1, j], u[2, 2, j], u[2, 3, j])
-            v_inc = 0.0
-            if has[i, 0]:
-                v_inc = keep[i] * income_point(
-                    base[i],
-                    rate[i] * math.exp(sd_rate[i] * z0),
-                    max(growth[i] + sd_growth[i] * z1, -0.95),
-                    min(max(decay[i] + sd_decay[i] * z2, 0.0), 0.95),
-                    max(discount[i] + sd_discount[i] * z3, 0.001),
-                    life[i] * math.exp(sd_life[i] * z8),
-                    mid_year[i],
-                    tab_tax[i],
-                    tab_life[i],
-                    roll[i],
-                    hazard[i],
-                    revoke_keep[i],
-                    first_expiry[i],
-                    validity[i],
-                    renew_p[i],
-                    lapse_keep[i],
-                )
-                v_inc *= math.exp(sd_model_income[i] * z9)
-            v_cost = 0.0
-            if has[i, 1]:
-                v_cost, _ = cost_value(
-                    amount,
-                    age_years,
-                    index_rate,
-                    c_offsets[i],
-                    c_offsets[i + 1],
-                    sd_index[i] * z4,
-                    indexed[i],
-                    max(return_on_cost[i] + sd_return[i] * z5, 0.0),
-                    min(max(quality_factor[i] + sd_quality[i] * z6, 0.0), 1.0),
-                    remaining_life[i],
-                )
-                v_cost *= keep[i] * math.exp(sd_model_cost[i] * z10)
-            v_mkt = 0.0
-            if has[i, 2]:
-                v_mkt = point_values[i, 2] * math.exp(s_mkt * z7 + sd_model_market[i] * z11)
-            samples[0, s] = v_inc
-            samples[1, s] = v_cost
-            samples[2, s] = v_mkt
-            samples[3, s] = w0 * v_inc + w1 * v_cost + w2 * v_mkt
-        for r in range(4):
-            _quantiles_into(samples[r], quantiles_out[i, r])
-
-
 def allocate_outputs(n: int) -> BatchOutputs:
     """Allocate the outputs of :func:`value_batch` for ``n`` products."""
     return BatchOutputs(
@@ -856,17 +684,14 @@ def neutral_market_fields(n: int) -> dict[str, np.ndarray]:
 
 
 def warmup() -> None:
-    """Compile :func:`value_batch` and :func:`range_batch` for the production signatures."""
+    """Compile :func:`value_batch` for the production signature."""
     has, inc, cst, mkt = tiny_batch()
     out = allocate_outputs(1)
     value_batch(has, inc, cst, mkt, out)
-    q = np.zeros((1, 4, 3))
-    range_batch(has, inc, cst, mkt, out, np.zeros(1, dtype=np.uint64), np.uint64(1), 8, q)
 
 
 __all__ = [
     "METHODS",
-    "QUANTILES",
     "BatchOutputs",
     "CostInputs",
     "IncomeInputs",
@@ -879,7 +704,6 @@ __all__ = [
     "neutral_income_fields",
     "neutral_market_fields",
     "market_value",
-    "range_batch",
     "tiny_batch",
     "value_batch",
     "warmup",

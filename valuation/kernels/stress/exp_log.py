@@ -6,8 +6,9 @@ LLVM vectorises them and every machine and vector width gives the same bits:
 
 * :func:`exp_parts` (Cody-Waite reduction, Estrin's scheme to ``r^13``) and its forms
   :func:`exp_into` (an array, vectorised) and :func:`exp_scalar` (one number): the same bits;
-* :func:`log_core` (fdlibm's kernel) and :func:`log_positive` (one positive number), which the
-  tails of the inverse normal use (:mod:`valuation.kernels.stress.normals`).
+* :func:`log_core` (fdlibm's kernel), :func:`log_positive` (one positive number), which the
+  tails of the inverse normal use (:mod:`valuation.kernels.stress.normals`), and
+  :func:`log_into` (an array, vectorised; the same bits as :func:`log_positive`).
 
 Every function is pure: scalars or caller-allocated arrays in, no allocation.
 """
@@ -70,6 +71,25 @@ def log_positive(x: float) -> float:
         m *= 0.5
         e += 1
     return log_core(m - 1.0, float(e))
+
+
+@jit_inner
+def log_into(x: np.ndarray, out: np.ndarray, bits: np.ndarray, n: int | np.int64) -> None:
+    """Write ``log(x[j])`` into ``out[j]`` for ``j < n`` (positive normal ``x``; vectorised).
+
+    ``x`` and ``out`` 1-D contiguous float64 (they may be the same array), ``bits`` int64
+    scratch. Branch-free: the exponent and the mantissa of ``x`` from its bits, then
+    :func:`log_core`; the same bits as :func:`log_positive`.
+    """
+    xb = x.view(np.int64)
+    for j in range(n):
+        big = (xb[j] & _MANTISSA) > _SQRT2_MANTISSA
+        bits[j] = (xb[j] & _MANTISSA) | (_EXPONENT_ONE - (np.int64(big) << 52))
+    m = bits.view(np.float64)
+    for j in range(n):
+        b = xb[j]
+        dk = float((b >> 52) - 1023 + np.int64((b & _MANTISSA) > _SQRT2_MANTISSA))
+        out[j] = log_core(m[j] - 1.0, dk)
 
 
 @jit_inner
