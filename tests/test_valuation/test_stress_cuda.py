@@ -473,31 +473,33 @@ def test_real_gpu_kernel_has_no_fused_multiply_add():
 
 _PTX_SCRIPT = """
 import json, re, sys
-import numba.cuda.dispatcher as dispatcher
-from numba import cuda, types
+from numba import types
+from valuation.kernels.cuda._numba_internals import ptx_without_a_gpu
+from valuation.kernels.cuda.arguments import DeviceConstants, Scratch
+from valuation.kernels.layout import PathOutputs, StressArrays
 
-class ComputeCapability90:  # no GPU needed to write PTX: device functions ask for a cc only
-    compute_capability = (9, 0)
+def group(cls, *fields):  # the type numba gives a named tuple of such values
+    return types.BaseTuple.from_types(fields, cls)
 
-dispatcher.get_current_device = ComputeCapability90
 try:
-    from valuation.kernels.cuda import paths
-    f64, f64m = types.float64[::1], types.float64[:, ::1]
-    i64, u64 = types.int64[::1], types.uint64[::1]
-    sig = (f64m, i64, u64, u64, u64, f64, f64, types.int64, types.int64, types.int64,
-           types.int64, f64m, types.int64[:, ::1], f64, types.float64, f64m, f64m, f64m, f64m,
-           f64, i64, f64, f64, types.uint8[:, ::1], f64m, types.float32[:, ::1])
-    ptx, _ = cuda.compile_ptx(paths._stress_kernel.py_func, sig, cc=(9, 0))
-    from valuation.kernels.cuda import gbm
-    gsig = (f64, f64, f64, u64, i64, u64, types.float64, types.float64, types.uint64, f64,
-            types.float64, types.int64, types.int64, f64)
-    ptx += cuda.compile_ptx(gbm._gbm_kernel.py_func, gsig, cc=(9, 0))[0]
-    f64_3 = types.float64[:, :, ::1]
-    bsig = (f64m, i64, u64, u64, types.uint64[:, ::1], f64m, f64m, f64m, i64, i64, i64, f64m,
-            types.int64[:, ::1], f64, types.int64, types.int64, f64m, f64m, f64m, f64m, f64m,
-            types.int64[:, ::1], f64m, f64m, types.uint8[:, :, ::1], f64_3,
-            types.float32[:, :, ::1])
-    ptx += cuda.compile_ptx(paths._book_kernel.py_func, bsig, cc=(9, 0))[0]
+    from valuation.kernels.cuda import gbm, paths
+    f64, f64m, f64_3 = types.float64[::1], types.float64[:, ::1], types.float64[:, :, ::1]
+    i64, i64m = types.int64[::1], types.int64[:, ::1]
+    u64, u64m = types.uint64[::1], types.uint64[:, ::1]
+    i, f = types.int64, types.float64
+    scratch = group(Scratch, f64m, f64m, f64m, f64m)
+    sig = (group(StressArrays, f64m, i64, u64, u64, u64, f64, f64, i), i, i, i,
+           group(DeviceConstants, f64m, i64m, f64, f), scratch,
+           group(PathOutputs, f64, i64, f64, f64, types.uint8[:, ::1], f64m,
+                 types.float32[:, ::1]))
+    ptx = ptx_without_a_gpu(paths._stress_kernel.py_func, sig, (9, 0))
+    gsig = (f64, f64, f64, u64, i64, u64, f, f, types.uint64, f64, f, i, i, f64)
+    ptx += ptx_without_a_gpu(gbm._gbm_kernel.py_func, gsig, (9, 0))
+    bsig = (group(StressArrays, f64m, i64, u64, u64, u64m, f64m, f64m, i64), i64, i64,
+            group(DeviceConstants, f64m, i64m, f64m, f64), i, i, scratch,
+            group(PathOutputs, f64m, i64m, f64m, f64m, types.uint8[:, :, ::1], f64_3,
+                  types.float32[:, :, ::1]))
+    ptx += ptx_without_a_gpu(paths._book_kernel.py_func, bsig, (9, 0))
 except Exception as exc:  # no NVVM here
     print(json.dumps({"skip": f"{type(exc).__name__}: {exc}"[:300]}))
     sys.exit(0)
@@ -552,8 +554,7 @@ def test_cpu_paths_work_without_numba_cuda():
 
 _LINK_SCRIPT = """
 import json
-from numba.cuda.cudadrv import driver
-from valuation.kernels.cuda import paths
+from valuation.kernels.cuda import _numba_internals as internals, paths  # paths: the wrappers
 
 body = "".join(
     line + ";\\n"
@@ -562,12 +563,13 @@ body = "".join(
         "mul.rn.f64 %fd7, %fd1, %fd5", "mul.wide.u32 %rd1, %r1, %r2", "add.s64 %rd2, %rd1, %rd1",
     )
 )
-ours = driver._Linker(cc=(9, 0))
-ours.add_ptx((paths._PTX_TAG.decode() + body).encode())
-other = driver._Linker(cc=(9, 0))
+Linker = internals.linker_class()
+ours = Linker(cc=(9, 0))
+ours.add_ptx((internals.PTX_TAG.decode() + body).encode())
+other = Linker(cc=(9, 0))
 other.add_ptx(body.encode())
-code = lambda linker: bytes(linker._object_codes[0].code).decode()
-print(json.dumps({"ours": code(ours), "other": code(other), "guard": paths.PTXAS_GUARD}))
+code = lambda linker: internals.ptx_given_to(linker)[0]
+print(json.dumps({"ours": code(ours), "other": code(other), "guard": internals.PTXAS_GUARD}))
 """
 
 
