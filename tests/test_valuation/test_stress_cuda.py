@@ -236,9 +236,15 @@ print(json.dumps(report))
 
 
 def _run_python(
-    script: str, *, simulator: bool = False, stdin: str | None = None, timeout: int = 600
+    script: str,
+    *,
+    simulator: bool = False,
+    stdin: str | None = None,
+    timeout: int = 600,
+    args: list[str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``script`` in a fresh interpreter, with or without the CUDA simulator.
+    """Run ``script`` (its ``sys.argv[1:]``: ``args``) in a fresh interpreter, with or without
+    the CUDA simulator.
 
     numba.cuda reads ``NUMBA_ENABLE_CUDASIM`` once, at import: a subprocess keeps either
     choice out of this test process. Fails the test when the script fails.
@@ -247,7 +253,7 @@ def _run_python(
     if simulator:
         env["NUMBA_ENABLE_CUDASIM"] = "1"
     done = subprocess.run(
-        [sys.executable, "-c", script],
+        [sys.executable, "-c", script, *(args or [])],
         input=stdin,
         capture_output=True,
         text=True,
@@ -471,35 +477,14 @@ def test_real_gpu_kernel_has_no_fused_multiply_add():
     assert fma_count(_stress_kernel) == 0
 
 
+_PTX_TOOL = Path(__file__).resolve().parents[2] / "benchmarks" / "cuda_ptx.py"
 _PTX_SCRIPT = """
-import json, re, sys
-from numba import types
-from valuation.kernels.cuda._numba_internals import ptx_without_a_gpu
-from valuation.kernels.cuda.arguments import DeviceConstants, Scratch
-from valuation.kernels.layout import PathOutputs, StressArrays
-
-def group(cls, *fields):  # the type numba gives a named tuple of such values
-    return types.BaseTuple.from_types(fields, cls)
-
-try:
-    from valuation.kernels.cuda import gbm, paths
-    f64, f64m, f64_3 = types.float64[::1], types.float64[:, ::1], types.float64[:, :, ::1]
-    i64, i64m = types.int64[::1], types.int64[:, ::1]
-    u64, u64m = types.uint64[::1], types.uint64[:, ::1]
-    i, f = types.int64, types.float64
-    scratch = group(Scratch, f64m, f64m, f64m, f64m)
-    sig = (group(StressArrays, f64m, i64, u64, u64, u64, f64, f64, i), i, i, i,
-           group(DeviceConstants, f64m, i64m, f64, f), scratch,
-           group(PathOutputs, f64, i64, f64, f64, types.uint8[:, ::1], f64m,
-                 types.float32[:, ::1]))
-    ptx = ptx_without_a_gpu(paths._stress_kernel.py_func, sig, (9, 0))
-    gsig = (f64, f64, f64, u64, i64, u64, f, f, types.uint64, f64, f, i, i, f64)
-    ptx += ptx_without_a_gpu(gbm._gbm_kernel.py_func, gsig, (9, 0))
-    bsig = (group(StressArrays, f64m, i64, u64, u64, u64m, f64m, f64m, i64), i64, i64,
-            group(DeviceConstants, f64m, i64m, f64m, f64), i, i, scratch,
-            group(PathOutputs, f64m, i64m, f64m, f64m, types.uint8[:, :, ::1], f64_3,
-                  types.float32[:, :, ::1]))
-    ptx += ptx_without_a_gpu(paths._book_kernel.py_func, bsig, (9, 0))
+import importlib.util, json, re, sys
+spec = importlib.util.spec_from_file_location("cuda_ptx", sys.argv[1])
+tool = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(tool)
+try:  # every kernel, for the argument types its launch gives it
+    ptx = "".join(tool.kernel_ptx((9, 0)).values())
 except Exception as exc:  # no NVVM here
     print(json.dumps({"skip": f"{type(exc).__name__}: {exc}"[:300]}))
     sys.exit(0)
@@ -513,7 +498,7 @@ def test_kernel_ptx_has_only_correctly_rounded_operations():
     operations rounded to nearest: no fused multiply-add, no approximate division or square
     root, no hardware transcendental."""
     _needs_numba_cuda()
-    done = _run_python(_PTX_SCRIPT)
+    done = _run_python(_PTX_SCRIPT, args=[str(_PTX_TOOL)])
     report = json.loads(done.stdout)
     if "skip" in report:
         pytest.skip(f"cannot compile PTX here: {report['skip']}")
