@@ -8,7 +8,9 @@ attribute or a monkeypatch of numba-cuda. Each internal was checked on **numba-c
 (the version ``pyproject.toml``'s floor, ``numba-cuda>=0.30``, installs here and on the GPU
 machine the identity was measured on). Each is looked up by :func:`require`, which raises
 :class:`MissingInternalError` (naming the internal and the numba-cuda version) where a
-numba-cuda lacks it: the kernels then refuse to compile rather than run with other bits.
+numba-cuda lacks it: the kernels then refuse to compile rather than run with other bits, and
+:func:`~valuation.kernels.cuda.select.cuda_status` counts the GPU as unusable (``--device
+auto`` runs on the CPU, ``--device cuda`` is an input error naming the internal).
 
 The internals
 -------------
@@ -28,7 +30,8 @@ The internals
     mode (its ``--fmad`` default), and numba-cuda exposes neither ``ptxas`` options nor a hook
     on the PTX before linking. The wrapper of :func:`forbid_ptxas_fusion` rewrites them as
     their ``.rn`` forms (the same IEEE operations, which ``ptxas`` never fuses) in this
-    package's PTX only; NVVM with ``-fma=0`` writes none on an H200, so this is a second guard.
+    package's PTX only; NVVM with ``-fma=0`` writes none (a test checks the kernels' PTX where
+    NVVM is installed), so this is a second guard.
     **If absent:** :class:`MissingInternalError` at the import of
     :mod:`valuation.kernels.cuda.paths`, unless ``DPV_CUDA_PTXAS_FMAD=1`` turns the guard off.
 ``CUDADispatcher.targetoptions`` and ``_Kernel._codelibrary._lto``
