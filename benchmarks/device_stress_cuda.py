@@ -261,11 +261,12 @@ def part_identity(n: int) -> None:
     except Exception as exc:  # a figure lost, not the part
         say("ptx_fma_count", f"unknown: {exc}", f"fused multiply-adds in the PTX: unknown ({exc})")
     from valuation.kernels.cuda import paths
+    from valuation.kernels.cuda._numba_internals import PTXAS_GUARD
 
     build = {
         "linked_without_lto": paths.linked_without_lto(_stress_kernel),
         "max_registers": paths.MAX_REGISTERS,
-        "ptxas_guard": dict(paths.PTXAS_GUARD),
+        "ptxas_guard": dict(PTXAS_GUARD),
     }
     say(
         "stress_kernel_build",
@@ -286,9 +287,10 @@ def registers_trial(
     """The stress kernel compiled with ``max_registers=limit``: its speed, spills and bits."""
     from numba import cuda
 
-    from valuation.kernels.cuda.paths import THREADS_PER_BLOCK, _simulated, _stress_kernel
+    from valuation.kernels.cuda._numba_internals import simulated
+    from valuation.kernels.cuda.paths import THREADS_PER_BLOCK, _stress_kernel
 
-    if _simulated():  # no registers in the simulator
+    if simulated():  # no registers in the simulator
         kernel = cuda.jit(_stress_kernel.py_func)
     else:  # the function first: cuda.jit(lto=False, ...) used as a decorator factory drops lto
         kernel = cuda.jit(_stress_kernel.py_func, lto=False, max_registers=limit)
@@ -311,7 +313,7 @@ def registers_trial(
     return {"gps": work / fastest / 1e9, "same_bits": same, **diag.occupancy(kernel)}
 
 
-def speed_arguments(m: dict[str, Any], n: int) -> tuple[list[Any], list[Any]]:
+def speed_arguments(m: dict[str, Any], n: int) -> tuple[list[Any], Any]:
     """The stress kernel's device arguments and outputs for paths 0 .. n − 1 of model ``m``."""
     from numba import cuda
 
@@ -688,8 +690,9 @@ def lto_contrast(m: dict[str, Any], n: int, cpu_hashes: dict[str, str]) -> None:
     from numba import cuda
 
     from valuation.kernels.cuda import paths
+    from valuation.kernels.cuda._numba_internals import simulated
 
-    if paths._simulated():
+    if simulated():
         say("lto_contrast", None, "GPU linked with link-time optimisation: not in the simulator")
         return
     default = paths._stress_kernel

@@ -236,9 +236,15 @@ print(json.dumps(report))
 
 
 def _run_python(
-    script: str, *, simulator: bool = False, stdin: str | None = None, timeout: int = 600
+    script: str,
+    *,
+    simulator: bool = False,
+    stdin: str | None = None,
+    timeout: int = 600,
+    args: list[str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``script`` in a fresh interpreter, with or without the CUDA simulator.
+    """Run ``script`` (its ``sys.argv[1:]``: ``args``) in a fresh interpreter, with or without
+    the CUDA simulator.
 
     numba.cuda reads ``NUMBA_ENABLE_CUDASIM`` once, at import: a subprocess keeps either
     choice out of this test process. Fails the test when the script fails.
@@ -247,7 +253,7 @@ def _run_python(
     if simulator:
         env["NUMBA_ENABLE_CUDASIM"] = "1"
     done = subprocess.run(
-        [sys.executable, "-c", script],
+        [sys.executable, "-c", script, *(args or [])],
         input=stdin,
         capture_output=True,
         text=True,
@@ -471,33 +477,14 @@ def test_real_gpu_kernel_has_no_fused_multiply_add():
     assert fma_count(_stress_kernel) == 0
 
 
+_PTX_TOOL = Path(__file__).resolve().parents[2] / "benchmarks" / "cuda_ptx.py"
 _PTX_SCRIPT = """
-import json, re, sys
-import numba.cuda.dispatcher as dispatcher
-from numba import cuda, types
-
-class ComputeCapability90:  # no GPU needed to write PTX: device functions ask for a cc only
-    compute_capability = (9, 0)
-
-dispatcher.get_current_device = ComputeCapability90
-try:
-    from valuation.kernels.cuda import paths
-    f64, f64m = types.float64[::1], types.float64[:, ::1]
-    i64, u64 = types.int64[::1], types.uint64[::1]
-    sig = (f64m, i64, u64, u64, u64, f64, f64, types.int64, types.int64, types.int64,
-           types.int64, f64m, types.int64[:, ::1], f64, types.float64, f64m, f64m, f64m, f64m,
-           f64, i64, f64, f64, types.uint8[:, ::1], f64m, types.float32[:, ::1])
-    ptx, _ = cuda.compile_ptx(paths._stress_kernel.py_func, sig, cc=(9, 0))
-    from valuation.kernels.cuda import gbm
-    gsig = (f64, f64, f64, u64, i64, u64, types.float64, types.float64, types.uint64, f64,
-            types.float64, types.int64, types.int64, f64)
-    ptx += cuda.compile_ptx(gbm._gbm_kernel.py_func, gsig, cc=(9, 0))[0]
-    f64_3 = types.float64[:, :, ::1]
-    bsig = (f64m, i64, u64, u64, types.uint64[:, ::1], f64m, f64m, f64m, i64, i64, i64, f64m,
-            types.int64[:, ::1], f64, types.int64, types.int64, f64m, f64m, f64m, f64m, f64m,
-            types.int64[:, ::1], f64m, f64m, types.uint8[:, :, ::1], f64_3,
-            types.float32[:, :, ::1])
-    ptx += cuda.compile_ptx(paths._book_kernel.py_func, bsig, cc=(9, 0))[0]
+import importlib.util, json, re, sys
+spec = importlib.util.spec_from_file_location("cuda_ptx", sys.argv[1])
+tool = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(tool)
+try:  # every kernel, for the argument types its launch gives it
+    ptx = "".join(tool.kernel_ptx((9, 0)).values())
 except Exception as exc:  # no NVVM here
     print(json.dumps({"skip": f"{type(exc).__name__}: {exc}"[:300]}))
     sys.exit(0)
@@ -511,7 +498,7 @@ def test_kernel_ptx_has_only_correctly_rounded_operations():
     operations rounded to nearest: no fused multiply-add, no approximate division or square
     root, no hardware transcendental."""
     _needs_numba_cuda()
-    done = _run_python(_PTX_SCRIPT)
+    done = _run_python(_PTX_SCRIPT, args=[str(_PTX_TOOL)])
     report = json.loads(done.stdout)
     if "skip" in report:
         pytest.skip(f"cannot compile PTX here: {report['skip']}")
@@ -552,8 +539,7 @@ def test_cpu_paths_work_without_numba_cuda():
 
 _LINK_SCRIPT = """
 import json
-from numba.cuda.cudadrv import driver
-from valuation.kernels.cuda import paths
+from valuation.kernels.cuda import _numba_internals as internals, paths  # paths: the wrappers
 
 body = "".join(
     line + ";\\n"
@@ -562,12 +548,13 @@ body = "".join(
         "mul.rn.f64 %fd7, %fd1, %fd5", "mul.wide.u32 %rd1, %r1, %r2", "add.s64 %rd2, %rd1, %rd1",
     )
 )
-ours = driver._Linker(cc=(9, 0))
-ours.add_ptx((paths._PTX_TAG.decode() + body).encode())
-other = driver._Linker(cc=(9, 0))
+Linker = internals.linker_class()
+ours = Linker(cc=(9, 0))
+ours.add_ptx((internals.PTX_TAG.decode() + body).encode())
+other = Linker(cc=(9, 0))
 other.add_ptx(body.encode())
-code = lambda linker: bytes(linker._object_codes[0].code).decode()
-print(json.dumps({"ours": code(ours), "other": code(other), "guard": paths.PTXAS_GUARD}))
+code = lambda linker: internals.ptx_given_to(linker)[0]
+print(json.dumps({"ours": code(ours), "other": code(other), "guard": internals.PTXAS_GUARD}))
 """
 
 

@@ -17,6 +17,11 @@ import numpy as np
 from numba import cuda
 from numpy.typing import NDArray
 
+from valuation.kernels.cuda.arguments import (
+    DeviceConstants,
+    Scratch,
+    allocate_scratch,
+)
 from valuation.kernels.cuda.paths import (
     MAX_PATHS_PER_LAUNCH,
     THREADS_PER_BLOCK,
@@ -24,7 +29,7 @@ from valuation.kernels.cuda.paths import (
     blocks_for,
 )
 from valuation.kernels.cuda.prep import device_constants
-from valuation.kernels.layout import StressArrays
+from valuation.kernels.layout import PathOutputs, StressArrays
 
 
 @dataclass(frozen=True)
@@ -85,12 +90,7 @@ def stress_book_cuda(
     rows = max(n_steps, max(int(m[7]) for m in loans)) + 1
     threads = min(per_launch, n_loans) * paths
     # Scratch for the largest launch, used by every launch (each thread clears its cells).
-    scratch = [
-        cuda.device_array((rows, threads)),
-        cuda.device_array((n_steps + 1, threads)),
-        cuda.device_array((n_steps + 1, threads)),
-        cuda.device_array((max(most_items, 1), threads)),
-    ]
+    scratch = allocate_scratch(rows, n_steps, n_steps + 1, most_items, threads)
     for first in range(0, n_loans, per_launch):
         group = loans[first : first + per_launch]
         _launch(group, n_steps, most_items, paths, path_start, scratch, out, first)
@@ -103,7 +103,7 @@ def _launch(
     most_items: int,
     paths: int,
     path_start: int,
-    scratch: list[Any],
+    scratch: Scratch,
     out: BookStats,
     first: int,
 ) -> None:
@@ -121,45 +121,48 @@ def _launch(
     item_counts = [np.asarray(m[0]).shape[0] for m in group]
     sector_counts = [np.asarray(m[3]).shape[0] for m in group]
     profile = np.stack([np.asarray(m[5], dtype=np.float64) for m in group])
-    arrays = [
-        np.concatenate([np.asarray(m[0], dtype=np.float64) for m in group]),
-        np.concatenate([np.asarray(m[1], dtype=np.int64) for m in group]),
-        np.concatenate([np.asarray(m[2], dtype=np.uint64) for m in group]),
-        np.concatenate([np.asarray(m[3], dtype=np.uint64) for m in group]),
-        np.stack([np.asarray(m[4], dtype=np.uint64) for m in group]),
-        profile,
-        1.0 / profile,
-        np.stack([np.asarray(m[6], dtype=np.float64) for m in group]),
-        np.array([int(m[7]) for m in group], dtype=np.int64),
-        np.concatenate([[0], np.cumsum(item_counts)]).astype(np.int64),
-        np.concatenate([[0], np.cumsum(sector_counts)]).astype(np.int64),
-        np.concatenate(aux_rows),
-        np.concatenate(threshold_rows),
-        pool0,
-    ]
+    loans = StressArrays(
+        items=_on_device(np.concatenate([np.asarray(m[0], dtype=np.float64) for m in group])),
+        sector_index=_on_device(np.concatenate([np.asarray(m[1], dtype=np.int64) for m in group])),
+        item_keys=_on_device(np.concatenate([np.asarray(m[2], dtype=np.uint64) for m in group])),
+        sector_keys=_on_device(np.concatenate([np.asarray(m[3], dtype=np.uint64) for m in group])),
+        stream_keys=_on_device(np.stack([np.asarray(m[4], dtype=np.uint64) for m in group])),
+        profile=_on_device(profile),
+        scalars=_on_device(np.stack([np.asarray(m[6], dtype=np.float64) for m in group])),
+        n_liquidation_steps=_on_device(np.array([int(m[7]) for m in group], dtype=np.int64)),
+    )
+    constants = DeviceConstants(
+        aux=_on_device(np.concatenate(aux_rows)),
+        thresholds=_on_device(np.concatenate(threshold_rows)),
+        inv_profile=_on_device(1.0 / profile),
+        pool0=_on_device(pool0),
+    )
+    item_offsets = _on_device(np.concatenate([[0], np.cumsum(item_counts)]).astype(np.int64))
+    sector_offsets = _on_device(np.concatenate([[0], np.cumsum(sector_counts)]).astype(np.int64))
     n_threads = n_group * paths
-    outputs = [
-        cuda.device_array((n_group, paths)),
-        cuda.device_array((n_group, paths), dtype=np.int64),
-        cuda.device_array((n_group, paths)),
-        cuda.device_array((n_group, paths)),
-        cuda.device_array((n_group, paths, most_items), dtype=np.uint8),
-        cuda.device_array((n_group, paths, 0)),
-        cuda.device_array((n_group, 0, paths), dtype=np.float32),
-    ]
+    outputs: Any = PathOutputs(  # of device arrays
+        min_ratio=cuda.device_array((n_group, paths)),
+        default_step=cuda.device_array((n_group, paths), dtype=np.int64),
+        ead=cuda.device_array((n_group, paths)),
+        loss=cuda.device_array((n_group, paths)),
+        flags=cuda.device_array((n_group, paths, most_items), dtype=np.uint8),
+        terminal=cuda.device_array((n_group, paths, 0)),
+        pool=cuda.device_array((n_group, 0, paths), dtype=np.float32),
+    )
     _book_kernel[blocks_for(n_threads), THREADS_PER_BLOCK](
-        *(cuda.to_device(np.ascontiguousarray(a)) for a in arrays),
-        path_start,
-        paths,
-        *scratch,
-        *outputs,
+        loans, item_offsets, sector_offsets, constants, path_start, paths, scratch, outputs
     )
     last = first + n_group
-    out.min_ratio[first:last] = outputs[0].copy_to_host()
-    out.default_step[first:last] = outputs[1].copy_to_host()
-    out.ead[first:last] = outputs[2].copy_to_host()
-    out.loss[first:last] = outputs[3].copy_to_host()
-    out.flags[first:last] = outputs[4].copy_to_host()
+    out.min_ratio[first:last] = outputs.min_ratio.copy_to_host()
+    out.default_step[first:last] = outputs.default_step.copy_to_host()
+    out.ead[first:last] = outputs.ead.copy_to_host()
+    out.loss[first:last] = outputs.loss.copy_to_host()
+    out.flags[first:last] = outputs.flags.copy_to_host()
+
+
+def _on_device(a: NDArray[Any]) -> Any:
+    """Copy ``a`` to the device, C-contiguous."""
+    return cuda.to_device(np.ascontiguousarray(a))
 
 
 __all__ = ["BookStats", "stress_book_cuda"]

@@ -16,27 +16,33 @@ No contraction
 --------------
 NVVM contracts ``a·b + c`` into a fused multiply-add by default (``-fma=1``), even when
 numba-cuda compiles without fast-math: one rounding instead of two, so not the CPU's bits.
-:func:`forbid_contraction` compiles the kernels with ``-fma=0``, and :data:`kernel_jit` links
-them without link-time optimisation (with it, nvJitLink would compile NVVM's IR again and
-contract by its own default), so the PTX holds ``mul.rn.f64`` and ``add.rn.f64``, which
-``ptxas`` never fuses, and is what runs;
+:func:`~valuation.kernels.cuda._numba_internals.forbid_contraction` (called at import) compiles
+the kernels with ``-fma=0``, and :data:`kernel_jit` links them without link-time optimisation
+(with it, nvJitLink would compile NVVM's IR again and contract by its own default), so the PTX
+holds ``mul.rn.f64`` and ``add.rn.f64``, which ``ptxas`` never fuses, and is what runs;
 :func:`fma_count` counts the fused ones left in a kernel's PTX (zero). As a second guard, any
 ``mul.f64``, ``add.f64`` or ``sub.f64`` without a rounding mode in this package's PTX (which
 ``ptxas`` would be free to fuse) is linked as its ``.rn`` form, the same IEEE operation;
 ``DPV_CUDA_PTXAS_FMAD=1`` links the PTX as NVVM wrote it, to measure what the guard changes.
+Both lean on numba-cuda internals, kept in :mod:`valuation.kernels.cuda._numba_internals`.
+
+Arguments
+---------
+Both kernels and :func:`simulate_path` take the named groups of
+:mod:`valuation.kernels.cuda.arguments` (model, device constants, scratch, outputs); the book
+kernel's model, constants and outputs have a row per loan, from which it builds one loan's.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import re
-import warnings
 from typing import Any
 
 import numpy as np
 from numba import cuda
 
+from valuation.kernels.cuda._numba_internals import forbid_contraction, lto_settings, simulated
+from valuation.kernels.cuda.arguments import DeviceConstants, allocate_scratch
 from valuation.kernels.cuda.prep import device_constants
 from valuation.kernels.cuda.primitives import (
     device,
@@ -68,12 +74,6 @@ from valuation.kernels.layout import (
 THREADS_PER_BLOCK = 128
 
 
-def _simulated() -> bool:
-    from numba import config
-
-    return bool(getattr(config, "ENABLE_CUDASIM", 0))
-
-
 # numba.cuda under a name typed Any (its stubs type cuda.grid poorly); the simulator swaps
 # this name too, as it swaps every global bound to the module.
 threads: Any = cuda
@@ -91,12 +91,12 @@ def _kernel_decorator() -> Any:
 
     With link-time optimisation (numba-cuda's default where nvJitLink is found) NVVM's IR is
     optimised and compiled again at link time by nvJitLink, whose default contracts
-    ``a·b + c`` into fused multiply-adds whatever NVVM was told (:func:`forbid_contraction`),
+    ``a·b + c`` into fused multiply-adds whatever NVVM was told (``forbid_contraction``),
     and the PTX one can inspect is not what runs. ``cuda.jit(func, lto=False, ...)`` is the
     form that passes the option on: the decorator factory ``cuda.jit(lto=False)`` drops it
     (numba-cuda 0.30). Plain ``cuda.jit`` in the simulator.
     """
-    if _simulated():
+    if simulated():
         return _jit
 
     def compile_kernel(func: Any) -> Any:
@@ -111,15 +111,13 @@ kernel_jit: Any = _kernel_decorator()
 def linked_without_lto(kernel: Any) -> bool:
     """Whether ``kernel`` is compiled without link-time optimisation (its PTX is what runs).
 
-    From its options, and from each compiled overload's code library where it has one.
+    From its options, and from each compiled overload's code library
+    (:func:`~valuation.kernels.cuda._numba_internals.lto_settings`).
     """
-    if _simulated():
+    if simulated():
         return True
-    options = getattr(kernel, "targetoptions", {})
-    libraries = [getattr(overload, "_codelibrary", None) for overload in kernel.overloads.values()]
-    return options.get("lto") is False and all(
-        getattr(lib, "_lto", False) is False for lib in libraries if lib is not None
-    )
+    declared, compiled = lto_settings(kernel)
+    return declared is False and all(flag is False for flag in compiled)
 
 
 # Paths per launch: bounds the device scratch (about 8 bytes × (3·steps + items) per path).
@@ -127,41 +125,37 @@ MAX_PATHS_PER_LAUNCH = 1 << 21
 
 
 @device
-def simulate_path(
-    items,
-    sector_index,
-    item_keys,
-    sector_keys,
-    stream_keys,
-    profile,
-    inv_profile,
-    scalars,
-    n_liquidation_steps,
-    aux,
-    thresholds,
-    pool0,
-    path,
-    t,
-    events,
-    pool,
-    factor,
-    final_log_v,
-    p,
-    out_min_ratio,
-    out_default_step,
-    out_ead,
-    out_loss,
-    out_flags,
-    out_terminal,
-    out_pool,
-):
-    """Simulate global path ``path`` of one loan; write row ``p`` of its outputs.
+def simulate_path(model, constants, path, t, scratch, p, out):
+    """Simulate global path ``path`` of one loan; write row ``p`` of its outputs ``out``.
 
-    The loan's arrays are those of :func:`stress_paths_cuda` (``stream_keys`` its seed and
-    borrower key, ``inv_profile`` ``1/profile``) with its host constants (``aux``,
-    ``thresholds``, ``pool0``: :func:`~valuation.kernels.cuda.prep.device_constants`); the
-    scratch arrays are the thread's column ``t``.
+    ``model`` is the loan's :class:`~valuation.kernels.layout.StressArrays` on the device,
+    ``constants`` its :class:`~valuation.kernels.cuda.arguments.DeviceConstants`, ``out`` its
+    :class:`~valuation.kernels.layout.PathOutputs`; the thread's scratch is column ``t`` of
+    ``scratch`` (:class:`~valuation.kernels.cuda.arguments.Scratch`).
     """
+    items = model.items
+    sector_index = model.sector_index
+    item_keys = model.item_keys
+    sector_keys = model.sector_keys
+    stream_keys = model.stream_keys
+    profile = model.profile
+    scalars = model.scalars
+    n_liquidation_steps = model.n_liquidation_steps
+    aux = constants.aux
+    thresholds = constants.thresholds
+    inv_profile = constants.inv_profile
+    pool0 = constants.pool0
+    events = scratch.events
+    pool = scratch.pool
+    factor = scratch.factor
+    final_log_v = scratch.final_log_v
+    out_min_ratio = out.min_ratio
+    out_default_step = out.default_step
+    out_ead = out.ead
+    out_loss = out.loss
+    out_flags = out.flags
+    out_terminal = out.terminal
+    out_pool = out.pool
     n_items = items.shape[0]
     n_steps = profile.shape[0] - 1
     horizon = n_steps + n_liquidation_steps
@@ -304,261 +298,83 @@ def simulate_path(
 
 
 @kernel_jit
-def _stress_kernel(
-    items,
-    sector_index,
-    item_keys,
-    sector_keys,
-    stream_keys,
-    profile,
-    scalars,
-    n_liquidation_steps,
-    path_start,
-    p_begin,
-    p_end,
-    aux,
-    thresholds,
-    inv_profile,
-    pool0,
-    events,
-    pool,
-    factor,
-    final_log_v,
-    out_min_ratio,
-    out_default_step,
-    out_ead,
-    out_loss,
-    out_flags,
-    out_terminal,
-    out_pool,
-):
+def _stress_kernel(model, path_start, p_begin, p_end, constants, scratch, out):
     """One thread per row ``p_begin + t`` of one loan's outputs (global path ``path_start + p``)."""
     t = threads.grid(1)
     p = p_begin + t
     if p >= p_end:
         return
-    simulate_path(
-        items,
-        sector_index,
-        item_keys,
-        sector_keys,
-        stream_keys,
-        profile,
-        inv_profile,
-        scalars,
-        n_liquidation_steps,
-        aux,
-        thresholds,
-        pool0,
-        np.uint64(path_start + p),
-        t,
-        events,
-        pool,
-        factor,
-        final_log_v,
-        p,
-        out_min_ratio,
-        out_default_step,
-        out_ead,
-        out_loss,
-        out_flags,
-        out_terminal,
-        out_pool,
-    )
+    simulate_path(model, constants, np.uint64(path_start + p), t, scratch, p, out)
 
 
 @kernel_jit
-def _book_kernel(
-    items,
-    sector_index,
-    item_keys,
-    sector_keys,
-    stream_keys,
-    profile,
-    inv_profile,
-    scalars,
-    n_liquidation_steps,
-    item_offsets,
-    sector_offsets,
-    aux,
-    thresholds,
-    pool0,
-    path_start,
-    n,
-    events,
-    pool,
-    factor,
-    final_log_v,
-    out_min_ratio,
-    out_default_step,
-    out_ead,
-    out_loss,
-    out_flags,
-    out_terminal,
-    out_pool,
-):
+def _book_kernel(loans, item_offsets, sector_offsets, constants, path_start, n, scratch, out):
     """One thread per (loan, row): loan ``t // n``, row ``t % n`` (path ``path_start + row``).
 
     The loans' items (and their ``aux`` and ``thresholds`` rows) and sectors are concatenated,
     loan ``l`` holding rows ``item_offsets[l] .. item_offsets[l + 1] − 1`` and sectors
-    ``sector_offsets[l] ..``; ``sector_index`` counts within the loan. Per-loan arrays
-    (``stream_keys``, ``profile``, ``inv_profile``, ``scalars``, ``n_liquidation_steps``,
-    ``pool0``) have a row per loan, the outputs a first axis per loan.
+    ``sector_offsets[l] ..``; ``sector_index`` counts within the loan. The other fields of
+    ``loans`` and ``constants`` have a row per loan, the outputs a first axis per loan.
     """
     t = threads.grid(1)
     loan = t // n
-    if loan >= scalars.shape[0]:
+    if loan >= loans.scalars.shape[0]:
         return
     row = t - loan * n
     i0 = item_offsets[loan]
     i1 = item_offsets[loan + 1]
     s0 = sector_offsets[loan]
     s1 = sector_offsets[loan + 1]
-    for i in range(i1 - i0, out_flags.shape[2]):  # the columns past the loan's items
-        out_flags[loan, row, i] = 0
-    simulate_path(
-        items[i0:i1],
-        sector_index[i0:i1],
-        item_keys[i0:i1],
-        sector_keys[s0:s1],
-        stream_keys[loan],
-        profile[loan],
-        inv_profile[loan],
-        scalars[loan],
-        n_liquidation_steps[loan],
-        aux[i0:i1],
-        thresholds[i0:i1],
-        pool0[loan],
-        np.uint64(path_start + row),
-        t,
-        events,
-        pool,
-        factor,
-        final_log_v,
-        row,
-        out_min_ratio[loan],
-        out_default_step[loan],
-        out_ead[loan],
-        out_loss[loan],
-        out_flags[loan],
-        out_terminal[loan],
-        out_pool[loan],
+    for i in range(i1 - i0, out.flags.shape[2]):  # the columns past the loan's items
+        out.flags[loan, row, i] = 0
+    # The loan's rows of the book's arrays (the order of these lines changes no value, only
+    # the registers NVVM numbers the addresses in).
+    items = loans.items[i0:i1]
+    sector_index = loans.sector_index[i0:i1]
+    item_keys = loans.item_keys[i0:i1]
+    sector_keys = loans.sector_keys[s0:s1]
+    stream_keys = loans.stream_keys[loan]
+    profile = loans.profile[loan]
+    inv_profile = constants.inv_profile[loan]
+    scalars = loans.scalars[loan]
+    n_liquidation_steps = loans.n_liquidation_steps[loan]
+    aux = constants.aux[i0:i1]
+    thresholds = constants.thresholds[i0:i1]
+    pool0 = constants.pool0[loan]
+    path = np.uint64(path_start + row)
+    rows = PathOutputs(
+        out.min_ratio[loan],
+        out.default_step[loan],
+        out.ead[loan],
+        out.loss[loan],
+        out.flags[loan],
+        out.terminal[loan],
+        out.pool[loan],
     )
-
-
-_MARKER = "valuation7kernels4cuda"  # how the names of this package's functions appear in IR
-_PATCHED: list[bool] = []
-
-
-def forbid_contraction() -> None:
-    """Have NVVM compile this package's kernels with ``-fma=0`` (no fused multiply-add).
-
-    numba-cuda passes NVVM no ``fma`` option unless ``fastmath=True`` (which sets it to 1, with
-    flush-to-zero and approximate division), so NVVM's default, contraction on, applies. This
-    wraps numba-cuda's call of NVVM so that a compilation unit holding a function of this
-    package (their mangled names contain ``valuation7kernels4cuda``) gets ``fma=0``; other
-    CUDA code in the process is compiled as before. Idempotent; a no-op in the simulator.
-    """
-    if _PATCHED or _simulated():
-        return
-    from numba.cuda.cudadrv import nvvm
-
-    compile_ir = getattr(nvvm, "compile_ir", None)
-    if compile_ir is None:  # another numba-cuda: fma_count tells what came of it
-        warnings.warn(
-            "numba-cuda has no nvvm.compile_ir: the GPU kernels are compiled with NVVM's "
-            "default contraction and may differ from the CPU in the last bits",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-        return
-
-    def compile_ir_without_contraction(llvmir: Any, **options: Any) -> Any:
-        irs = [llvmir] if isinstance(llvmir, str) else llvmir
-        if not any(_MARKER in str(ir) for ir in irs):
-            return compile_ir(llvmir, **options)
-        try:
-            ptx = compile_ir(llvmir, **{**options, "fma": False})
-            if isinstance(ptx, bytes) and "gen-lto" not in options:
-                # A comment naming the package, for the linker (_forbid_ptxas_fusion).
-                ptx = _PTX_TAG + ptx
-            return ptx
-        except Exception as exc:  # an NVVM that refuses the option: say so, compile anyway
-            if "fma" not in str(exc).lower() and "option" not in str(exc).lower():
-                raise
-            warnings.warn(
-                f"NVVM refused -fma=0 ({exc}); compiled with its default contraction",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            return compile_ir(llvmir, **options)
-
-    nvvm.compile_ir = compile_ir_without_contraction
-    _PATCHED.append(True)
-    if os.environ.get("DPV_CUDA_PTXAS_FMAD", "") in ("", "0"):
-        _forbid_ptxas_fusion()
-
-
-_PTX_TAG = f"// {_MARKER}: compiled with -fma=0\n".encode()
-# The number of unrounded f64 operations rewritten as .rn at the last link of this package's
-# PTX (absent: the guard is off or nothing was linked yet). Read by the device script.
-PTXAS_GUARD: dict[str, str] = {}
-
-
-_UNROUNDED = re.compile(r"\b(mul|add|sub)\.f64\b")
-
-
-def _forbid_ptxas_fusion() -> None:
-    """Have the linker take this package's PTX with every ``f64`` mul, add and sub as ``.rn``.
-
-    A PTX ``mul.f64`` or ``add.f64`` without a rounding mode may be fused by ``ptxas`` (its
-    ``--fmad`` default); the ``.rn`` forms are the same IEEE operations, which it never fuses.
-    NVVM's ``-fma=0`` should write only ``.rn`` ones; this makes sure, whatever the linker:
-    PTX tagged by :func:`forbid_contraction` has any unrounded one rewritten before it is
-    linked (:data:`PTXAS_GUARD` counts them).
-    """
-    from numba.cuda.cudadrv import driver
-
-    linker = getattr(driver, "_Linker", None)
-    if linker is None or not hasattr(linker, "add_ptx"):
-        warnings.warn(
-            "numba-cuda's linker is not the one expected: its PTX is linked as NVVM wrote it",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        return
-    add_ptx = linker.add_ptx
-
-    def add_ptx_rounded(self: Any, ptx: Any, *args: Any, **kwargs: Any) -> Any:
-        text = ptx.decode() if isinstance(ptx, bytes) else ptx
-        if isinstance(text, str) and text.startswith(_PTX_TAG.decode()):
-            text, count = _UNROUNDED.subn(r"\1.rn.f64", text)
-            PTXAS_GUARD["rewritten"] = str(count)
-            ptx = text.encode() if isinstance(ptx, bytes) else text
-        return add_ptx(self, ptx, *args, **kwargs)
-
-    linker.add_ptx = add_ptx_rounded
+    model = StressArrays(
+        items,
+        sector_index,
+        item_keys,
+        sector_keys,
+        stream_keys,
+        profile,
+        scalars,
+        n_liquidation_steps,
+    )
+    own = DeviceConstants(aux, thresholds, inv_profile, pool0)
+    simulate_path(model, own, path, t, scratch, row, rows)
 
 
 def fma_count(kernel: Any) -> int:
     """Return the number of double-precision fused multiply-adds in ``kernel``'s PTX.
 
-    Zero when :func:`forbid_contraction` took effect; ``-1`` in the simulator (no PTX). The
-    kernel must have been compiled (launched once).
+    Zero when :func:`~valuation.kernels.cuda._numba_internals.forbid_contraction` took effect;
+    ``-1`` in the simulator (no PTX). The kernel must have been compiled (launched once):
+    ``inspect_asm`` returns the PTX the launch compiled for the current device, cached.
     """
-    if _simulated():
+    if simulated():
         return -1
-    try:  # the PTX the launch compiled (cached by compute capability): no second compile
-        cached = [
-            ptx
-            for overload in kernel.overloads.values()
-            for ptxes in overload._codelibrary._ptx_cache.values()
-            for ptx in ptxes
-        ]
-    except AttributeError:  # another numba-cuda's internals
-        cached = []
-    texts = cached or list(kernel.inspect_asm().values())
-    return sum(ptx.count("fma.rn.f64") for ptx in texts)
+    return sum(ptx.count("fma.rn.f64") for ptx in kernel.inspect_asm().values())
 
 
 def blocks_for(n_threads: int) -> int:
@@ -581,32 +397,33 @@ def launch_arguments(
     store_pool: bool,
     store_terminal: bool,
     use_factor: bool,
-) -> tuple[list[Any], list[Any]]:
+) -> tuple[list[Any], Any]:
     """Return the stress kernel's arguments for ``n`` paths from ``path_start``, and its outputs.
 
     ``inputs``: the model's seven arrays on the device (``items`` … ``scalars``);
     ``constants``: ``aux``, ``thresholds`` and ``1/profile`` on the device and ``pool0``
-    (:func:`~valuation.kernels.cuda.prep.device_constants`). The outputs (device arrays, in
-    :func:`stress_paths_cuda`'s order) and the scratch are allocated here, uninitialised (each
-    thread clears its own cells).
+    (:func:`~valuation.kernels.cuda.prep.device_constants`). The outputs (a
+    :class:`~valuation.kernels.layout.PathOutputs` of device arrays) and the scratch are
+    allocated here, uninitialised (each thread clears its own cells).
     """
-    events = cuda.device_array((max(n_steps, n_liquidation_steps) + 1, n))
-    scratch = [
-        events,
-        cuda.device_array((n_steps + 1, n)),
-        cuda.device_array((n_steps + 1 if use_factor else 1, n)),
-        cuda.device_array((max(n_items, 1), n)),
-    ]
-    outputs = [
-        cuda.device_array(n),
-        cuda.device_array(n, dtype=np.int64),
-        cuda.device_array(n),
-        cuda.device_array(n),
-        cuda.device_array((n, n_items), dtype=np.uint8),
-        cuda.device_array((n, n_items if store_terminal else 0)),
-        cuda.device_array((n_steps + 1 if store_pool else 0, n), dtype=np.float32),
-    ]
-    args = [*inputs, n_liquidation_steps, path_start, 0, n, *constants, *scratch, *outputs]
+    model = StressArrays._make([*inputs, n_liquidation_steps])
+    scratch = allocate_scratch(
+        max(n_steps, n_liquidation_steps) + 1,
+        n_steps,
+        n_steps + 1 if use_factor else 1,
+        n_items,
+        n,
+    )
+    outputs: Any = PathOutputs(  # of device arrays
+        min_ratio=cuda.device_array(n),
+        default_step=cuda.device_array(n, dtype=np.int64),
+        ead=cuda.device_array(n),
+        loss=cuda.device_array(n),
+        flags=cuda.device_array((n, n_items), dtype=np.uint8),
+        terminal=cuda.device_array((n, n_items if store_terminal else 0)),
+        pool=cuda.device_array((n_steps + 1 if store_pool else 0, n), dtype=np.float32),
+    )
+    args = [model, path_start, 0, n, DeviceConstants(*constants), scratch, outputs]
     return args, outputs
 
 
@@ -619,33 +436,21 @@ def stress_paths_cuda(
     launches of at most :data:`MAX_PATHS_PER_LAUNCH` paths; the inputs are copied to the
     device once, each launch's outputs back to the host.
     """
-    items, sector_index, item_keys, sector_keys, stream_keys, profile, scalars, _ = model
+    items, _, _, _, _, profile, scalars, _ = model
     n_liquidation_steps = int(model.n_liquidation_steps)
-    (
-        out_min_ratio,
-        out_default_step,
-        out_ead,
-        out_loss,
-        out_flags,
-        out_terminal,
-        out_pool,
-    ) = out
     n_items = items.shape[0]
     n_steps = profile.shape[0] - 1
     horizon = n_steps + n_liquidation_steps
     aux, thresholds, pool0, _ = device_constants(items, horizon)
-    inputs = [
-        cuda.to_device(np.ascontiguousarray(a))
-        for a in (items, sector_index, item_keys, sector_keys, stream_keys, profile, scalars)
-    ]
+    inputs = [cuda.to_device(np.ascontiguousarray(a)) for a in model[:7]]
     constants = [
         cuda.to_device(aux),
         cuda.to_device(thresholds),
         cuda.to_device(1.0 / np.ascontiguousarray(profile, dtype=np.float64)),
         pool0,
     ]
-    store_pool = out_pool.shape[0] > 0
-    store_terminal = out_terminal.shape[1] > 0
+    store_pool = out.pool.shape[0] > 0
+    store_terminal = out.terminal.shape[1] > 0
     for c0 in range(p_begin, p_end, MAX_PATHS_PER_LAUNCH):
         c1 = min(p_end, c0 + MAX_PATHS_PER_LAUNCH)
         n = c1 - c0
@@ -662,23 +467,23 @@ def stress_paths_cuda(
             use_factor=bool(scalars[DEFAULT_THRESHOLD] > -math.inf and scalars[WRONG_WAY] != 0.0),
         )
         _stress_kernel[blocks_for(n), THREADS_PER_BLOCK](*args)
-        out_min_ratio[c0:c1] = outputs[0].copy_to_host()
-        out_default_step[c0:c1] = outputs[1].copy_to_host()
-        out_ead[c0:c1] = outputs[2].copy_to_host()
-        out_loss[c0:c1] = outputs[3].copy_to_host()
-        out_flags[c0:c1] = outputs[4].copy_to_host()
+        out.min_ratio[c0:c1] = outputs.min_ratio.copy_to_host()
+        out.default_step[c0:c1] = outputs.default_step.copy_to_host()
+        out.ead[c0:c1] = outputs.ead.copy_to_host()
+        out.loss[c0:c1] = outputs.loss.copy_to_host()
+        out.flags[c0:c1] = outputs.flags.copy_to_host()
         if store_terminal:
-            out_terminal[c0:c1] = outputs[5].copy_to_host()
+            out.terminal[c0:c1] = outputs.terminal.copy_to_host()
         if store_pool:
-            out_pool[:, c0:c1] = outputs[6].copy_to_host()
+            out.pool[:, c0:c1] = outputs.pool.copy_to_host()
     cuda.synchronize()
 
 
 __all__ = [
     "MAX_REGISTERS",
     "fma_count",
-    "forbid_contraction",
     "launch_arguments",
     "linked_without_lto",
+    "simulate_path",
     "stress_paths_cuda",
 ]

@@ -5,8 +5,8 @@ Each function repeats, operation for operation, the CPU function it is named aft
 same uniform, Acklam's inverse normal with the fdlibm logarithm in its tails, the Cody-Waite
 exponential, the Poisson inversion and an item's event schedule. The CPU kernel is compiled
 without floating-point contraction, so these are compiled without it too
-(:func:`valuation.kernels.cuda.paths.forbid_contraction`): then every operation is one IEEE
-operation rounded to nearest, as on the CPU, and the results are the same bits.
+(:func:`valuation.kernels.cuda._numba_internals.forbid_contraction`): then every operation is
+one IEEE operation rounded to nearest, as on the CPU, and the results are the same bits.
 
 Two things differ in *how*, never in *what*:
 
@@ -25,8 +25,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import config, cuda
+from numba import cuda
 
+from valuation.kernels.cuda._numba_internals import simulated
 from valuation.kernels.cuda.prep import (
     AUX_LAPSE_LOG_KEEP,
     AUX_P0_FULL,
@@ -84,7 +85,7 @@ _SQRT2 = 1.4142135623730951
 
 
 device = cuda.jit(device=True)
-_SIMULATED = bool(getattr(config, "ENABLE_CUDASIM", 0))
+_SIMULATED = simulated()
 
 
 if _SIMULATED:

@@ -33,7 +33,9 @@ def cuda_status() -> tuple[bool, str]:
     """Return whether numba-cuda finds a GPU, and a sentence that says what was found.
 
     ``NUMBA_ENABLE_CUDASIM=1`` (numba's CUDA simulator) counts as a GPU: the kernel's logic
-    runs on the CPU, slowly, as it would on a device (for tests).
+    runs on the CPU, slowly, as it would on a device (for tests). A GPU with a numba-cuda that
+    lacks an internal the kernels' bit identity needs
+    (:mod:`~valuation.kernels.cuda._numba_internals`) does not.
     """
     try:
         from numba import cuda
@@ -49,6 +51,12 @@ def cuda_status() -> tuple[bool, str]:
         name = cuda.get_current_device().name
     except Exception as exc:
         return False, f"numba-cuda cannot use the GPU: {exc}"
+    from valuation.kernels.cuda._numba_internals import MissingInternalError, forbid_contraction
+
+    try:
+        forbid_contraction()
+    except MissingInternalError as exc:
+        return False, str(exc)
     return True, name.decode() if isinstance(name, bytes) else str(name)
 
 
