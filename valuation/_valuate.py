@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from valuation._gc import collector_paused
 from valuation.audit import make_audit
 from valuation.calibration_set import calibration_or_bundled
 from valuation.defaults import (
@@ -32,6 +33,7 @@ def _as_product(product: Product | Mapping[str, Any]) -> Product:
     return parse_model(Product, product)
 
 
+@collector_paused()
 def value_many(
     products: Sequence[Product | Mapping[str, Any]],
     *,

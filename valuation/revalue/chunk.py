@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 import pyarrow as pa
 
+from valuation._gc import collector_paused
 from valuation.exceptions import MSG_MALFORMED_JSON, DpvInputError
 from valuation.methods.profiles import DEFAULT_PROFILE
 from valuation.methods.reconcile import MARKET_NAMES
@@ -299,7 +300,17 @@ def value_chunk(batch: pa.RecordBatch, context: ChunkContext) -> ChunkOutput:
     ChunkOutput
         ``values`` (:data:`VALUES_SCHEMA`, one row per valid product in input order) and
         ``quarantine`` (:data:`QUARANTINE_SCHEMA`, one row per rejected row).
+
+    Notes
+    -----
+    Python's cyclic garbage collector is paused while the chunk is valued
+    (:func:`valuation._gc.collector_paused`): the chunk's objects all live until it ends.
     """
+    with collector_paused():
+        return _value_chunk(batch, context)
+
+
+def _value_chunk(batch: pa.RecordBatch, context: ChunkContext) -> ChunkOutput:
     from valuation.defaults import parameters
 
     products, numbers, rejected = _parse_batch(batch)
