@@ -340,10 +340,14 @@ def _value_chunk(batch: pa.RecordBatch, context: ChunkContext) -> ChunkOutput:
                 except DpvInputError as exc:
                     rejected.append(_rejected(n, p.product_id, exc.field, exc.problem))
             rejected.sort(key=lambda r: int(r["line"]))
-        for n, batch_of, i in done:
-            conclusion = batch_of.conclusion(i)
-            loan = _loan(batch_of.products[i], conclusion.concluded_value, context, params)
-            rows.append({**_row(n, batch_of, i, conclusion), **loan})
+        # In passes rather than product by product: each pass keeps its own code and data in
+        # the caches (interleaved, the loans' stress alone took about a sixth longer).
+        conclusions = [batch_of.conclusion(i) for _, batch_of, i in done]
+        rows = [
+            _row(n, batch_of, i, c) for (n, batch_of, i), c in zip(done, conclusions, strict=True)
+        ]
+        for row, (_, batch_of, i), c in zip(rows, done, conclusions, strict=True):
+            row.update(_loan(batch_of.products[i], c.concluded_value, context, params))
     return ChunkOutput(
         values=pa.RecordBatch.from_pylist(rows, schema=VALUES_SCHEMA),
         quarantine=pa.RecordBatch.from_pylist(rejected, schema=QUARANTINE_SCHEMA),
