@@ -1,14 +1,20 @@
-"""The public valuation entry points: :func:`value` and :func:`value_many`."""
+"""The public valuation entry points: :func:`value` and :func:`value_many`.
+
+:func:`run_kernels` is the part before each product's result is built: ``dpv revalue`` takes
+its products' conclusions from it without their result documents.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from valuation.audit import make_audit
+from valuation._gc import collector_paused
+from valuation.audit import Audit, make_audit
 from valuation.calibration_set import calibration_or_bundled
 from valuation.defaults import (
     EARLIEST_DATE,
@@ -20,10 +26,10 @@ from valuation.defaults import (
 from valuation.exceptions import DpvInputError
 from valuation.kernels.range import range_batch
 from valuation.kernels.rng import seed_key
-from valuation.kernels.valuation import allocate_outputs, value_batch
-from valuation.methods.inputs import prepare
-from valuation.methods.profiles import DEFAULT_PROFILE, get_profile
-from valuation.methods.reconcile import build_result
+from valuation.kernels.valuation import BatchOutputs, allocate_outputs, value_batch
+from valuation.methods.inputs import Prepared, prepare
+from valuation.methods.profiles import DEFAULT_PROFILE, Profile, get_profile
+from valuation.methods.reconcile import Conclusion, build_result, conclude
 from valuation.schema._base import parse_model
 from valuation.schema.product import Product
 from valuation.schema.results import ValuationResult
@@ -33,7 +39,85 @@ def _as_product(product: Product | Mapping[str, Any]) -> Product:
     return parse_model(Product, product)
 
 
-def value_many(
+@dataclass(frozen=True)
+class ValuedBatch:
+    """A batch of products through the kernels, with what its results are built from.
+
+    Attributes
+    ----------
+    products : list of Product
+        The validated products, in order.
+    prepared : Prepared
+        The kernels' inputs and each product's context (inputs, sources, skipped methods).
+    outputs : BatchOutputs
+        The valuation kernel's values, log sds, weights and concluded values.
+    quantiles : ndarray or None
+        P10/P50/P90 of each method and of the concluded value (products × 4 × 3); None when
+        no range was computed.
+    valuation_date, params, profile, seed, samples, calibration_id
+        What the batch was valued with.
+    """
+
+    products: list[Product]
+    prepared: Prepared
+    outputs: BatchOutputs
+    quantiles: np.ndarray | None
+    valuation_date: dt.date
+    params: dict[str, Any]
+    profile: Profile
+    seed: int
+    samples: int
+    calibration_id: str
+
+    def audit(self, i: int) -> Audit:
+        """Return the audit block of product ``i``."""
+        return make_audit(
+            self.products[i].model_dump(mode="json"),
+            seed=self.seed,
+            valuation_date=self.valuation_date,
+            calibration_id=self.calibration_id,
+        )
+
+    def conclusion(self, i: int) -> Conclusion:
+        """Return the concluded figures and warnings of product ``i`` (no result document)."""
+        out = self.outputs
+        return conclude(
+            self.products[i],
+            self.prepared.contexts[i],
+            as_of=self.valuation_date,
+            params=self.params,
+            values=out.values[i],
+            weights=out.weights[i],
+            concluded=float(out.concluded[i]),
+            has=self.prepared.has[i],
+            quantiles=None if self.quantiles is None else self.quantiles[i],
+        )
+
+    def result(self, i: int) -> ValuationResult:
+        """Return the result document of product ``i``.
+
+        Once per product: building it takes the deal history's comparables out of the
+        product's context.
+        """
+        out = self.outputs
+        return build_result(
+            self.products[i],
+            self.prepared.contexts[i],
+            as_of=self.valuation_date,
+            params=self.params,
+            profile=self.profile,
+            values=out.values[i],
+            sigmas=out.sigmas[i],
+            weights=out.weights[i],
+            concluded=float(out.concluded[i]),
+            has=self.prepared.has[i],
+            quantiles=None if self.quantiles is None else self.quantiles[i],
+            samples=self.samples,
+            audit=self.audit(i),
+        )
+
+
+def run_kernels(
     products: Sequence[Product | Mapping[str, Any]],
     *,
     as_of: dt.date | str | None = None,
@@ -43,39 +127,11 @@ def value_many(
     parameters_override: Mapping[str, Any] | None = None,
     calibration_id: str | None = None,
     market_model: Any | None = None,
-) -> list[ValuationResult]:
-    """Value several products in one pass through the batch kernels.
+) -> ValuedBatch:
+    """Check the arguments of :func:`value_many` and put its products through the kernels.
 
-    Parameters
-    ----------
-    products
-        Products (validated models, or mappings validated here).
-    as_of
-        Valuation date (``date`` or ISO string); today when omitted.
-    profile
-        ``cas-2023`` (default), ``cas-guide-9`` or ``ivs-210``.
-    seed
-        Seed of the range sampling (default: the parameters' ``reconciliation.seed``).
-    samples
-        Number of range samples per product; 0 computes no range.
-    parameters_override
-        Parameters replacing the defaults (``CalibrationSet.valuation_overrides``).
-    calibration_id
-        Id written into the audit block.
-    market_model
-        The calibration's market model (``CalibrationSet.market_model()``): values the
-        products that have no comparables of their own by the market method.
-
-        When none of ``parameters_override``, ``calibration_id`` and ``market_model`` is given,
-        the bundled default CalibrationSet is used, as by ``dpv value``, so that the two give
-        the same result; ``calibration_id=valuation.defaults.default_calibration_id()`` alone
-        asks for the built-in defaults of :mod:`valuation.defaults`. A caller giving a set's
-        overrides should give its id and market model too.
-
-    Returns
-    -------
-    list of ValuationResult
-        One result per product, in order. Valuing never changes a product.
+    The parameters and their defaults are :func:`value_many`'s. Each product's result, or its
+    conclusion alone (a row of ``dpv revalue``), is then built from what this returns.
     """
     parsed = [_as_product(p) for p in products]
     parameters_override, calibration_id, market_model = calibration_or_bundled(
@@ -132,32 +188,76 @@ def value_many(
             n_samples,
             quantiles,
         )
-    results = []
-    for i, product in enumerate(parsed):
-        audit = make_audit(
-            product.model_dump(mode="json"),
-            seed=run_seed,
-            valuation_date=valuation_date,
-            calibration_id=cal_id,
-        )
-        results.append(
-            build_result(
-                product,
-                batch.contexts[i],
-                as_of=valuation_date,
-                params=params,
-                profile=prof,
-                values=out.values[i],
-                sigmas=out.sigmas[i],
-                weights=out.weights[i],
-                concluded=float(out.concluded[i]),
-                has=batch.has[i],
-                quantiles=None if quantiles is None else quantiles[i],
-                samples=n_samples,
-                audit=audit,
-            )
-        )
-    return results
+    return ValuedBatch(
+        products=parsed,
+        prepared=batch,
+        outputs=out,
+        quantiles=quantiles,
+        valuation_date=valuation_date,
+        params=params,
+        profile=prof,
+        seed=run_seed,
+        samples=n_samples,
+        calibration_id=cal_id,
+    )
+
+
+@collector_paused()
+def value_many(
+    products: Sequence[Product | Mapping[str, Any]],
+    *,
+    as_of: dt.date | str | None = None,
+    profile: str = DEFAULT_PROFILE,
+    seed: int | None = None,
+    samples: int | None = None,
+    parameters_override: Mapping[str, Any] | None = None,
+    calibration_id: str | None = None,
+    market_model: Any | None = None,
+) -> list[ValuationResult]:
+    """Value several products in one pass through the batch kernels.
+
+    Parameters
+    ----------
+    products
+        Products (validated models, or mappings validated here).
+    as_of
+        Valuation date (``date`` or ISO string); today when omitted.
+    profile
+        ``cas-2023`` (default), ``cas-guide-9`` or ``ivs-210``.
+    seed
+        Seed of the range sampling (default: the parameters' ``reconciliation.seed``).
+    samples
+        Number of range samples per product; 0 computes no range.
+    parameters_override
+        Parameters replacing the defaults (``CalibrationSet.valuation_overrides``).
+    calibration_id
+        Id written into the audit block.
+    market_model
+        The calibration's market model (``CalibrationSet.market_model()``): values the
+        products that have no comparables of their own by the market method.
+
+        When none of ``parameters_override``, ``calibration_id`` and ``market_model`` is given,
+        the bundled default CalibrationSet is used, as by ``dpv value``, so that the two give
+        the same result; ``calibration_id=valuation.defaults.default_calibration_id()`` alone
+        asks for the built-in defaults of :mod:`valuation.defaults`. A caller giving a set's
+        overrides should give its id and market model too.
+
+    Returns
+    -------
+    list of ValuationResult
+        One result per product, in order. Valuing never changes a product.
+    """
+    valued = run_kernels(
+        products,
+        as_of=as_of,
+        profile=profile,
+        seed=seed,
+        samples=samples,
+        parameters_override=parameters_override,
+        calibration_id=calibration_id,
+        market_model=market_model,
+    )
+    return [valued.result(i) for i in range(len(valued.products))]
 
 
 def value(
@@ -214,4 +314,4 @@ def value(
     )[0]
 
 
-__all__ = ["value", "value_many"]
+__all__ = ["ValuedBatch", "run_kernels", "value", "value_many"]

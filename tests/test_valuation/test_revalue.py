@@ -13,6 +13,7 @@ import pytest
 from valuation import value_many
 from valuation.calibration_set import DEFAULT_SET, load_calibration
 from valuation.cli import main
+from valuation.methods.reconcile import MARKET_NAMES
 from valuation.revalue import ChunkDone, revalue
 from valuation.revalue.ledger import LEDGER, Ledger
 from valuation.revalue.run import STAGING
@@ -97,6 +98,11 @@ def test_every_row_is_what_dpv_value_gives(book: Path, reference: Path) -> None:
             assert row[f"{method}_value"] == getattr(result.methods, method).value
             assert row[f"weight_{method}"] == getattr(result.weights, method)
         assert row["warnings"] == [w.code for w in result.warnings]
+        mode = result.methods.income.inputs.get("mode")
+        assert row["income_mode"] == (mode["value"] if isinstance(mode, dict) else None)
+        market = result.methods.market
+        sources = {name: source for source, name in MARKET_NAMES.items()}
+        assert row["market_source"] == (None if market.value is None else sources[market.name])
         audit = result.audit
         assert row["input_sha256"] == audit.input_sha256
         assert (row["engine_version"], row["calibration_id"], row["seed"]) == (

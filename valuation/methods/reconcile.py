@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -28,34 +28,38 @@ from valuation.schema.results import (
 
 def certificate_warnings(product: Product, as_of: dt.date, params: dict[str, Any]) -> list[Note]:
     """Warnings about the certificate: its status and how soon it expires."""
+    return [
+        Note(code=code, message=message)
+        for code, message in _certificate_notes(product, as_of, params)
+    ]
+
+
+def _certificate_notes(
+    product: Product, as_of: dt.date, params: dict[str, Any]
+) -> list[tuple[str, str]]:
     cert = product.certificate
     notes = []
     if cert.status != "valid":
         notes.append(
-            Note(
-                code=f"certificate_{cert.status}",
-                message=f"certificate status is {cert.status!r}, not 'valid'",
-            )
+            (f"certificate_{cert.status}", f"certificate status is {cert.status!r}, not 'valid'")
         )
     months_left = months_between(as_of, cert.expires_on)
     limit = params["reconciliation"]["expiry_warning_months"]
     if months_left <= 0:
-        notes.append(
-            Note(code="certificate_expired", message=f"certificate expired on {cert.expires_on}")
-        )
+        notes.append(("certificate_expired", f"certificate expired on {cert.expires_on}"))
     elif months_left < limit:
         notes.append(
-            Note(
-                code="certificate_expires_soon",
-                message=f"certificate expires on {cert.expires_on}, {months_left:.1f} months "
+            (
+                "certificate_expires_soon",
+                f"certificate expires on {cert.expires_on}, {months_left:.1f} months "
                 f"after the valuation date (threshold {limit} months)",
             )
         )
     if as_of < cert.registered_on:
         notes.append(
-            Note(
-                code="valuation_before_registration",
-                message=f"valuation date precedes registration ({cert.registered_on})",
+            (
+                "valuation_before_registration",
+                f"valuation date precedes registration ({cert.registered_on})",
             )
         )
     return notes
@@ -140,6 +144,111 @@ def _market_table(
     return table
 
 
+class Conclusion(NamedTuple):
+    """What the reconciliation concludes for one product, before its result document is built.
+
+    The figures :func:`build_result` writes into the :class:`ValuationResult` and that a batch
+    row takes without the document (``dpv revalue``): one computation for both.
+
+    Attributes
+    ----------
+    values : tuple of (float or None)
+        Each method's value, in :data:`~valuation.kernels.valuation.METHODS` order (income,
+        cost, market); None for a skipped method.
+    concluded_value : float or None
+        The concluded value; None when no method applies.
+    weights : tuple of float
+        Each method's reconciliation weight, in the same order.
+    range : tuple of float or None
+        P10, P50 and P90 of the concluded value; None without range samples or without a value.
+    market_source : str
+        Where the market method's value comes from: a key of :data:`MARKET_NAMES`.
+    notes : list of (str, str)
+        The warnings' codes and messages, in the order the result lists them.
+    """
+
+    values: tuple[float | None, float | None, float | None]
+    concluded_value: float | None
+    weights: tuple[float, float, float]
+    range: tuple[float, float, float] | None
+    market_source: str
+    notes: list[tuple[str, str]]
+
+
+def conclude(
+    product: Product,
+    ctx: ProductContext,
+    *,
+    as_of: dt.date,
+    params: dict[str, Any],
+    values: np.ndarray,
+    weights: np.ndarray,
+    concluded: float,
+    has: np.ndarray,
+    quantiles: np.ndarray | None,
+) -> Conclusion:
+    """Return the concluded figures and the warnings of one product from the kernels' outputs.
+
+    Raises
+    ------
+    ValueError
+        A figure is not finite (a result document holds no NaN or infinity).
+    """
+    notes = list(ctx.warnings)
+    notes.extend(_certificate_notes(product, as_of, params))
+    rec = params["reconciliation"]
+    income, cost, market = (float(values[m]) if has[m] else None for m in range(3))
+    method_values = (income, cost, market)
+    available = [v for v in method_values if v is not None]
+    concluded_value: float | None = float(concluded)
+    value_range = None
+    if not available:
+        concluded_value = None
+        notes.append(
+            (
+                "no_method_applicable",
+                "no method has the inputs it needs: "
+                + "; ".join(f"{k}: {v}" for k, v in ctx.skipped.items()),
+            )
+        )
+    else:
+        positive = [v for v in available if v > 0]
+        spread = max(positive) / min(positive) if len(positive) >= 2 else 1.0
+        if spread > rec["disagreement_ratio"]:
+            notes.append(
+                (
+                    "methods_disagree",
+                    f"method values differ by a factor of {spread:.2f}"
+                    f" (> {rec['disagreement_ratio']:g}): escalate to a human valuer",
+                )
+            )
+        if quantiles is not None:
+            p10, p50, p90 = (float(quantiles[3, k]) for k in range(3))
+            value_range = (p10, p50, p90)
+            if p10 > 0 and p90 / p10 > rec["wide_range_ratio"]:
+                notes.append(
+                    (
+                        "wide_range",
+                        f"P90/P10 = {p90 / p10:.2f} "
+                        f"(> {rec['wide_range_ratio']:g}): the value is uncertain",
+                    )
+                )
+    method_weights = (float(weights[0]), float(weights[1]), float(weights[2]))
+    figures = [*available, *method_weights, *(value_range or ())]
+    if concluded_value is not None:
+        figures.append(concluded_value)
+    if not all(map(math.isfinite, figures)):
+        raise ValueError(f"product {product.product_id!r}: a concluded figure is not finite")
+    return Conclusion(
+        values=method_values,
+        concluded_value=concluded_value,
+        weights=method_weights,
+        range=value_range,
+        market_source=ctx.market_source if ctx.market_source in MARKET_NAMES else "model",
+        notes=notes,
+    )
+
+
 def build_result(
     product: Product,
     ctx: ProductContext,
@@ -157,6 +266,17 @@ def build_result(
     audit: Audit,
 ) -> ValuationResult:
     """Assemble the result document of one product from the kernels' outputs."""
+    c = conclude(
+        product,
+        ctx,
+        as_of=as_of,
+        params=params,
+        values=values,
+        weights=weights,
+        concluded=concluded,
+        has=has,
+        quantiles=quantiles,
+    )
     mode = ctx.income_mode
     formulas = {
         "income": profile.income_formula.format(share=INCOME_SHARE_TEXT[mode]),
@@ -166,7 +286,7 @@ def build_result(
     names = {
         "income": profile.income_names[mode],
         "cost": "cost approach",
-        "market": MARKET_NAMES.get(ctx.market_source, MARKET_NAMES["model"]),
+        "market": MARKET_NAMES[c.market_source],
     }
     results: dict[str, MethodResult] = {}
     for m, method in enumerate(METHODS):
@@ -189,7 +309,7 @@ def build_result(
                 else None
             )
             results[method] = MethodResult(
-                value=float(values[m]),
+                value=c.values[m],
                 sigma_log=float(sigmas[m]),
                 range=rng,
                 comparables=comparables,
@@ -197,45 +317,9 @@ def build_result(
             )
         else:
             results[method] = MethodResult(skipped=ctx.skipped[method], **common)
-
-    notes = [Note(code=c, message=msg) for c, msg in ctx.warnings]
-    notes.extend(certificate_warnings(product, as_of, params))
-    rec = params["reconciliation"]
-    available = [float(values[m]) for m in range(3) if has[m]]
-    concluded_value: float | None = float(concluded)
     value_range = None
-    if not available:
-        concluded_value = None
-        notes.append(
-            Note(
-                code="no_method_applicable",
-                message="no method has the inputs it needs: "
-                + "; ".join(f"{k}: {v}" for k, v in ctx.skipped.items()),
-            )
-        )
-    else:
-        positive = [v for v in available if v > 0]
-        spread = max(positive) / min(positive) if len(positive) >= 2 else 1.0
-        if spread > rec["disagreement_ratio"]:
-            notes.append(
-                Note(
-                    code="methods_disagree",
-                    message=f"method values differ by a factor of {spread:.2f}"
-                    f" (> {rec['disagreement_ratio']:g}): escalate to a human valuer",
-                )
-            )
-        if quantiles is not None:
-            value_range = ValueRange(
-                p10=float(quantiles[3, 0]), p50=float(quantiles[3, 1]), p90=float(quantiles[3, 2])
-            )
-            if value_range.p10 > 0 and value_range.p90 / value_range.p10 > rec["wide_range_ratio"]:
-                notes.append(
-                    Note(
-                        code="wide_range",
-                        message=f"P90/P10 = {value_range.p90 / value_range.p10:.2f} "
-                        f"(> {rec['wide_range_ratio']:g}): the value is uncertain",
-                    )
-                )
+    if c.range is not None:
+        value_range = ValueRange(p10=c.range[0], p50=c.range[1], p90=c.range[2])
     return ValuationResult(
         product_id=product.product_id,
         name=product.name,
@@ -244,13 +328,13 @@ def build_result(
         profile=profile.name,
         profile_title=profile.title,
         methods=Methods(**results),
-        concluded_value=concluded_value,
-        weights=Weights(**{m: float(weights[i]) for i, m in enumerate(METHODS)}),
+        concluded_value=c.concluded_value,
+        weights=Weights(**dict(zip(METHODS, c.weights, strict=True))),
         range=value_range,
         samples=samples if quantiles is not None else 0,
-        warnings=notes,
+        warnings=[Note(code=code, message=message) for code, message in c.notes],
         audit=audit,
     )
 
 
-__all__ = ["build_result", "certificate_warnings"]
+__all__ = ["MARKET_NAMES", "Conclusion", "build_result", "certificate_warnings", "conclude"]
