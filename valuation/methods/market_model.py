@@ -202,9 +202,10 @@ class MarketModel:
         self.deals = deals
         self._scale: NDArray[np.float64] | None = None
         self._own: frozenset[str] | None = None
+        self._logs: tuple[tuple[str, ...], NDArray[np.float64], NDArray[np.bool_]] | None = None
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("hedonic", "deals", "_scale", "_own"):
+        if name in ("hedonic", "deals", "_scale", "_own", "_logs"):
             raise AttributeError(name)
         return getattr(self.hedonic, name)
 
@@ -214,6 +215,25 @@ class MarketModel:
             assert self.deals is not None
             self._own = frozenset(str(p) for p in self.deals.product_id)
         return self._own
+
+    def deal_log_prices(self, rows: NDArray[np.intp], names: Sequence[str]) -> NDArray[np.float64]:
+        """Return the hedonic model's log price of the deals ``rows`` as they were struck.
+
+        Each deal is predicted once, the first time it is asked for, and kept: its feature
+        row never changes, nor does the prediction of a row.
+        """
+        assert self.deals is not None
+        key = tuple(names)
+        if self._logs is None or self._logs[0] != key:
+            n = len(self.deals)
+            self._logs = (key, np.full(n, np.nan), np.zeros(n, dtype=np.bool_))
+        _, logs, known = self._logs
+        missing = np.unique(rows[~known[rows]])
+        if missing.size:
+            predicted = self.hedonic.predict(_comparable_rows(self, missing, names))
+            logs[missing] = np.asarray(predicted, dtype=np.float64)
+            known[missing] = True
+        return logs[rows]
 
     def selection_scale(self) -> NDArray[np.float64]:
         """Return each selection feature's standard deviation over the whole table (1 if none)."""
@@ -486,36 +506,54 @@ def history_factors(
     """Return the adjustment factors of several products' comparables, in few predictions.
 
     ``rows[i]`` are the deal-table rows of ``subjects[i]``'s comparables; each result equals
-    ``model.hedonic.adjustment_factors(subjects[i], rows[i])``.
+    ``model.hedonic.adjustment_factors(subjects[i], rows[i])``, bit for bit.
+
+    Notes
+    -----
+    The factors' design (:func:`models.adjustment_design`) has one row per comparable for its
+    own price and one per comparable and attribute moved to the product's value. A tree
+    model's prediction of a row depends on that row alone, so two rows alike predict alike:
+    the deals' own rows are predicted once each (:meth:`MarketModel.deal_log_prices`), and a
+    move that changes nothing (the category and sector the deal shares with the product, a
+    deal already a transfer or of the home territory, a feature unknown on both sides) is
+    the deal's own row, whose factor is ``exp(0) = 1``. Only the other rows are predicted.
     """
-    from models import adjustment_design, factors_from_log_prices
+    from models import factors_from_log_prices
 
+    deals = model.deals
+    assert deals is not None
+    n_features = len(names)
+    counts = [len(r) for r in rows]
     out: list[NDArray[np.float64]] = []
-    block: list[tuple[NDArray[np.float64], int]] = []
-    rows_in = 0
-
-    def flush() -> None:
-        # a few tens of thousands of rows a prediction: one call's overhead spread thin, and
-        # never a whole chunk's designs in memory at once
-        log_prices = np.asarray(
-            model.hedonic.predict(np.concatenate([d[0] for d in block])), dtype=np.float64
-        )
-        bounds = np.cumsum([0, *(d[0].shape[0] for d in block)])
-        out.extend(
-            factors_from_log_prices(log_prices[bounds[i] : bounds[i + 1]], d[1])
-            for i, d in enumerate(block)
-        )
-        block.clear()
-
-    for subject, chosen in zip(subjects, rows, strict=True):
-        design = adjustment_design(subject, _comparable_rows(model, chosen, names))
-        block.append(design)
-        rows_in += design[0].shape[0]
-        if rows_in >= _PREDICT_ROWS:
-            flush()
-            rows_in = 0
-    if block:
-        flush()
+    start = 0
+    while start < len(counts):
+        # products whose designs fill one prediction of a few tens of thousands of rows: one
+        # call's overhead spread thin, and never a whole chunk's designs in memory at once
+        stop, size = start, 0
+        while stop < len(counts) and (stop == start or size < _PREDICT_ROWS):
+            size += counts[stop] * n_features
+            stop += 1
+        group = rows[start:stop]
+        sizes = counts[start:stop]
+        flat = np.array([r for chosen in group for r in chosen], dtype=np.intp)
+        own = model.deal_log_prices(flat, names)
+        comps = _comparable_rows(model, flat, names)
+        subj = np.repeat(subjects[start:stop], sizes, axis=0)
+        moved = (comps != subj) & ~(np.isnan(comps) & np.isnan(subj))
+        at, column = np.nonzero(moved)
+        design = comps[at]
+        design[np.arange(at.size), column] = subj[at, column]
+        logs = np.repeat(own[:, None], n_features, axis=1)
+        if at.size:
+            logs[at, column] = np.asarray(model.hedonic.predict(design), dtype=np.float64)
+        offset = 0
+        for n in sizes:
+            # the layout of adjustment_design: the comparables' own rows, then one block of
+            # them per attribute
+            block = np.concatenate([own[offset : offset + n], logs[offset : offset + n].T.ravel()])
+            out.append(factors_from_log_prices(block, n_features))
+            offset += n
+        start = stop
     return out
 
 
