@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import importlib
 
-WARMUP_MODULES: tuple[str, ...] = ("valuation.kernels.valuation", "valuation.kernels.stress")
+WARMUP_MODULES: tuple[str, ...] = (
+    "valuation.kernels.valuation",
+    "valuation.kernels.stress",
+    "valuation.kernels.trees",
+)
 
 
 def warmup_all() -> list[str]:

@@ -39,6 +39,7 @@ not state is NaN, which LightGBM routes by its learned default direction.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
@@ -188,6 +189,41 @@ def _hedonic_of(
     return np.exp(point), sigma, np.exp(lo), np.exp(hi)
 
 
+_BOOSTERS = ("point_booster_", "centre_booster_", "lower_booster_", "upper_booster_")
+
+
+class _CompiledBooster:
+    """A LightGBM booster's ``predict`` by the compiled kernel."""
+
+    def __init__(self, ensemble: Any) -> None:
+        self.ensemble = ensemble
+
+    def predict(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
+        from valuation.kernels.trees import predict_ensemble
+
+        return predict_ensemble(self.ensemble, X)
+
+
+def compiled_twin(hedonic: Any) -> Any:
+    """Return a copy of a fitted hedonic model whose boosters predict by the compiled kernel.
+
+    Each booster of :class:`models.HedonicPriceModel` that :func:`valuation.kernels.trees.
+    compile_ensemble` follows is replaced in the copy (the model itself is left as it is); the
+    others, and a model without those boosters, keep LightGBM.
+    """
+    present = [name for name in _BOOSTERS if hasattr(hedonic, name)]
+    if not present:
+        return hedonic
+    from valuation.kernels.trees import compile_ensemble
+
+    twin = copy.copy(hedonic)
+    for name in present:
+        ensemble = compile_ensemble(getattr(hedonic, name).model_to_string())
+        if ensemble is not None:
+            setattr(twin, name, _CompiledBooster(ensemble))
+    return twin
+
+
 class MarketModel:
     """The hedonic price model with the calibration's deal table.
 
@@ -203,11 +239,22 @@ class MarketModel:
         self._scale: NDArray[np.float64] | None = None
         self._own: frozenset[str] | None = None
         self._logs: tuple[tuple[str, ...], NDArray[np.float64], NDArray[np.bool_]] | None = None
+        self._compiled: Any | None = None
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("hedonic", "deals", "_scale", "_own", "_logs"):
+        if name in ("hedonic", "deals", "_scale", "_own", "_logs", "_compiled"):
             raise AttributeError(name)
         return getattr(self.hedonic, name)
+
+    def predictor(self) -> Any:
+        """Return the hedonic model predicting through the compiled tree kernel.
+
+        The same predictions, bit for bit (:mod:`valuation.kernels.trees`), in less time; a
+        booster the kernel does not follow keeps LightGBM.
+        """
+        if self._compiled is None:
+            self._compiled = compiled_twin(self.hedonic)
+        return self._compiled
 
     def deal_products(self) -> frozenset[str]:
         """Return the ids of the products the deal table has deals of."""
@@ -230,7 +277,7 @@ class MarketModel:
         _, logs, known = self._logs
         missing = np.unique(rows[~known[rows]])
         if missing.size:
-            predicted = self.hedonic.predict(_comparable_rows(self, missing, names))
+            predicted = self.predictor().predict(_comparable_rows(self, missing, names))
             logs[missing] = np.asarray(predicted, dtype=np.float64)
             known[missing] = True
         return logs[rows]
@@ -489,7 +536,7 @@ def history_estimate(
 
 
 def _comparable_rows(
-    model: MarketModel, rows: Sequence[int], names: Sequence[str]
+    model: MarketModel, rows: Sequence[int] | NDArray[np.intp], names: Sequence[str]
 ) -> NDArray[np.float64]:
     deals = model.deals
     assert deals is not None
@@ -545,7 +592,7 @@ def history_factors(
         design[np.arange(at.size), column] = subj[at, column]
         logs = np.repeat(own[:, None], n_features, axis=1)
         if at.size:
-            logs[at, column] = np.asarray(model.hedonic.predict(design), dtype=np.float64)
+            logs[at, column] = np.asarray(model.predictor().predict(design), dtype=np.float64)
         offset = 0
         for n in sizes:
             # the layout of adjustment_design: the comparables' own rows, then one block of
@@ -615,7 +662,7 @@ def market_estimates(
     if not products:
         return []
     bundled = market_model if isinstance(market_model, MarketModel) else None
-    hedonic = market_model if bundled is None else bundled.hedonic
+    hedonic = market_model if bundled is None else bundled.predictor()
     names = model_feature_names(hedonic)
     X = np.array(
         [feature_row(p, as_of, names, quality_weights, economic_life) for p in products],
