@@ -467,7 +467,7 @@ def _select_pool(
             f"state the product's attributes (at least {MIN_QUALIFIED} must qualify)"
         )
         return [([], none, _selection_summary(pool.size, 0, known), why) for _ in range(m)]
-    from models import ComparablesSelector
+    from models import select_nearest
 
     used = [SELECTION_FEATURES.index(n) for n in known]
     reference = X[np.ix_(pool, np.array([col[n] for n in known], dtype=np.intp))]
@@ -478,14 +478,16 @@ def _select_pool(
     pool_sd = reference.std(axis=0)
     pool_scale = np.where(pool_sd > 0, pool_sd, 1.0)
     weights = (pool_scale / model.selection_scale()[used]) ** 2 / len(known)
-    selector = ComparablesSelector(n_neighbors=N_COMPARABLES, feature_weights=weights)
-    selector.fit(reference)
     # scikit-learn's brute search orders neighbours at equal distance by how it splits the
     # work: over the candidates while the queries are no more than the candidates (and
     # 1,024), over the queries beyond. One product's query is always the first case, so the
     # queries go in slices that keep it, and every product gets its own query's neighbours.
+    # (select_nearest is models.ComparablesSelector's fit and select without its checks.)
     step = max(1, min(pool.size, _QUERY_SLICE))
-    parts = [selector.select(query[i : i + step]) for i in range(0, m, step)]
+    parts = [
+        select_nearest(reference, query[i : i + step], N_COMPARABLES, weights)
+        for i in range(0, m, step)
+    ]
     all_similarities = np.concatenate([c.similarities for c in parts])
     all_indices = np.concatenate([c.indices for c in parts])
     out: list[Selection] = []
