@@ -240,9 +240,12 @@ class MarketModel:
         self._own: frozenset[str] | None = None
         self._logs: tuple[tuple[str, ...], NDArray[np.float64], NDArray[np.bool_]] | None = None
         self._compiled: Any | None = None
+        self._segments: dict[tuple[float, float], NDArray[np.intp]] = {}
+        self._facts: dict[int, tuple[str, str, dt.date, str]] = {}
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("hedonic", "deals", "_scale", "_own", "_logs", "_compiled"):
+        names = ("hedonic", "deals", "_scale", "_own", "_logs", "_compiled", "_segments", "_facts")
+        if name in names:
             raise AttributeError(name)
         return getattr(self.hedonic, name)
 
@@ -262,6 +265,39 @@ class MarketModel:
             assert self.deals is not None
             self._own = frozenset(str(p) for p in self.deals.product_id)
         return self._own
+
+    def deal_facts(self, row: int) -> tuple[str, str, dt.date, str]:
+        """Return a deal's id, product id, date and licence as Python objects (kept)."""
+        facts = self._facts.get(row)
+        if facts is None:
+            deals = self.deals
+            assert deals is not None
+            facts = (
+                str(deals.deal_id[row]),
+                str(deals.product_id[row]),
+                dt.date.fromisoformat(str(deals.date[row])),
+                str(deals.license[row]),
+            )
+            self._facts[row] = facts
+        return facts
+
+    def segment(self, category: float, sector: float) -> NDArray[np.intp]:
+        """Return the rows of the priced deals of one category and sector, in table order."""
+        key = (category, sector)
+        rows = self._segments.get(key)
+        if rows is None:
+            assert self.deals is not None
+            X = self.deals.features
+            names = self.deals.feature_names
+            price = self.deals.price
+            rows = np.flatnonzero(
+                (X[:, names.index("category")] == category)
+                & (X[:, names.index("sector")] == sector)
+                & np.isfinite(price)
+                & (price > 0)
+            )
+            self._segments[key] = rows
+        return rows
 
     def deal_log_prices(self, rows: NDArray[np.intp], names: Sequence[str]) -> NDArray[np.float64]:
         """Return the hedonic model's log price of the deals ``rows`` as they were struck.
@@ -444,18 +480,13 @@ def _select_pool(
     subj = {n: float(subjects[0, at[n]]) for n in (*MATCH_FEATURES, *SELECTION_FEATURES)}
     known = [n for n in SELECTION_FEATURES if math.isfinite(subj[n])]
     X = deals.features
-    mask = (
-        (X[:, col["category"]] == subj["category"])
-        & (X[:, col["sector"]] == subj["sector"])
-        & (deals.date <= np.datetime64(as_of, "D"))
-        & np.isfinite(deals.price)
-        & (deals.price > 0)
-    )
+    segment = model.segment(subj["category"], subj["sector"])
+    mask = deals.date[segment] <= np.datetime64(as_of, "D")
     if exclude is not None:
-        mask &= deals.product_id != exclude
+        mask &= deals.product_id[segment] != exclude
     for n in known:
-        mask &= np.isfinite(X[:, col[n]])
-    pool = np.flatnonzero(mask)
+        mask &= np.isfinite(X[segment, col[n]])
+    pool = segment[mask]
     none = np.zeros(0)
     m = subjects.shape[0]
     if not known:
@@ -490,21 +521,25 @@ def _select_pool(
     ]
     all_similarities = np.concatenate([c.similarities for c in parts])
     all_indices = np.concatenate([c.indices for c in parts])
+    qualifies = all_similarities >= MIN_SIMILARITY
+    qualified = qualifies.sum(axis=1).tolist()
+    deal_rows = pool[all_indices]
     out: list[Selection] = []
     for i in range(m):
         similarities = all_similarities[i]
-        keep = similarities >= MIN_SIMILARITY
-        rows = [int(pool[j]) for j in all_indices[i][keep]]
-        summary = _selection_summary(pool.size, len(rows), known)
-        if len(rows) < MIN_QUALIFIED:
+        if qualified[i] < MIN_QUALIFIED:
+            summary = _selection_summary(pool.size, qualified[i], known)
             best = float(similarities.max()) if similarities.size else 0.0
             why = (
-                f"{len(rows) or 'none'} of the {similarities.size} nearest deals qualify "
+                f"{qualified[i] or 'none'} of the {similarities.size} nearest deals qualify "
                 f"(similarity ≥ {MIN_SIMILARITY:g}; the best {best:.2f}): at least "
                 f"{MIN_QUALIFIED} are needed"
             )
             out.append(([], none, summary, why))
         else:
+            keep = qualifies[i]
+            rows = deal_rows[i][keep].tolist()
+            summary = _selection_summary(pool.size, len(rows), known)
             out.append((rows, similarities[keep], summary, None))
     return out
 
@@ -627,17 +662,19 @@ def _adjusted(
     spread = math.sqrt(var / n_eff)
     sigma = max(spread, band_sigma)
     labels = [FACTOR_NAMES.get(n, n) for n in names]
+    # tolist() gives the Python floats float() would, in one call per array
+    prices, sims, weights, adjusted_prices = (
+        a.tolist() for a in (price, similarities, w, adjusted)
+    )
+    factor_rows = np.asarray(factors).tolist()
     comparables = tuple(
         HistoryComparable(
-            deal_id=str(deals.deal_id[r]),
-            product_id=str(deals.product_id[r]),
-            date=dt.date.fromisoformat(str(deals.date[r])),
-            license=str(deals.license[r]),
-            price=float(price[j]),
-            similarity=float(similarities[j]),
-            weight=float(w[j]),
-            factors={label: float(f) for label, f in zip(labels, factors[j], strict=True)},
-            adjusted_price=float(adjusted[j]),
+            *model.deal_facts(r),
+            price=prices[j],
+            similarity=sims[j],
+            weight=weights[j],
+            factors=dict(zip(labels, factor_rows[j], strict=True)),
+            adjusted_price=adjusted_prices[j],
         )
         for j, r in enumerate(rows)
     )
