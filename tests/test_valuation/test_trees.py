@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 from valuation.calibration_set import load_calibration
-from valuation.kernels.trees import ZERO_THRESHOLD, compile_ensemble, predict_ensemble
+from valuation.kernels.trees import (
+    ZERO_THRESHOLD,
+    compile_ensemble,
+    ensemble_paths,
+    predict_ensemble,
+    predict_moved,
+)
 from valuation.methods.market_model import MarketModel, compiled_twin
 
 
@@ -92,3 +98,33 @@ def test_models_the_kernel_does_not_follow_keep_lightgbm() -> None:
         )
         assert ensemble is not None
         predict_ensemble(ensemble, X)
+
+
+def test_moved_rows_match_lightgbm_on_the_moved_rows() -> None:
+    """A row with one feature moved scores as LightGBM scores that row, whether or not its
+    paths read the moved feature; the paths' leaves and features are those of a full walk."""
+    market = load_calibration().market_model()
+    assert isinstance(market, MarketModel) and market.deals is not None
+    booster = market.hedonic.point_booster_
+    ensemble = compile_ensemble(booster.model_to_string())
+    assert ensemble is not None
+    base = _awkward_rows(market.deals.features, 4)[:300]
+    paths = ensemble_paths(ensemble, base)
+    assert paths.score.tobytes() == booster.predict(base).tobytes()
+    leaves = booster.predict(base, pred_leaf=True)
+    assert np.array_equal(paths.leaves, leaves)
+    rng = np.random.default_rng(5)
+    row = rng.integers(0, base.shape[0], 5000)
+    column = rng.integers(0, base.shape[1], 5000)
+    value = base[rng.integers(0, base.shape[0], 5000), column]
+    value[::7] = np.nan
+    value[1::7] = 0.0
+    value[2::7] = -1e-36
+    value[3::7] = base[row[3::7], column[3::7]]  # a move to the value it has
+    moved = base[row].copy()
+    moved[np.arange(row.size), column] = value
+    got = predict_moved(ensemble, base, paths, row, column, value)
+    assert got.tobytes() == booster.predict(moved).tobytes()
+    # the shortcut was taken: some moves leave some trees' paths alone
+    bits = (paths.features[row] >> column[:, None]) & 1
+    assert 0 < bits.mean() < 1

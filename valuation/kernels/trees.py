@@ -14,6 +14,12 @@ a time, with LightGBM's arithmetic:
 * the raw score is the sum of the leaf values (shrinkage already in them) in tree order,
   from 0.0, in double precision.
 
+The market method's factors predict a deal's row with one feature moved to the product's
+value, many times over. :func:`ensemble_paths` keeps, for each row, the leaf it reaches in each
+tree and the features its path there reads; :func:`predict_moved` then walks only the trees
+whose path reads the moved feature (the others end in the same leaf) and still sums every
+tree's leaf in order, so its scores are a full walk's, bit for bit.
+
 Models this kernel does not follow (categorical splits, linear trees, more than one tree per
 iteration, an output transform other than the plain regression's identity, averaged output)
 give None: their callers keep LightGBM. ``tests/test_valuation/test_trees.py`` checks the
@@ -27,7 +33,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from valuation.kernels._jit import jit
+from valuation.kernels._jit import jit, jit_inner
 
 ZERO_THRESHOLD = float(np.float32(1e-35))
 """LightGBM's ``kZeroThreshold`` (a float literal, widened to double)."""
@@ -104,6 +110,19 @@ def compile_ensemble(model_text: str) -> TreeEnsemble | None:
     return TreeEnsemble(feature, threshold, decision, left, right, leaf, n_features)
 
 
+@jit_inner
+def _child(x: float, d: int, threshold: float, left: int, right: int) -> int:
+    """Return the child a value ``x`` goes to at a split (LightGBM's ``NumericalDecision``)."""
+    missing = (d >> 2) & 3
+    nan = np.isnan(x)
+    if nan and missing != _MISSING_NAN:
+        x = 0.0
+        nan = False
+    if (missing == _MISSING_ZERO and x == 0.0) or (missing == _MISSING_NAN and nan):
+        return left if (d & _DEFAULT_LEFT) != 0 else right
+    return left if x <= threshold else right
+
+
 @jit
 def _predict(
     X: NDArray[np.float64],
@@ -115,12 +134,7 @@ def _predict(
     leaf: NDArray[np.float64],
     out: NDArray[np.float64],
 ) -> None:
-    n, m = X.shape
-    rows = np.empty((n, m))
-    for r in range(n):
-        for c in range(m):
-            v = X[r, c]
-            rows[r, c] = 0.0 if -ZERO_THRESHOLD <= v <= ZERO_THRESHOLD else v
+    n = X.shape[0]
     for r in range(n):
         out[r] = 0.0
     # one tree at a time over every row: the tree stays in cache; each row's sum still runs
@@ -129,30 +143,158 @@ def _predict(
         for r in range(n):
             node = 0 if left[t, 0] != ~0 or right[t, 0] != ~0 else ~0
             while node >= 0:
-                x = rows[r, feature[t, node]]
+                x = X[r, feature[t, node]]
                 d = decision[t, node]
-                missing = (d >> 2) & 3
-                nan = np.isnan(x)
-                if nan and missing != _MISSING_NAN:
-                    x = 0.0
-                    nan = False
-                if (missing == _MISSING_ZERO and x == 0.0) or (missing == _MISSING_NAN and nan):
-                    go_left = (d & _DEFAULT_LEFT) != 0
-                else:
-                    go_left = x <= threshold[t, node]
-                node = left[t, node] if go_left else right[t, node]
+                node = _child(x, d, threshold[t, node], left[t, node], right[t, node])
             out[r] += leaf[t, ~node]
 
 
-def predict_ensemble(ensemble: TreeEnsemble, X: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Return the raw score of each row of ``X``: what LightGBM's ``predict`` gives."""
-    rows = np.ascontiguousarray(X, dtype=np.float64)
+def _zeroed(ensemble: TreeEnsemble, X: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``X`` as LightGBM reads it: float64 rows, ``|x| <= kZeroThreshold`` read as 0."""
+    rows = np.asarray(X, dtype=np.float64)
     if rows.ndim != 2 or rows.shape[1] != ensemble.n_features:
         raise ValueError(
             f"the ensemble takes rows of {ensemble.n_features} features, got shape {rows.shape}"
         )
+    with np.errstate(invalid="ignore"):
+        return np.ascontiguousarray(np.where(np.abs(rows) <= ZERO_THRESHOLD, 0.0, rows))
+
+
+def predict_ensemble(ensemble: TreeEnsemble, X: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Return the raw score of each row of ``X``: what LightGBM's ``predict`` gives."""
+    rows = _zeroed(ensemble, X)
     out = np.empty(rows.shape[0], dtype=np.float64)
     _predict(rows, *ensemble[:6], out)
+    return out
+
+
+class Paths(NamedTuple):
+    """Where each row ends in each tree, which features its path reads, and its score."""
+
+    leaves: NDArray[np.int64]
+    """``(n_rows, n_trees)``: the leaf each row reaches."""
+    features: NDArray[np.int64]
+    """``(n_rows, n_trees)``: bit ``f`` set when the row's path splits on feature ``f``."""
+    score: NDArray[np.float64]
+    """``(n_rows,)``: the raw score, as :func:`predict_ensemble` gives it."""
+
+
+MAX_PATH_FEATURES = 63
+"""Features a path's bit set can name (an int64 less its sign)."""
+
+
+@jit
+def _paths(
+    X: NDArray[np.float64],
+    feature: NDArray[np.int64],
+    threshold: NDArray[np.float64],
+    decision: NDArray[np.int64],
+    left: NDArray[np.int64],
+    right: NDArray[np.int64],
+    leaf: NDArray[np.float64],
+    leaves: NDArray[np.int64],
+    features: NDArray[np.int64],
+    out: NDArray[np.float64],
+) -> None:
+    for r in range(X.shape[0]):
+        total = 0.0
+        for t in range(feature.shape[0]):
+            node = 0 if left[t, 0] != ~0 or right[t, 0] != ~0 else ~0
+            used = 0
+            while node >= 0:
+                f = feature[t, node]
+                used |= 1 << f
+                x = X[r, f]
+                d = decision[t, node]
+                node = _child(x, d, threshold[t, node], left[t, node], right[t, node])
+            leaves[r, t] = ~node
+            features[r, t] = used
+            total += leaf[t, ~node]
+        out[r] = total
+
+
+@jit
+def _moved(
+    X: NDArray[np.float64],
+    leaves: NDArray[np.int64],
+    features: NDArray[np.int64],
+    row: NDArray[np.int64],
+    column: NDArray[np.int64],
+    value: NDArray[np.float64],
+    feature: NDArray[np.int64],
+    threshold: NDArray[np.float64],
+    decision: NDArray[np.int64],
+    left: NDArray[np.int64],
+    right: NDArray[np.int64],
+    leaf: NDArray[np.float64],
+    out: NDArray[np.float64],
+) -> None:
+    n = row.shape[0]
+    moved = np.empty(n)
+    for m in range(n):
+        v = value[m]
+        moved[m] = 0.0 if -ZERO_THRESHOLD <= v <= ZERO_THRESHOLD else v
+        out[m] = 0.0
+    # one tree at a time over every moved row, as _predict; each row's sum over the trees in order
+    for t in range(feature.shape[0]):
+        for m in range(n):
+            r = row[m]
+            c = column[m]
+            if (features[r, t] >> c) & 1:
+                # the path reads the moved feature: walk the tree with the moved value
+                node = 0
+                while node >= 0:
+                    f = feature[t, node]
+                    x = moved[m] if f == c else X[r, f]
+                    d = decision[t, node]
+                    node = _child(x, d, threshold[t, node], left[t, node], right[t, node])
+                out[m] += leaf[t, ~node]
+            else:
+                # every split on the path reads another feature: the same leaf
+                out[m] += leaf[t, leaves[r, t]]
+
+
+def ensemble_paths(ensemble: TreeEnsemble, X: NDArray[np.float64]) -> Paths:
+    """Return the :class:`Paths` of each row of ``X`` (its score is the ensemble's)."""
+    rows = _zeroed(ensemble, X)
+    n, n_trees = rows.shape[0], ensemble.feature.shape[0]
+    leaves = np.empty((n, n_trees), dtype=np.int64)
+    features = np.empty((n, n_trees), dtype=np.int64)
+    score = np.empty(n, dtype=np.float64)
+    _paths(rows, *ensemble[:6], leaves, features, score)
+    return Paths(leaves, features, score)
+
+
+def predict_moved(
+    ensemble: TreeEnsemble,
+    X: NDArray[np.float64],
+    paths: Paths,
+    row: NDArray[np.intp],
+    column: NDArray[np.intp],
+    value: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Return the score of rows of ``X`` with one feature moved, bit for bit.
+
+    Row ``m`` is ``X[row[m]]`` with feature ``column[m]`` set to ``value[m]``; the scores are
+    :func:`predict_ensemble`'s of those rows. ``paths`` are the :func:`ensemble_paths` of
+    ``X``. A tree whose path for the unmoved row splits on other features only ends in the
+    same leaf; only the others are walked. The sum still runs over every tree in order, so
+    the score is the one a full walk gives.
+    """
+    if ensemble.n_features > MAX_PATH_FEATURES:
+        raise ValueError(f"more than {MAX_PATH_FEATURES} features: predict the rows instead")
+    rows = _zeroed(ensemble, X)
+    out = np.empty(len(row), dtype=np.float64)
+    _moved(
+        rows,
+        paths.leaves,
+        paths.features,
+        np.asarray(row, dtype=np.int64),
+        np.asarray(column, dtype=np.int64),
+        np.asarray(value, dtype=np.float64),
+        *ensemble[:6],
+        out,
+    )
     return out
 
 
@@ -168,4 +310,14 @@ def warmup() -> None:
     predict_ensemble(ensemble, np.array([[0.0], [1.0], [np.nan]]))
 
 
-__all__ = ["ZERO_THRESHOLD", "TreeEnsemble", "compile_ensemble", "predict_ensemble", "warmup"]
+__all__ = [
+    "MAX_PATH_FEATURES",
+    "ZERO_THRESHOLD",
+    "Paths",
+    "TreeEnsemble",
+    "compile_ensemble",
+    "ensemble_paths",
+    "predict_ensemble",
+    "predict_moved",
+    "warmup",
+]

@@ -54,6 +54,7 @@ from valuation.schema.product import CATEGORIES, QUALITY_DIMENSIONS, SECTORS, Pr
 
 if TYPE_CHECKING:
     from valuation.calibration_set import DealTable
+    from valuation.kernels.trees import Paths, TreeEnsemble
 
 # Ranks the calibration uses for the licence and territory features (calibration.history and
 # calibration.fit): an outright transfer, in the home territory.
@@ -224,6 +225,30 @@ def compiled_twin(hedonic: Any) -> Any:
     return twin
 
 
+@dataclass
+class _DealCache:
+    """The hedonic model's log price of each deal as struck, and its trees' paths."""
+
+    names: tuple[str, ...]
+    ensemble: Any | None
+    known: NDArray[np.bool_]
+    logs: NDArray[np.float64]
+    leaves: NDArray[np.int64]
+    features: NDArray[np.int64]
+
+    @classmethod
+    def empty(cls, names: tuple[str, ...], n: int, ensemble: Any | None) -> _DealCache:
+        trees = 0 if ensemble is None else ensemble.feature.shape[0]
+        return cls(
+            names,
+            ensemble,
+            np.zeros(n, dtype=np.bool_),
+            np.full(n, np.nan),
+            np.zeros((n, trees), dtype=np.int64),
+            np.zeros((n, trees), dtype=np.int64),
+        )
+
+
 class MarketModel:
     """The hedonic price model with the calibration's deal table.
 
@@ -238,7 +263,7 @@ class MarketModel:
         self.deals = deals
         self._scale: NDArray[np.float64] | None = None
         self._own: frozenset[str] | None = None
-        self._logs: tuple[tuple[str, ...], NDArray[np.float64], NDArray[np.bool_]] | None = None
+        self._logs: _DealCache | None = None
         self._compiled: Any | None = None
         self._segments: dict[tuple[float, float], NDArray[np.intp]] = {}
         self._facts: dict[int, tuple[str, str, dt.date, str]] = {}
@@ -299,24 +324,65 @@ class MarketModel:
             self._segments[key] = rows
         return rows
 
+    def point_ensemble(self) -> TreeEnsemble | None:
+        """Return the compiled trees of the hedonic model's point prediction, if it has them.
+
+        A :class:`valuation.kernels.trees.TreeEnsemble` when the hedonic model is a
+        :class:`models.HedonicPriceModel` (its ``predict`` is its point booster's) whose point
+        booster the kernel follows, else None.
+        """
+        from models import HedonicPriceModel
+
+        if not isinstance(self.hedonic, HedonicPriceModel):
+            return None
+        booster = getattr(self.predictor(), "point_booster_", None)
+        if isinstance(booster, _CompiledBooster):
+            ensemble: TreeEnsemble = booster.ensemble
+            return ensemble
+        return None
+
+    def _deal_cache(self, rows: NDArray[np.intp], names: Sequence[str]) -> _DealCache:
+        assert self.deals is not None
+        key = tuple(names)
+        if self._logs is None or self._logs.names != key:
+            self._logs = _DealCache.empty(key, len(self.deals), self.point_ensemble())
+        cache = self._logs
+        missing = np.unique(rows[~cache.known[rows]])
+        if missing.size:
+            deal_rows = _comparable_rows(self, missing, names)
+            if cache.ensemble is not None:
+                from valuation.kernels.trees import ensemble_paths
+
+                paths = ensemble_paths(cache.ensemble, deal_rows)
+                cache.leaves[missing] = paths.leaves
+                cache.features[missing] = paths.features
+                cache.logs[missing] = paths.score
+            else:
+                predicted = self.predictor().predict(deal_rows)
+                cache.logs[missing] = np.asarray(predicted, dtype=np.float64)
+            cache.known[missing] = True
+        return cache
+
     def deal_log_prices(self, rows: NDArray[np.intp], names: Sequence[str]) -> NDArray[np.float64]:
         """Return the hedonic model's log price of the deals ``rows`` as they were struck.
 
         Each deal is predicted once, the first time it is asked for, and kept: its feature
         row never changes, nor does the prediction of a row.
         """
-        assert self.deals is not None
-        key = tuple(names)
-        if self._logs is None or self._logs[0] != key:
-            n = len(self.deals)
-            self._logs = (key, np.full(n, np.nan), np.zeros(n, dtype=np.bool_))
-        _, logs, known = self._logs
-        missing = np.unique(rows[~known[rows]])
-        if missing.size:
-            predicted = self.predictor().predict(_comparable_rows(self, missing, names))
-            logs[missing] = np.asarray(predicted, dtype=np.float64)
-            known[missing] = True
-        return logs[rows]
+        return self._deal_cache(rows, names).logs[rows]
+
+    def deal_paths(self, rows: NDArray[np.intp], names: Sequence[str]) -> Paths | None:
+        """Return the deals' paths through the point prediction's trees, None without them.
+
+        :class:`valuation.kernels.trees.Paths` of the deals ``rows``, kept as their log prices
+        are.
+        """
+        cache = self._deal_cache(rows, names)
+        if cache.ensemble is None:
+            return None
+        from valuation.kernels.trees import Paths
+
+        return Paths(cache.leaves[rows], cache.features[rows], cache.logs[rows])
 
     def selection_scale(self) -> NDArray[np.float64]:
         """Return each selection feature's standard deviation over the whole table (1 if none)."""
@@ -608,6 +674,9 @@ def history_factors(
     assert deals is not None
     n_features = len(names)
     counts = [len(r) for r in rows]
+    ensemble = model.point_ensemble()
+    if ensemble is not None and ensemble.n_features > 63:  # a path's features fit an int64
+        ensemble = None
     out: list[NDArray[np.float64]] = []
     start = 0
     while start < len(counts):
@@ -620,15 +689,20 @@ def history_factors(
         group = rows[start:stop]
         sizes = counts[start:stop]
         flat = np.array([r for chosen in group for r in chosen], dtype=np.intp)
-        own = model.deal_log_prices(flat, names)
+        paths = model.deal_paths(flat, names) if ensemble is not None else None
+        own = model.deal_log_prices(flat, names) if paths is None else paths.score
         comps = _comparable_rows(model, flat, names)
         subj = np.repeat(subjects[start:stop], sizes, axis=0)
         moved = (comps != subj) & ~(np.isnan(comps) & np.isnan(subj))
         at, column = np.nonzero(moved)
-        design = comps[at]
-        design[np.arange(at.size), column] = subj[at, column]
         logs = np.repeat(own[:, None], n_features, axis=1)
-        if at.size:
+        if at.size and paths is not None and ensemble is not None:
+            from valuation.kernels.trees import predict_moved
+
+            logs[at, column] = predict_moved(ensemble, comps, paths, at, column, subj[at, column])
+        elif at.size:
+            design = comps[at]
+            design[np.arange(at.size), column] = subj[at, column]
             logs[at, column] = np.asarray(model.predictor().predict(design), dtype=np.float64)
         offset = 0
         for n in sizes:
