@@ -172,9 +172,9 @@ class Paths(NamedTuple):
     """Where each row ends in each tree, which features its path reads, and its score."""
 
     leaves: NDArray[np.int64]
-    """``(n_rows, n_trees)``: the leaf each row reaches."""
+    """``(n_trees, n_rows)``: the leaf each row reaches (tree-major, as the kernels read it)."""
     features: NDArray[np.int64]
-    """``(n_rows, n_trees)``: bit ``f`` set when the row's path splits on feature ``f``."""
+    """``(n_trees, n_rows)``: bit ``f`` set when the row's path splits on feature ``f``."""
     score: NDArray[np.float64]
     """``(n_rows,)``: the raw score, as :func:`predict_ensemble` gives it."""
 
@@ -207,8 +207,8 @@ def _paths(
                 x = X[r, f]
                 d = decision[t, node]
                 node = _child(x, d, threshold[t, node], left[t, node], right[t, node])
-            leaves[r, t] = ~node
-            features[r, t] = used
+            leaves[t, r] = ~node
+            features[t, r] = used
             total += leaf[t, ~node]
         out[r] = total
 
@@ -240,7 +240,7 @@ def _moved(
         for m in range(n):
             r = row[m]
             c = column[m]
-            if (features[r, t] >> c) & 1:
+            if (features[t, r] >> c) & 1:
                 # the path reads the moved feature: walk the tree with the moved value
                 node = 0
                 while node >= 0:
@@ -251,15 +251,15 @@ def _moved(
                 out[m] += leaf[t, ~node]
             else:
                 # every split on the path reads another feature: the same leaf
-                out[m] += leaf[t, leaves[r, t]]
+                out[m] += leaf[t, leaves[t, r]]
 
 
 def ensemble_paths(ensemble: TreeEnsemble, X: NDArray[np.float64]) -> Paths:
     """Return the :class:`Paths` of each row of ``X`` (its score is the ensemble's)."""
     rows = _zeroed(ensemble, X)
     n, n_trees = rows.shape[0], ensemble.feature.shape[0]
-    leaves = np.empty((n, n_trees), dtype=np.int64)
-    features = np.empty((n, n_trees), dtype=np.int64)
+    leaves = np.empty((n_trees, n), dtype=np.int64)
+    features = np.empty((n_trees, n), dtype=np.int64)
     score = np.empty(n, dtype=np.float64)
     _paths(rows, *ensemble[:6], leaves, features, score)
     return Paths(leaves, features, score)

@@ -244,8 +244,8 @@ class _DealCache:
             ensemble,
             np.zeros(n, dtype=np.bool_),
             np.full(n, np.nan),
-            np.zeros((n, trees), dtype=np.int64),
-            np.zeros((n, trees), dtype=np.int64),
+            np.zeros((trees, n), dtype=np.int64),
+            np.zeros((trees, n), dtype=np.int64),
         )
 
 
@@ -354,8 +354,8 @@ class MarketModel:
                 from valuation.kernels.trees import ensemble_paths
 
                 paths = ensemble_paths(cache.ensemble, deal_rows)
-                cache.leaves[missing] = paths.leaves
-                cache.features[missing] = paths.features
+                cache.leaves[:, missing] = paths.leaves
+                cache.features[:, missing] = paths.features
                 cache.logs[missing] = paths.score
             else:
                 predicted = self.predictor().predict(deal_rows)
@@ -382,7 +382,7 @@ class MarketModel:
             return None
         from valuation.kernels.trees import Paths
 
-        return Paths(cache.leaves[rows], cache.features[rows], cache.logs[rows])
+        return Paths(cache.leaves[:, rows], cache.features[:, rows], cache.logs[rows])
 
     def selection_scale(self) -> NDArray[np.float64]:
         """Return each selection feature's standard deviation over the whole table (1 if none)."""
