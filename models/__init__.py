@@ -4,7 +4,7 @@ Hedonic price, royalty rate, comparables, hazards, conformal intervals, and the 
 real exchange listings. No dependency on ``valuation`` or ``calibration``.
 """
 
-from models._comparables import Comparables, ComparablesSelector
+from models._comparables import Comparables, ComparablesSelector, select_nearest
 from models._conformal import (
     conformal_quantile,
     cqr_conformity_scores,
@@ -46,5 +46,6 @@ __all__ = [
     "person_period",
     "piecewise_constant_hazard",
     "poisson_rate_interval",
+    "select_nearest",
     "strictly_inside_share",
 ]

@@ -63,6 +63,61 @@ def similarity_weights(
     return similarities, similarities / similarities.sum(axis=1, keepdims=True)
 
 
+def nearest(
+    reference: NDArray[np.float64], query: NDArray[np.float64], k: int
+) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
+    """Return ``(distances, indices)`` of the ``k`` nearest rows of ``reference`` to each query.
+
+    What ``NearestNeighbors(algorithm="brute").fit(reference).kneighbors(query, k)`` returns,
+    bit for bit: the same call of scikit-learn's pairwise reduction, without the estimator's
+    validation (both arrays are C-ordered float64 here, checked by their callers).
+    """
+    from sklearn.metrics._pairwise_distances_reduction import ArgKmin
+
+    if ArgKmin.is_usable_for(query, reference, "euclidean"):
+        distances, indices = ArgKmin.compute(
+            X=query,
+            Y=reference,
+            k=k,
+            metric="euclidean",
+            metric_kwargs={},
+            strategy="auto",
+            return_distance=True,
+        )
+        return distances, indices
+    index = NearestNeighbors(algorithm="brute").fit(reference)
+    distances, indices = index.kneighbors(query, n_neighbors=k)
+    return distances, indices
+
+
+def select_nearest(
+    reference: NDArray[np.float64],
+    query: NDArray[np.float64],
+    n_neighbors: int = 5,
+    feature_weights: NDArray[np.float64] | None = None,
+) -> Comparables:
+    """Return ``ComparablesSelector(...).fit(reference).select(query)``, bit for bit.
+
+    For callers that search many small reference sets: the same standardisation, weights and
+    search, without the estimator's checks. ``reference`` and ``query`` must be finite
+    float64 arrays with the same columns; ``feature_weights`` non-negative, one per column.
+    """
+    mean = reference.mean(axis=0)
+    sd = reference.std(axis=0)
+    scale = np.where(sd > 0, sd, 1.0)
+    weights = (
+        np.ones(reference.shape[1])
+        if feature_weights is None
+        else np.sqrt(np.asarray(feature_weights, dtype=np.float64))
+    )
+    points = standardise(reference, mean, scale) * weights
+    queries = np.ascontiguousarray(standardise(query, mean, scale) * weights)
+    k = min(int(n_neighbors), int(points.shape[0]))
+    distances, indices = nearest(points, queries, k)
+    similarities, shares = similarity_weights(distances)
+    return Comparables(indices, distances, similarities, shares)
+
+
 class ComparablesSelector(BaseEstimator):
     """Select comparable products: nearest neighbours after standardising each feature.
 
@@ -116,7 +171,6 @@ class ComparablesSelector(BaseEstimator):
         scale = X_arr.std(axis=0)
         self.scale_ = np.where(scale > 0, scale, 1.0)
         self.reference_ = standardise(X_arr, self.mean_, self.scale_) * self._weights()
-        self._build_index()
         return self
 
     def _weights(self) -> NDArray[np.float64]:
@@ -130,8 +184,13 @@ class ComparablesSelector(BaseEstimator):
             )
         return np.sqrt(weights)  # weights multiply squared differences
 
-    def _build_index(self) -> None:
-        self.index_ = NearestNeighbors(algorithm="brute").fit(self.reference_)
+    def _index(self) -> NearestNeighbors:
+        # only a search of the reference rows among themselves needs scikit-learn's estimator
+        index = getattr(self, "_index_cache", None)
+        if index is None:
+            index = NearestNeighbors(algorithm="brute").fit(self.reference_)
+            self._index_cache = index
+        return index
 
     def _query(self, X: ArrayLike | None) -> NDArray[np.float64] | None:
         check_is_fitted(self)
@@ -149,8 +208,10 @@ class ComparablesSelector(BaseEstimator):
         """
         query = self._query(X)
         k = min(int(self.n_neighbors if n_neighbors is None else n_neighbors), self._n_ref(X))
-        distances, indices = self.index_.kneighbors(query, n_neighbors=k)
-        return distances, indices
+        if query is None:
+            distances, indices = self._index().kneighbors(None, n_neighbors=k)
+            return distances, indices
+        return nearest(np.ascontiguousarray(self.reference_), np.ascontiguousarray(query), k)
 
     def _n_ref(self, X: ArrayLike | None) -> int:
         return int(self.reference_.shape[0]) - (1 if X is None else 0)
@@ -189,5 +250,4 @@ class ComparablesSelector(BaseEstimator):
         selector.scale_ = np.asarray(require(data, "scale", _NAME), dtype=np.float64)
         selector.reference_ = np.asarray(require(data, "reference", _NAME), dtype=np.float64)
         selector.reference_ = selector.reference_.reshape(-1, selector.n_features_in_)
-        selector._build_index()
         return selector

@@ -15,6 +15,7 @@ from models import (
     conformal_quantile,
     cqr_conformity_scores,
     interval_coverage,
+    select_nearest,
     strictly_inside_share,
 )
 from models.exceptions import DataError
@@ -109,6 +110,31 @@ def test_comparables_round_trip():
     a, b = selector.select(X[:7]), restored.select(X[:7])
     np.testing.assert_array_equal(a.indices, b.indices)
     np.testing.assert_array_equal(a.distances, b.distances)
+
+
+def test_select_nearest_is_the_selector_bit_for_bit():
+    """The unchecked search gives the estimator's neighbours, order and bits, ties included,
+    and the estimator's query search is scikit-learn's NearestNeighbors' own."""
+    from sklearn.neighbors import NearestNeighbors
+
+    rng = np.random.default_rng(6)
+    # rounded coordinates: many candidates at equal distance, whose order must be kept
+    X = np.round(rng.normal(size=(300, 3)), 1)
+    query = np.round(rng.normal(size=(40, 3)), 1)
+    weights = np.array([0.5, 0.3, 0.2])
+    fitted = ComparablesSelector(n_neighbors=5, feature_weights=weights).fit(X)
+    want = fitted.select(query)
+    got = select_nearest(X, query, 5, weights)
+    for field in ("indices", "distances", "similarities", "weights"):
+        assert getattr(got, field).tobytes() == getattr(want, field).tobytes(), field
+    assert np.any(np.diff(want.distances, axis=1) == 0.0)
+    points = fitted.reference_
+    scaled = (query - fitted.mean_) / fitted.scale_ * np.sqrt(weights)
+    distances, indices = NearestNeighbors(algorithm="brute").fit(points).kneighbors(scaled, 5)
+    assert want.distances.tobytes() == distances.tobytes()
+    assert want.indices.tobytes() == indices.tobytes()
+    # more neighbours asked than rows: all of them
+    assert select_nearest(X[:3], query, 5).indices.shape == (40, 3)
 
 
 def test_conformal_quantile_rank():

@@ -13,6 +13,7 @@ WARMUP_MODULES: tuple[str, ...] = (
     "valuation.kernels.valuation",
     "valuation.kernels.range",
     "valuation.kernels.stress",
+    "valuation.kernels.trees",
 )
 
 

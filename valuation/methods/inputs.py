@@ -12,6 +12,7 @@ import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -103,7 +104,8 @@ def history_growth(
     vol = float(proc["volatility"][product.sector])
     jump_factor = math.expm1(proc["jump_mean"] + 0.5 * proc["jump_volatility"] ** 2)
     convexity = 0.5 * vol * vol + proc["jump_intensity"] * jump_factor
-    growth = float(np.clip(math.expm1(slope + convexity), lo, hi))
+    # np.clip of one number, without its array machinery (NaN still passes through)
+    growth = float(min(max(math.expm1(slope + convexity), lo), hi))
     return growth, max(se * (1.0 + growth), floor_sd)
 
 
@@ -577,6 +579,32 @@ def _note_method_errors(
                 ctx.note(method, "method_error", float(errors[key]), source)
 
 
+def _columns(
+    rows: list[dict[str, float]], keys: Sequence[str], fills: dict[str, float]
+) -> dict[str, np.ndarray]:
+    """Return each of ``keys`` as a float64 column over ``rows`` (``fills`` or 0 if absent)."""
+    # one pass over the rows: a row with every key read by one itemgetter call
+    every = itemgetter(*keys)
+    pairs = [(k, fills.get(k, 0.0)) for k in keys]
+    table = np.array(
+        [every(r) if len(r) == len(keys) else [r.get(k, f) for k, f in pairs] for r in rows],
+        dtype=np.float64,
+    ).reshape(len(rows), len(keys))
+    return {k: table[:, j].copy() for j, k in enumerate(keys)}
+
+
+_COST_KEYS = (
+    "indexed",
+    "return_on_cost",
+    "quality_factor",
+    "remaining_life",
+    "sd_index",
+    "sd_return",
+    "sd_quality",
+)
+"""The per-product cost inputs :func:`_prepare_cost` writes (a skipped product: none)."""
+
+
 def prepare(
     products: Sequence[Product],
     as_of: dt.date,
@@ -665,9 +693,6 @@ def prepare(
 
     ones = np.ones(n)
 
-    def column(rows: list[dict[str, float]], key: str, fill: float = 0.0) -> np.ndarray:
-        return np.array([r.get(key, fill) for r in rows], dtype=np.float64)
-
     fills = {
         "tab_life": 1.0,
         "revoke_keep": 1.0,
@@ -676,25 +701,15 @@ def prepare(
         "renew_p": 1.0,
         "lapse_keep": 1.0,
     }
-    income = IncomeInputs(
-        **{
-            k: keep if k == "keep" else column(income_rows, k, fills.get(k, 0.0))
-            for k in IncomeInputs._fields
-        }
-    )
+    income_keys = [k for k in IncomeInputs._fields if k != "keep"]
+    income = IncomeInputs(keep=keep, **_columns(income_rows, income_keys, fills))
     items = np.array(cost_items, dtype=np.float64).reshape(-1, 3)
     cost = CostInputs(
         offsets=np.array(cost_offsets, dtype=np.int64),
         amount=items[:, 0].copy(),
         age_years=items[:, 1].copy(),
         index_rate=items[:, 2].copy(),
-        indexed=column(cost_rows, "indexed"),
-        return_on_cost=column(cost_rows, "return_on_cost"),
-        quality_factor=column(cost_rows, "quality_factor", 1.0),
-        remaining_life=column(cost_rows, "remaining_life"),
-        sd_index=column(cost_rows, "sd_index"),
-        sd_return=column(cost_rows, "sd_return"),
-        sd_quality=column(cost_rows, "sd_quality"),
+        **_columns(cost_rows, _COST_KEYS, {"quality_factor": 1.0}),
         sd_model=ones * params["method_error"]["cost"],
     )
     model_value = np.zeros(n)

@@ -39,6 +39,7 @@ not state is NaN, which LightGBM routes by its learned default direction.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
@@ -53,6 +54,7 @@ from valuation.schema.product import CATEGORIES, QUALITY_DIMENSIONS, SECTORS, Pr
 
 if TYPE_CHECKING:
     from valuation.calibration_set import DealTable
+    from valuation.kernels.trees import Paths, TreeEnsemble
 
 # Ranks the calibration uses for the licence and territory features (calibration.history and
 # calibration.fit): an outright transfer, in the home territory.
@@ -188,6 +190,65 @@ def _hedonic_of(
     return np.exp(point), sigma, np.exp(lo), np.exp(hi)
 
 
+_BOOSTERS = ("point_booster_", "centre_booster_", "lower_booster_", "upper_booster_")
+
+
+class _CompiledBooster:
+    """A LightGBM booster's ``predict`` by the compiled kernel."""
+
+    def __init__(self, ensemble: Any) -> None:
+        self.ensemble = ensemble
+
+    def predict(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
+        from valuation.kernels.trees import predict_ensemble
+
+        return predict_ensemble(self.ensemble, X)
+
+
+def compiled_twin(hedonic: Any) -> Any:
+    """Return a copy of a fitted hedonic model whose boosters predict by the compiled kernel.
+
+    Each booster of :class:`models.HedonicPriceModel` that :func:`valuation.kernels.trees.
+    compile_ensemble` follows is replaced in the copy (the model itself is left as it is); the
+    others, and a model without those boosters, keep LightGBM.
+    """
+    present = [name for name in _BOOSTERS if hasattr(hedonic, name)]
+    if not present:
+        return hedonic
+    from valuation.kernels.trees import compile_ensemble
+
+    twin = copy.copy(hedonic)
+    for name in present:
+        ensemble = compile_ensemble(getattr(hedonic, name).model_to_string())
+        if ensemble is not None:
+            setattr(twin, name, _CompiledBooster(ensemble))
+    return twin
+
+
+@dataclass
+class _DealCache:
+    """The hedonic model's log price of each deal as struck, and its trees' paths."""
+
+    names: tuple[str, ...]
+    ensemble: Any | None
+    known: NDArray[np.bool_]
+    logs: NDArray[np.float64]
+    leaves: NDArray[np.int64]
+    features: NDArray[np.int64]
+
+    @classmethod
+    def empty(cls, names: tuple[str, ...], n: int, ensemble: Any | None) -> _DealCache:
+        trees = 0 if ensemble is None else ensemble.feature.shape[0]
+        return cls(
+            names,
+            ensemble,
+            np.zeros(n, dtype=np.bool_),
+            np.full(n, np.nan),
+            np.zeros((trees, n), dtype=np.int64),
+            np.zeros((trees, n), dtype=np.int64),
+        )
+
+
 class MarketModel:
     """The hedonic price model with the calibration's deal table.
 
@@ -202,11 +263,26 @@ class MarketModel:
         self.deals = deals
         self._scale: NDArray[np.float64] | None = None
         self._own: frozenset[str] | None = None
+        self._logs: _DealCache | None = None
+        self._compiled: Any | None = None
+        self._segments: dict[tuple[float, float], NDArray[np.intp]] = {}
+        self._facts: dict[int, tuple[str, str, dt.date, str]] = {}
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("hedonic", "deals", "_scale", "_own"):
+        names = ("hedonic", "deals", "_scale", "_own", "_logs", "_compiled", "_segments", "_facts")
+        if name in names:
             raise AttributeError(name)
         return getattr(self.hedonic, name)
+
+    def predictor(self) -> Any:
+        """Return the hedonic model predicting through the compiled tree kernel.
+
+        The same predictions, bit for bit (:mod:`valuation.kernels.trees`), in less time; a
+        booster the kernel does not follow keeps LightGBM.
+        """
+        if self._compiled is None:
+            self._compiled = compiled_twin(self.hedonic)
+        return self._compiled
 
     def deal_products(self) -> frozenset[str]:
         """Return the ids of the products the deal table has deals of."""
@@ -214,6 +290,99 @@ class MarketModel:
             assert self.deals is not None
             self._own = frozenset(str(p) for p in self.deals.product_id)
         return self._own
+
+    def deal_facts(self, row: int) -> tuple[str, str, dt.date, str]:
+        """Return a deal's id, product id, date and licence as Python objects (kept)."""
+        facts = self._facts.get(row)
+        if facts is None:
+            deals = self.deals
+            assert deals is not None
+            facts = (
+                str(deals.deal_id[row]),
+                str(deals.product_id[row]),
+                dt.date.fromisoformat(str(deals.date[row])),
+                str(deals.license[row]),
+            )
+            self._facts[row] = facts
+        return facts
+
+    def segment(self, category: float, sector: float) -> NDArray[np.intp]:
+        """Return the rows of the priced deals of one category and sector, in table order."""
+        key = (category, sector)
+        rows = self._segments.get(key)
+        if rows is None:
+            assert self.deals is not None
+            X = self.deals.features
+            names = self.deals.feature_names
+            price = self.deals.price
+            rows = np.flatnonzero(
+                (X[:, names.index("category")] == category)
+                & (X[:, names.index("sector")] == sector)
+                & np.isfinite(price)
+                & (price > 0)
+            )
+            self._segments[key] = rows
+        return rows
+
+    def point_ensemble(self) -> TreeEnsemble | None:
+        """Return the compiled trees of the hedonic model's point prediction, if it has them.
+
+        A :class:`valuation.kernels.trees.TreeEnsemble` when the hedonic model is a
+        :class:`models.HedonicPriceModel` (its ``predict`` is its point booster's) whose point
+        booster the kernel follows, else None.
+        """
+        from models import HedonicPriceModel
+
+        if not isinstance(self.hedonic, HedonicPriceModel):
+            return None
+        booster = getattr(self.predictor(), "point_booster_", None)
+        if isinstance(booster, _CompiledBooster):
+            ensemble: TreeEnsemble = booster.ensemble
+            return ensemble
+        return None
+
+    def _deal_cache(self, rows: NDArray[np.intp], names: Sequence[str]) -> _DealCache:
+        assert self.deals is not None
+        key = tuple(names)
+        if self._logs is None or self._logs.names != key:
+            self._logs = _DealCache.empty(key, len(self.deals), self.point_ensemble())
+        cache = self._logs
+        missing = np.unique(rows[~cache.known[rows]])
+        if missing.size:
+            deal_rows = _comparable_rows(self, missing, names)
+            if cache.ensemble is not None:
+                from valuation.kernels.trees import ensemble_paths
+
+                paths = ensemble_paths(cache.ensemble, deal_rows)
+                cache.leaves[:, missing] = paths.leaves
+                cache.features[:, missing] = paths.features
+                cache.logs[missing] = paths.score
+            else:
+                predicted = self.predictor().predict(deal_rows)
+                cache.logs[missing] = np.asarray(predicted, dtype=np.float64)
+            cache.known[missing] = True
+        return cache
+
+    def deal_log_prices(self, rows: NDArray[np.intp], names: Sequence[str]) -> NDArray[np.float64]:
+        """Return the hedonic model's log price of the deals ``rows`` as they were struck.
+
+        Each deal is predicted once, the first time it is asked for, and kept: its feature
+        row never changes, nor does the prediction of a row.
+        """
+        return self._deal_cache(rows, names).logs[rows]
+
+    def deal_paths(self, rows: NDArray[np.intp], names: Sequence[str]) -> Paths | None:
+        """Return the deals' paths through the point prediction's trees, None without them.
+
+        :class:`valuation.kernels.trees.Paths` of the deals ``rows``, kept as their log prices
+        are.
+        """
+        cache = self._deal_cache(rows, names)
+        if cache.ensemble is None:
+            return None
+        from valuation.kernels.trees import Paths
+
+        return Paths(cache.leaves[:, rows], cache.features[:, rows], cache.logs[rows])
 
     def selection_scale(self) -> NDArray[np.float64]:
         """Return each selection feature's standard deviation over the whole table (1 if none)."""
@@ -377,18 +546,13 @@ def _select_pool(
     subj = {n: float(subjects[0, at[n]]) for n in (*MATCH_FEATURES, *SELECTION_FEATURES)}
     known = [n for n in SELECTION_FEATURES if math.isfinite(subj[n])]
     X = deals.features
-    mask = (
-        (X[:, col["category"]] == subj["category"])
-        & (X[:, col["sector"]] == subj["sector"])
-        & (deals.date <= np.datetime64(as_of, "D"))
-        & np.isfinite(deals.price)
-        & (deals.price > 0)
-    )
+    segment = model.segment(subj["category"], subj["sector"])
+    mask = deals.date[segment] <= np.datetime64(as_of, "D")
     if exclude is not None:
-        mask &= deals.product_id != exclude
+        mask &= deals.product_id[segment] != exclude
     for n in known:
-        mask &= np.isfinite(X[:, col[n]])
-    pool = np.flatnonzero(mask)
+        mask &= np.isfinite(X[segment, col[n]])
+    pool = segment[mask]
     none = np.zeros(0)
     m = subjects.shape[0]
     if not known:
@@ -400,7 +564,7 @@ def _select_pool(
             f"state the product's attributes (at least {MIN_QUALIFIED} must qualify)"
         )
         return [([], none, _selection_summary(pool.size, 0, known), why) for _ in range(m)]
-    from models import ComparablesSelector
+    from models import select_nearest
 
     used = [SELECTION_FEATURES.index(n) for n in known]
     reference = X[np.ix_(pool, np.array([col[n] for n in known], dtype=np.intp))]
@@ -411,31 +575,37 @@ def _select_pool(
     pool_sd = reference.std(axis=0)
     pool_scale = np.where(pool_sd > 0, pool_sd, 1.0)
     weights = (pool_scale / model.selection_scale()[used]) ** 2 / len(known)
-    selector = ComparablesSelector(n_neighbors=N_COMPARABLES, feature_weights=weights)
-    selector.fit(reference)
     # scikit-learn's brute search orders neighbours at equal distance by how it splits the
     # work: over the candidates while the queries are no more than the candidates (and
     # 1,024), over the queries beyond. One product's query is always the first case, so the
     # queries go in slices that keep it, and every product gets its own query's neighbours.
+    # (select_nearest is models.ComparablesSelector's fit and select without its checks.)
     step = max(1, min(pool.size, _QUERY_SLICE))
-    parts = [selector.select(query[i : i + step]) for i in range(0, m, step)]
+    parts = [
+        select_nearest(reference, query[i : i + step], N_COMPARABLES, weights)
+        for i in range(0, m, step)
+    ]
     all_similarities = np.concatenate([c.similarities for c in parts])
     all_indices = np.concatenate([c.indices for c in parts])
+    qualifies = all_similarities >= MIN_SIMILARITY
+    qualified = qualifies.sum(axis=1).tolist()
+    deal_rows = pool[all_indices]
     out: list[Selection] = []
     for i in range(m):
         similarities = all_similarities[i]
-        keep = similarities >= MIN_SIMILARITY
-        rows = [int(pool[j]) for j in all_indices[i][keep]]
-        summary = _selection_summary(pool.size, len(rows), known)
-        if len(rows) < MIN_QUALIFIED:
+        if qualified[i] < MIN_QUALIFIED:
+            summary = _selection_summary(pool.size, qualified[i], known)
             best = float(similarities.max()) if similarities.size else 0.0
             why = (
-                f"{len(rows) or 'none'} of the {similarities.size} nearest deals qualify "
+                f"{qualified[i] or 'none'} of the {similarities.size} nearest deals qualify "
                 f"(similarity ≥ {MIN_SIMILARITY:g}; the best {best:.2f}): at least "
                 f"{MIN_QUALIFIED} are needed"
             )
             out.append(([], none, summary, why))
         else:
+            keep = qualifies[i]
+            rows = deal_rows[i][keep].tolist()
+            summary = _selection_summary(pool.size, len(rows), known)
             out.append((rows, similarities[keep], summary, None))
     return out
 
@@ -469,7 +639,7 @@ def history_estimate(
 
 
 def _comparable_rows(
-    model: MarketModel, rows: Sequence[int], names: Sequence[str]
+    model: MarketModel, rows: Sequence[int] | NDArray[np.intp], names: Sequence[str]
 ) -> NDArray[np.float64]:
     deals = model.deals
     assert deals is not None
@@ -486,36 +656,62 @@ def history_factors(
     """Return the adjustment factors of several products' comparables, in few predictions.
 
     ``rows[i]`` are the deal-table rows of ``subjects[i]``'s comparables; each result equals
-    ``model.hedonic.adjustment_factors(subjects[i], rows[i])``.
+    ``model.hedonic.adjustment_factors(subjects[i], rows[i])``, bit for bit.
+
+    Notes
+    -----
+    The factors' design (:func:`models.adjustment_design`) has one row per comparable for its
+    own price and one per comparable and attribute moved to the product's value. A tree
+    model's prediction of a row depends on that row alone, so two rows alike predict alike:
+    the deals' own rows are predicted once each (:meth:`MarketModel.deal_log_prices`), and a
+    move that changes nothing (the category and sector the deal shares with the product, a
+    deal already a transfer or of the home territory, a feature unknown on both sides) is
+    the deal's own row, whose factor is ``exp(0) = 1``. Only the other rows are predicted.
     """
-    from models import adjustment_design, factors_from_log_prices
+    from models import factors_from_log_prices
 
+    deals = model.deals
+    assert deals is not None
+    n_features = len(names)
+    counts = [len(r) for r in rows]
+    ensemble = model.point_ensemble()
+    if ensemble is not None and ensemble.n_features > 63:  # a path's features fit an int64
+        ensemble = None
     out: list[NDArray[np.float64]] = []
-    block: list[tuple[NDArray[np.float64], int]] = []
-    rows_in = 0
+    start = 0
+    while start < len(counts):
+        # products whose designs fill one prediction of a few tens of thousands of rows: one
+        # call's overhead spread thin, and never a whole chunk's designs in memory at once
+        stop, size = start, 0
+        while stop < len(counts) and (stop == start or size < _PREDICT_ROWS):
+            size += counts[stop] * n_features
+            stop += 1
+        group = rows[start:stop]
+        sizes = counts[start:stop]
+        flat = np.array([r for chosen in group for r in chosen], dtype=np.intp)
+        paths = model.deal_paths(flat, names) if ensemble is not None else None
+        own = model.deal_log_prices(flat, names) if paths is None else paths.score
+        comps = _comparable_rows(model, flat, names)
+        subj = np.repeat(subjects[start:stop], sizes, axis=0)
+        moved = (comps != subj) & ~(np.isnan(comps) & np.isnan(subj))
+        at, column = np.nonzero(moved)
+        logs = np.repeat(own[:, None], n_features, axis=1)
+        if at.size and paths is not None and ensemble is not None:
+            from valuation.kernels.trees import predict_moved
 
-    def flush() -> None:
-        # a few tens of thousands of rows a prediction: one call's overhead spread thin, and
-        # never a whole chunk's designs in memory at once
-        log_prices = np.asarray(
-            model.hedonic.predict(np.concatenate([d[0] for d in block])), dtype=np.float64
-        )
-        bounds = np.cumsum([0, *(d[0].shape[0] for d in block)])
-        out.extend(
-            factors_from_log_prices(log_prices[bounds[i] : bounds[i + 1]], d[1])
-            for i, d in enumerate(block)
-        )
-        block.clear()
-
-    for subject, chosen in zip(subjects, rows, strict=True):
-        design = adjustment_design(subject, _comparable_rows(model, chosen, names))
-        block.append(design)
-        rows_in += design[0].shape[0]
-        if rows_in >= _PREDICT_ROWS:
-            flush()
-            rows_in = 0
-    if block:
-        flush()
+            logs[at, column] = predict_moved(ensemble, comps, paths, at, column, subj[at, column])
+        elif at.size:
+            design = comps[at]
+            design[np.arange(at.size), column] = subj[at, column]
+            logs[at, column] = np.asarray(model.predictor().predict(design), dtype=np.float64)
+        offset = 0
+        for n in sizes:
+            # the layout of adjustment_design: the comparables' own rows, then one block of
+            # them per attribute
+            block = np.concatenate([own[offset : offset + n], logs[offset : offset + n].T.ravel()])
+            out.append(factors_from_log_prices(block, n_features))
+            offset += n
+        start = stop
     return out
 
 
@@ -540,17 +736,19 @@ def _adjusted(
     spread = math.sqrt(var / n_eff)
     sigma = max(spread, band_sigma)
     labels = [FACTOR_NAMES.get(n, n) for n in names]
+    # tolist() gives the Python floats float() would, in one call per array
+    prices, sims, weights, adjusted_prices = (
+        a.tolist() for a in (price, similarities, w, adjusted)
+    )
+    factor_rows = np.asarray(factors).tolist()
     comparables = tuple(
         HistoryComparable(
-            deal_id=str(deals.deal_id[r]),
-            product_id=str(deals.product_id[r]),
-            date=dt.date.fromisoformat(str(deals.date[r])),
-            license=str(deals.license[r]),
-            price=float(price[j]),
-            similarity=float(similarities[j]),
-            weight=float(w[j]),
-            factors={label: float(f) for label, f in zip(labels, factors[j], strict=True)},
-            adjusted_price=float(adjusted[j]),
+            *model.deal_facts(r),
+            price=prices[j],
+            similarity=sims[j],
+            weight=weights[j],
+            factors=dict(zip(labels, factor_rows[j], strict=True)),
+            adjusted_price=adjusted_prices[j],
         )
         for j, r in enumerate(rows)
     )
@@ -577,7 +775,7 @@ def market_estimates(
     if not products:
         return []
     bundled = market_model if isinstance(market_model, MarketModel) else None
-    hedonic = market_model if bundled is None else bundled.hedonic
+    hedonic = market_model if bundled is None else bundled.predictor()
     names = model_feature_names(hedonic)
     X = np.array(
         [feature_row(p, as_of, names, quality_weights, economic_life) for p in products],
