@@ -299,7 +299,7 @@ def predict_moved(
 
 
 def warmup() -> None:
-    """Compile the kernel on a one-tree ensemble (a split and two leaves)."""
+    """Compile the kernels on a one-tree ensemble (a split and two leaves)."""
     text = (
         "tree\nnum_tree_per_iteration=1\nobjective=regression\nmax_feature_idx=0\n\nTree=0\n"
         "num_leaves=2\nnum_cat=0\nsplit_feature=0\nthreshold=0.5\ndecision_type=10\n"
@@ -307,7 +307,11 @@ def warmup() -> None:
     )
     ensemble = compile_ensemble(text)
     assert ensemble is not None
-    predict_ensemble(ensemble, np.array([[0.0], [1.0], [np.nan]]))
+    rows = np.array([[0.0], [1.0], [np.nan]])
+    predict_ensemble(ensemble, rows)
+    paths = ensemble_paths(ensemble, rows)
+    one = np.zeros(1, dtype=np.intp)
+    predict_moved(ensemble, rows, paths, one, one, np.ones(1))
 
 
 __all__ = [

@@ -96,10 +96,14 @@ def history_growth(
         slope = (y[1] - y[0]) / (t[1] - t[0])
         se = params["uncertainty"]["growth_abs_default"]
     else:
-        tc = t - t.mean()
-        slope = float(tc @ (y - y.mean()) / (tc @ tc))
-        resid = y - y.mean() - slope * tc
-        se = float(math.sqrt(resid @ resid / (len(points) - 2) / (tc @ tc)))
+        # ndarray.mean() is np.add.reduce over the count: called directly, without its wrapper
+        n = len(points)
+        tc = t - np.add.reduce(t) / n
+        yc = y - np.add.reduce(y) / n
+        stt = tc @ tc
+        slope = float(tc @ yc / stt)
+        resid = yc - slope * tc
+        se = float(math.sqrt(resid @ resid / (n - 2) / stt))
     proc = params["collateral_process"]
     vol = float(proc["volatility"][product.sector])
     jump_factor = math.expm1(proc["jump_mean"] + 0.5 * proc["jump_volatility"] ** 2)
