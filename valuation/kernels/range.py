@@ -10,9 +10,9 @@ threads, the batch or the machine.
 Notes
 -----
 The samples of a product are computed a block of :data:`SAMPLE_BLOCK` at a time, one quantity
-for the whole block per loop, so that LLVM vectorises every loop: Philox
-(:func:`~valuation.kernels.rng.uniforms_block`), the inverse normal
-(:func:`~valuation.kernels.stress.inverse_normal_into`), and the exponentials and logarithms
+for the whole block per loop, so that LLVM vectorises every loop: Philox and the inverse normal
+(:func:`~valuation.kernels.stress.step_normals`, which transforms the rare tail draws of all
+twelve rows in one pass), and the exponentials and logarithms
 written out in :mod:`valuation.kernels.stress.exp_log` (the C library's are calls, which keep a
 loop scalar, and may differ by an ulp from one library to another).
 
@@ -35,9 +35,8 @@ import math
 import numpy as np
 
 from valuation.kernels._jit import jit_inner, jit_parallel, prange
-from valuation.kernels.rng import uniforms_block
 from valuation.kernels.stress.exp_log import exp_into, log_into
-from valuation.kernels.stress.normals import inverse_normal_into
+from valuation.kernels.stress.normals import step_normals
 from valuation.kernels.valuation import (
     BatchOutputs,
     CostInputs,
@@ -49,10 +48,6 @@ from valuation.kernels.valuation import (
 QUANTILES: tuple[float, float, float] = (0.1, 0.5, 0.9)
 SAMPLE_BLOCK = 256  # range samples computed together
 _N_NORMALS = 12  # normals of one sample: three Philox blocks
-# The method each normal perturbs (0 income, 1 cost, 2 market): z0-z3 rate, growth, decay and
-# discount rate, z4-z6 cost index, return on cost and quality, z7 the market level, z8 the
-# economic life, z9-z11 the model errors of income, cost and market.
-_METHOD_OF_NORMAL = (0, 0, 0, 0, 1, 1, 1, 2, 0, 0, 1, 2)
 # The largest normal of a 32-bit uniform through the inverse normal is about 6.3: a sampled
 # life is at most life·exp(sd_life·_Z_BOUND).
 _Z_BOUND = 7.0
@@ -462,17 +457,13 @@ def range_batch(
     sd_model_market = mkt.sd_model
     for i in prange(has.shape[0]):
         samples = np.empty((4, n_samples))
-        u = np.empty((3, 4, SAMPLE_BLOCK))
+        u = np.empty((4, SAMPLE_BLOCK))
         z = np.empty((_N_NORMALS, SAMPLE_BLOCK))
-        tails = np.empty(SAMPLE_BLOCK + 1, dtype=np.int64)
-        tail_q = np.empty(SAMPLE_BLOCK)
+        tail_x = np.empty(_N_NORMALS * SAMPLE_BLOCK)
+        tail_i = np.empty((2, _N_NORMALS * SAMPLE_BLOCK), dtype=np.int64)
         bits = np.empty(SAMPLE_BLOCK, dtype=np.int64)
         w = np.empty((INCOME_ROWS, SAMPLE_BLOCK))
         key = np.uint64(entity[i])
-        # the normals a method without a value does not use are not drawn
-        needed = np.zeros(_N_NORMALS, dtype=np.bool_)
-        for r in range(_N_NORMALS):
-            needed[r] = has[i, _METHOD_OF_NORMAL[r]]
         # the income method: by blocks through the certificate's schedule, or sample by sample
         income = 0  # 0 none (zero), 1 by blocks, 2 sample by sample
         n_periods = 0
@@ -516,11 +507,8 @@ def range_batch(
         v_mkt = point_values[i, 2]
         for s0 in range(0, n_samples, SAMPLE_BLOCK):
             n = min(SAMPLE_BLOCK, n_samples - s0)
-            for b in range(3):
-                uniforms_block(seed, key, np.uint64(s0), n, np.uint64(b), u[b])
-            for r in range(_N_NORMALS):
-                if needed[r]:
-                    inverse_normal_into(u[r // 4, r % 4], n, z[r], tails, tail_q, bits)
+            # z[4·b + w, j]: word w of Philox block b of sample s0 + j, through the inverse normal
+            step_normals(seed, key, np.uint64(s0), n, _N_NORMALS, u, z, tail_x, tail_i)
             v_inc = samples[0, s0 : s0 + n]
             v_cost = samples[1, s0 : s0 + n]
             v_market = samples[2, s0 : s0 + n]
