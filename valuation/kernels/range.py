@@ -276,13 +276,17 @@ def income_block(
             p[s] *= q[s]
             acc[s] += e * p[s] if tf <= life[s] else 0.0
     # the partial final year at its own time, with E[M] of the certificate period it falls in
+    pt_top = 0.0
     for s in range(n):
         m = math.floor(life[s])
         part_time[s] = m + (0.5 * (life[s] - m) if mid else life[s] - m)
+        pt_top = max(pt_top, part_time[s])
     for s in range(n):
         a_row[s] = 0.0
         b_row[s] = 0.0
     for j in range(n_periods):
+        if starts[j] > pt_top:
+            break  # this period and the later ones begin after every sample's partial year
         lo = starts[j]
         hi = starts[j + 1]
         alpha = alphas[j]
