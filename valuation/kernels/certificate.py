@@ -57,6 +57,31 @@ def geometric_sum(log_r: float, first: float, last: float) -> float:
 
 
 @jit_inner
+def next_period(
+    hazard: float,
+    renew_p: float,
+    validity: float,
+    reach: float,
+    surv_start: float,
+    revoked: float,
+    lapsed: float,
+    end: float,
+) -> tuple[float, float, float, float, float, float]:
+    """Return the state at the start of the period after the one ending at expiry ``end``.
+
+    The state is ``(P_j, exp(−h·e_(j−1)), R_j, L_j, e_(j−1), e_j)``: the probability of having
+    been renewed into the period, the survival of revocation to its start, the revocation and
+    lapse probabilities accumulated before it, and its start and end (``inf`` after the last
+    expiry when ``validity ≤ 0``).
+    """
+    surv_end = math.exp(-hazard * end)
+    revoked += reach * (surv_start - surv_end)
+    lapsed += reach * surv_end * (1.0 - renew_p)
+    reach *= renew_p
+    return reach, surv_end, revoked, lapsed, end, end + validity if validity > 0.0 else math.inf
+
+
+@jit_inner
 def certificate_income(
     cash: float,
     growth: float,
@@ -144,16 +169,10 @@ def certificate_income(
             part_done = True
         if math.isinf(end) or end > last_time:
             break
-        surv_end = math.exp(-hazard * end)
-        revoked += reach * (surv_start - surv_end)
-        lapsed += reach * surv_end * (1.0 - renew_p)
-        reach *= renew_p
-        surv_start = surv_end
-        start = end
-        end = end + validity
-        if validity <= 0.0:
-            end = math.inf
+        reach, surv_start, revoked, lapsed, start, end = next_period(
+            hazard, renew_p, validity, reach, surv_start, revoked, lapsed, end
+        )
     return cash * shift * pv
 
 
-__all__ = ["certificate_income", "geometric_sum"]
+__all__ = ["certificate_income", "geometric_sum", "next_period"]

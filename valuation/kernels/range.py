@@ -35,6 +35,7 @@ import math
 import numpy as np
 
 from valuation.kernels._jit import jit_inner, jit_parallel, prange
+from valuation.kernels.certificate import next_period
 from valuation.kernels.stress.exp_log import exp_into, log_into
 from valuation.kernels.stress.normals import step_normals
 from valuation.kernels.valuation import (
@@ -195,13 +196,9 @@ def certificate_schedule(
             em[t] = alpha + beta * math.exp(-hazard * (t - tau))
         if math.isinf(end) or end > horizon:
             break
-        surv_end = math.exp(-hazard * end)
-        revoked += reach * (surv_start - surv_end)
-        lapsed += reach * surv_end * (1.0 - renew_p)
-        reach *= renew_p
-        surv_start = surv_end
-        start = end
-        end = end + validity if validity > 0.0 else math.inf
+        reach, surv_start, revoked, lapsed, start, end = next_period(
+            hazard, renew_p, validity, reach, surv_start, revoked, lapsed, end
+        )
     starts[n_periods] = end
     return n_periods
 
