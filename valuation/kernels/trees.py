@@ -123,6 +123,34 @@ def _child(x: float, d: int, threshold: float, left: int, right: int) -> int:
     return left if x <= threshold else right
 
 
+@jit_inner
+def _leaf(
+    X: NDArray[np.float64],
+    r: int,
+    t: int,
+    moved_feature: int,
+    moved_value: float,
+    feature: NDArray[np.int64],
+    threshold: NDArray[np.float64],
+    decision: NDArray[np.int64],
+    left: NDArray[np.int64],
+    right: NDArray[np.int64],
+) -> tuple[int, int]:
+    """Return the leaf row ``r`` of ``X`` reaches in tree ``t`` and the features its path reads.
+
+    The features as a bit set (bit ``f`` for feature ``f``). Feature ``moved_feature`` is read
+    as ``moved_value`` (``-1``: no feature moved).
+    """
+    node = 0 if left[t, 0] != ~0 or right[t, 0] != ~0 else ~0
+    used = 0
+    while node >= 0:
+        f = feature[t, node]
+        used |= 1 << f
+        x = moved_value if f == moved_feature else X[r, f]
+        node = _child(x, decision[t, node], threshold[t, node], left[t, node], right[t, node])
+    return ~node, used
+
+
 @jit
 def _predict(
     X: NDArray[np.float64],
@@ -141,12 +169,8 @@ def _predict(
     # over the trees in order
     for t in range(feature.shape[0]):
         for r in range(n):
-            node = 0 if left[t, 0] != ~0 or right[t, 0] != ~0 else ~0
-            while node >= 0:
-                x = X[r, feature[t, node]]
-                d = decision[t, node]
-                node = _child(x, d, threshold[t, node], left[t, node], right[t, node])
-            out[r] += leaf[t, ~node]
+            reached, _ = _leaf(X, r, t, -1, 0.0, feature, threshold, decision, left, right)
+            out[r] += leaf[t, reached]
 
 
 def _zeroed(ensemble: TreeEnsemble, X: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -199,17 +223,10 @@ def _paths(
     for r in range(X.shape[0]):
         total = 0.0
         for t in range(feature.shape[0]):
-            node = 0 if left[t, 0] != ~0 or right[t, 0] != ~0 else ~0
-            used = 0
-            while node >= 0:
-                f = feature[t, node]
-                used |= 1 << f
-                x = X[r, f]
-                d = decision[t, node]
-                node = _child(x, d, threshold[t, node], left[t, node], right[t, node])
-            leaves[t, r] = ~node
+            reached, used = _leaf(X, r, t, -1, 0.0, feature, threshold, decision, left, right)
+            leaves[t, r] = reached
             features[t, r] = used
-            total += leaf[t, ~node]
+            total += leaf[t, reached]
         out[r] = total
 
 
@@ -242,13 +259,8 @@ def _moved(
             c = column[m]
             if (features[t, r] >> c) & 1:
                 # the path reads the moved feature: walk the tree with the moved value
-                node = 0
-                while node >= 0:
-                    f = feature[t, node]
-                    x = moved[m] if f == c else X[r, f]
-                    d = decision[t, node]
-                    node = _child(x, d, threshold[t, node], left[t, node], right[t, node])
-                out[m] += leaf[t, ~node]
+                reached, _ = _leaf(X, r, t, c, moved[m], feature, threshold, decision, left, right)
+                out[m] += leaf[t, reached]
             else:
                 # every split on the path reads another feature: the same leaf
                 out[m] += leaf[t, leaves[t, r]]
