@@ -122,7 +122,7 @@ def _print_due(run: str, as_of: str | None, policy_file: str | None) -> None:
     import datetime as dt
 
     from valuation.exceptions import DpvInputError
-    from valuation.revalue.due import due_rows, iter_rows, load_due_policy
+    from valuation.revalue.due import due_in_run, load_due_policy
     from valuation.revalue.report import MSG_PREVIOUS
 
     folder = Path(run)
@@ -135,7 +135,7 @@ def _print_due(run: str, as_of: str | None, policy_file: str | None) -> None:
         raise DpvInputError(f"not an ISO date (YYYY-MM-DD): {as_of!r}", field="--as-of") from None
     summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
     valued_on = dt.date.fromisoformat(summary["valuation_date"])
-    rows = due_rows(iter_rows(folder), valued_on, day, policy)
+    rows = due_in_run(folder, valued_on, day, policy)
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(["product_id", "loan_id", "ltv", "grade", "interval_months", "due_on",
                      "reasons"])  # fmt: skip

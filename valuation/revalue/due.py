@@ -15,9 +15,12 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
 
 from valuation.exceptions import MSG_FILE_NOT_FOUND, MSG_MALFORMED_JSON, DpvInputError
 
@@ -157,6 +160,70 @@ def interval(row: Mapping[str, Any], policy: Mapping[str, Any]) -> tuple[int, li
     return shortest, list(dict.fromkeys(reasons))
 
 
+def interval_months(table: Any, policy: Mapping[str, Any]) -> NDArray[np.int64]:
+    """Return every row's revaluation interval in months, as :func:`interval` gives it.
+
+    ``table`` is a ``pyarrow.Table`` (or record batch) with the policy's columns
+    (:data:`COLUMNS`); the rules are applied column by column, with the same comparisons as
+    :func:`interval`, so a book of millions of rows needs no Python loop over its rows.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = table.num_rows
+
+    def floats(name: str) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+        column = table.column(name)
+        known = np.asarray(column.is_valid(), dtype=bool)
+        values = np.asarray(pc.fill_null(column, 0.0).to_numpy(zero_copy_only=False), dtype=float)
+        return values, known
+
+    def at_most(months: NDArray[np.int64], where: NDArray[np.bool_], rule: Any) -> None:
+        np.minimum(months, np.where(where, int(rule), months), out=months)
+
+    months = np.full(n, int(policy["base_months"]), dtype=np.int64)
+    pledged = np.asarray(table.column("loan_status").is_valid(), dtype=bool)
+    at_most(months, pledged, policy["pledged_months"])
+    ltv, ltv_known = floats("ltv")
+    band = np.full(n, int(policy["ltv_above_bands_months"]), dtype=np.int64)
+    placed = np.zeros(n, dtype=bool)
+    for bound, band_months in policy["ltv_bands"]:
+        here = ~placed & (ltv <= bound)
+        band[here] = int(band_months)
+        placed |= here
+    np.minimum(months, np.where(pledged & ltv_known, band, months), out=months)
+    amount, amount_known = floats("loan_amount")
+    large = pledged & amount_known & (amount >= policy["large_exposure_amount"])
+    at_most(months, large, policy["large_exposure_months"])
+    grade = table.column("grade")
+    for name, grade_months in policy["grade_months"].items():
+        graded = np.asarray(pc.fill_null(pc.equal(grade, name), False), dtype=bool)
+        at_most(months, pledged & graded, grade_months)
+    breach, breach_known = floats("breach_probability")
+    watched = pledged & breach_known & (breach > policy["breach_probability_above"])
+    at_most(months, watched, policy["breach_months"])
+    status = table.column("certificate_status")
+    event = np.asarray(pc.fill_null(pc.not_equal(status, "valid"), False), dtype=bool)
+    at_most(months, event, policy["certificate_event_months"])
+    warnings = table.column("warnings")
+    if isinstance(warnings, pa.ChunkedArray):
+        warnings = warnings.combine_chunks()
+    codes = pc.list_flatten(warnings)
+    owner = np.asarray(pc.list_parent_indices(warnings), dtype=np.int64)
+
+    def warned(code: str) -> NDArray[np.bool_]:
+        hit = np.asarray(pc.fill_null(pc.equal(codes, code), False), dtype=bool)
+        out = np.zeros(n, dtype=bool)
+        out[owner[hit]] = True
+        return out
+
+    for code in policy["certificate_event_warnings"]:
+        at_most(months, warned(code), policy["certificate_event_months"])
+    expiring = warned(policy["certificate_expiring_warning"])
+    at_most(months, expiring, policy["certificate_expiring_months"])
+    return months
+
+
 def add_months(date: dt.date, months: int) -> dt.date:
     """Return ``date`` moved by whole calendar months (the pledge's rule)."""
     from valuation.pledge.eligibility import add_months as move
@@ -164,18 +231,62 @@ def add_months(date: dt.date, months: int) -> dt.date:
     return move(date, months)
 
 
-def iter_rows(run: Path, columns: tuple[str, ...] = COLUMNS) -> Iterator[dict[str, Any]]:
-    """Yield the rows of a finished run's parts (only ``columns``), part by part."""
+def iter_parts(run: Path, columns: tuple[str, ...] = COLUMNS) -> Iterator[Any]:
+    """Yield a finished run's parts as ``pyarrow.Table`` (only ``columns``), one at a time."""
     import pyarrow.parquet as pq
 
     summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
     for name in summary["parts"]:
-        table = pq.read_table(run / name, columns=list(columns))
+        yield pq.read_table(run / name, columns=list(columns))
+
+
+def iter_rows(run: Path, columns: tuple[str, ...] = COLUMNS) -> Iterator[dict[str, Any]]:
+    """Yield the rows of a finished run's parts (only ``columns``), part by part."""
+    for table in iter_parts(run, columns):
         yield from table.to_pylist()
 
 
+class DueDates:
+    """``valued_on`` moved by whole months, each number of months computed once."""
+
+    def __init__(self, valued_on: dt.date) -> None:
+        self.valued_on = valued_on
+        self._dates: dict[int, dt.date] = {}
+
+    def __call__(self, months: int) -> dt.date:
+        """Return ``valued_on`` moved by ``months`` calendar months."""
+        date = self._dates.get(months)
+        if date is None:
+            date = self._dates[months] = add_months(self.valued_on, months)
+        return date
+
+    def due_by(self, months: NDArray[np.int64], day: dt.date) -> NDArray[np.bool_]:
+        """Whether each interval in ``months`` falls due on or before ``day``."""
+        due = [m for m in np.unique(months).tolist() if self(m) <= day]
+        return np.isin(months, due)
+
+
+def _due_entry(
+    row: Mapping[str, Any], months: int, due_on: dt.date, reasons: list[str]
+) -> dict[str, Any]:
+    return {
+        "product_id": row["product_id"],
+        "loan_id": row.get("loan_id"),
+        "ltv": row.get("ltv"),
+        "grade": row.get("grade"),
+        "interval_months": months,
+        "due_on": due_on.isoformat(),
+        "reasons": reasons,
+    }
+
+
+def _most_urgent_first(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows.sort(key=lambda r: (r["interval_months"], -(r["ltv"] or 0.0), r["product_id"]))
+    return rows
+
+
 def due_rows(
-    rows: Iterator[Mapping[str, Any]],
+    rows: Iterable[Mapping[str, Any]],
     valued_on: dt.date,
     as_of: dt.date,
     policy: Mapping[str, Any],
@@ -183,33 +294,47 @@ def due_rows(
     """Return the products due on ``as_of`` after a run valued on ``valued_on``, most urgent first.
 
     Each has ``product_id``, ``loan_id``, ``ltv``, ``grade``, ``interval_months``,
-    ``due_on`` (``valued_on`` plus the interval) and ``reasons``.
+    ``due_on`` (``valued_on`` plus the interval) and ``reasons``. :func:`due_in_run` gives the
+    same list from a run's parts without a Python loop over the rows that are not due.
     """
+    dates = DueDates(valued_on)
     out = []
     for row in rows:
         months, reasons = interval(row, policy)
-        due_on = add_months(valued_on, months)
+        due_on = dates(months)
         if due_on <= as_of:
-            out.append(
-                {
-                    "product_id": row["product_id"],
-                    "loan_id": row.get("loan_id"),
-                    "ltv": row.get("ltv"),
-                    "grade": row.get("grade"),
-                    "interval_months": months,
-                    "due_on": due_on.isoformat(),
-                    "reasons": reasons,
-                }
-            )
-    out.sort(key=lambda r: (r["interval_months"], -(r["ltv"] or 0.0), r["product_id"]))
-    return out
+            out.append(_due_entry(row, months, due_on, reasons))
+    return _most_urgent_first(out)
+
+
+def due_in_run(
+    run: Path, valued_on: dt.date, as_of: dt.date, policy: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """Return :func:`due_rows` of the finished run in ``run``, computed part by part.
+
+    The intervals come from :func:`interval_months`, column by column; only the rows due are
+    turned into Python rows (for the reasons of their interval).
+    """
+    dates = DueDates(valued_on)
+    out = []
+    for table in iter_parts(run):
+        months = interval_months(table, policy)
+        picked = np.flatnonzero(dates.due_by(months, as_of))
+        for row in table.take(picked).to_pylist():
+            months_of_row, reasons = interval(row, policy)
+            out.append(_due_entry(row, months_of_row, dates(months_of_row), reasons))
+    return _most_urgent_first(out)
 
 
 __all__ = [
     "COLUMNS",
     "DUE_POLICY",
+    "DueDates",
+    "due_in_run",
     "due_rows",
     "interval",
+    "interval_months",
+    "iter_parts",
     "iter_rows",
     "load_due_policy",
 ]

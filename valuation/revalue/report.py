@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from valuation.revalue.due import add_months, interval, iter_rows
+from valuation.revalue.due import DueDates, interval, interval_months, iter_parts
 
 REPORT = "report.html"
 TEMPLATE = "report.html.j2"
@@ -101,16 +102,217 @@ def _grade_chart(grades: Mapping[str, int]) -> str:
     return str(_png(fig))
 
 
+def _empty(columns: tuple[str, ...]) -> Any:
+    from valuation.revalue.chunk import VALUES_SCHEMA
+
+    return VALUES_SCHEMA.empty_table().select(list(columns))
+
+
+class _Previous:
+    """An earlier run's values, ltvs and grades, looked up by product id column by column."""
+
+    def __init__(self, run: Path) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        columns = ("product_id", "concluded_value", "ltv", "grade")
+        parts = list(iter_parts(run, columns))
+        table = pa.concat_tables(parts) if parts else _empty(columns)
+        # a product listed twice keeps its last row, as a dict built row by row would
+        self.table = table.take(pa.array(np.arange(table.num_rows - 1, -1, -1)))
+        self.ids = self.table.column("product_id").combine_chunks()
+        self.unique_ids = pc.unique(self.ids)
+        self.summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
+
+    def rows_of(self, ids: Any) -> NDArray[np.int64]:
+        """Return the row of each id in this run (-1: not in it)."""
+        import pyarrow.compute as pc
+
+        found = pc.index_in(ids, value_set=self.ids)
+        return np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _top(table: Any, keys: list[tuple[str, str]], k: int) -> list[dict[str, Any]]:
+    """Return the ``k`` first rows of ``table`` in the order of ``keys``, as Python rows."""
+    import pyarrow.compute as pc
+
+    if table.num_rows == 0 or k <= 0:
+        return []
+    order = pc.select_k_unstable(table, k=min(k, table.num_rows), sort_keys=keys)
+    return list(table.take(order).to_pylist())
+
+
+def _values(column: Any) -> NDArray[np.float64]:
+    """Return a float column as an array, nulls as NaN."""
+    import pyarrow.compute as pc
+
+    return np.asarray(pc.fill_null(column, math.nan).to_numpy(zero_copy_only=False), dtype=float)
+
+
+class _BookFigures:
+    """The report's figures, gathered one published part at a time with columnar arithmetic.
+
+    Only the rows a table of the report lists (the largest exposures, the products due
+    soonest, the largest changes) become Python rows: at most a few tens per part.
+    """
+
+    def __init__(
+        self, valued_on: dt.date, policy: Mapping[str, Any], previous: _Previous | None
+    ) -> None:
+        self.policy = policy
+        self.dates = DueDates(valued_on)
+        self.horizon = self.dates(1)
+        self.previous = previous
+        self.ltvs: list[NDArray[np.float64]] = []
+        self.breaches: list[NDArray[np.float64]] = []
+        self.grades: Counter[str] = Counter()
+        self.statuses: Counter[str] = Counter()
+        self.exposures: list[NDArray[np.float64]] = []
+        self.losses: list[NDArray[np.float64]] = []
+        self.largest: list[tuple[float, str, dict[str, Any]]] = []
+        self.due: list[dict[str, Any]] = []
+        self.due_count = 0
+        self.intervals: Counter[int] = Counter()
+        self.movers: list[tuple[float, str, dict[str, Any]]] = []
+        self.grade_changes: Counter[tuple[str, str]] = Counter()
+        self.ids: list[Any] = []
+
+    def add(self, table: Any) -> None:
+        """Add one part (a ``pyarrow.Table`` of the report's columns)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        pledged = table.filter(pc.is_valid(table.column("loan_status")))
+        self._add_loans(pledged)
+        months = interval_months(table, self.policy)
+        counted = np.unique(months, return_counts=True)
+        self.intervals.update(dict(zip(*(a.tolist() for a in counted), strict=True)))
+        due = self.dates.due_by(months, self.horizon)
+        self.due_count += int(due.sum())
+        soon = table.filter(pa.array(due)).append_column(
+            "interval", pa.array(months[due], type=pa.int64())
+        )
+        ltv = pc.fill_null(soon.column("ltv"), 0.0)
+        soon = soon.append_column("urgency", pc.negate(ltv))
+        keys = [("interval", "ascending"), ("urgency", "ascending"), ("product_id", "ascending")]
+        for row in _top(soon, keys, DUE_SHOWN):
+            months_of_row, reasons = interval(row, self.policy)
+            del row["urgency"]
+            self.due.append({**row, "due_on": self.dates(months_of_row), "reasons": reasons})
+        self.due.sort(key=_urgency)
+        del self.due[DUE_SHOWN:]
+        if self.previous is not None:
+            self._add_changes(table)
+
+    def _add_loans(self, pledged: Any) -> None:
+        import pyarrow.compute as pc
+
+        for status, count in _counts(pledged.column("loan_status")):
+            self.statuses[status] += count
+        self.exposures.append(_known(pledged.column("loan_amount")))
+        ltv = _values(pledged.column("ltv"))
+        self.ltvs.append(ltv[np.asarray(pledged.column("ltv").is_valid(), dtype=bool)])
+        breach = pledged.column("breach_probability")
+        known = np.asarray(breach.is_valid(), dtype=bool)
+        self.breaches.append(_values(breach)[known])
+        self.losses.append(_known(pledged.column("expected_loss").filter(breach.is_valid())))
+        for grade, count in _counts(pledged.column("grade")):
+            self.grades[grade] += count
+        amount = pc.fill_null(pledged.column("loan_amount"), 0.0)
+        ranked = pledged.append_column("_amount", amount)
+        keys = [("_amount", "descending"), ("product_id", "descending")]
+        for row in _top(ranked, keys, TOP):
+            item = (float(row.pop("_amount")), row["product_id"], row)
+            if len(self.largest) < TOP:
+                heapq.heappush(self.largest, item)
+            else:
+                heapq.heappushpop(self.largest, item)
+
+    def _add_changes(self, table: Any) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        previous = self.previous
+        assert previous is not None
+        ids = table.column("product_id").combine_chunks()
+        self.ids.append(ids)
+        at = previous.rows_of(ids)
+        both = np.flatnonzero(at >= 0)
+        if both.size == 0:
+            return
+        now = table.take(pa.array(both))
+        then = previous.table.take(pa.array(at[both]))
+        old_grade, new_grade = then.column("grade"), now.column("grade")
+        changed = pc.fill_null(pc.not_equal(old_grade, new_grade), False)
+        pairs = pa.table({"old": old_grade.filter(changed), "new": new_grade.filter(changed)})
+        for group in pairs.group_by(["old", "new"]).aggregate([([], "count_all")]).to_pylist():
+            self.grade_changes[(group["old"], group["new"])] += group["count_all"]
+        old_value = _values(then.column("concluded_value"))
+        new_value = _values(now.column("concluded_value"))
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            moved = np.flatnonzero((old_value > 0) & (new_value > 0))
+            ratio = new_value[moved] / old_value[moved]
+        ranked = now.take(pa.array(moved)).append_column("_size", pa.array(np.abs(np.log(ratio))))
+        ranked = ranked.append_column("_at", pa.array(np.arange(moved.size)))
+        keys = [("_size", "descending"), ("product_id", "descending")]
+        for row in _top(ranked, keys, TOP):
+            j = row.pop("_at")
+            size = row.pop("_size")
+            old = then.slice(int(moved[j]), 1).to_pylist()[0]
+            record = {
+                **row,
+                "old_value": old["concluded_value"],
+                "old_ltv": old["ltv"],
+                "old_grade": old["grade"],
+                "change": float(ratio[j]) - 1.0,
+            }
+            item = (size, row["product_id"], record)
+            if len(self.movers) < TOP:
+                heapq.heappush(self.movers, item)
+            else:
+                heapq.heappushpop(self.movers, item)
+
+    def changes(self) -> dict[str, Any] | None:
+        """Return the changes since the previous run (None without one)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        previous = self.previous
+        if previous is None:
+            return None
+        seen = pc.unique(pa.chunked_array(self.ids, type=pa.string()).combine_chunks())
+        both = int(pc.sum(pc.is_in(seen, value_set=previous.unique_ids)).as_py() or 0)
+        return {
+            "previous_date": previous.summary["valuation_date"],
+            "previous_calibration": previous.summary["calibration_id"],
+            "both": both,
+            "new": len(seen) - both,
+            "gone": len(previous.unique_ids) - both,
+            "movers": [r for _, _, r in sorted(self.movers, reverse=True)],
+            "grade_changes": sorted(self.grade_changes.items()),
+            "total_before": previous.summary["concluded_value"],
+        }
+
+
+def _counts(column: Any) -> list[tuple[Any, int]]:
+    import pyarrow.compute as pc
+
+    counted = pc.value_counts(column.drop_null()).to_pylist()
+    return [(c["values"], c["counts"]) for c in counted]
+
+
+def _known(column: Any) -> NDArray[np.float64]:
+    """Return a float column's values, nulls left out."""
+    return _values(column.drop_null())
+
+
+def _total(parts: list[NDArray[np.float64]]) -> float:
+    """Return the correctly rounded sum of the parts' values (``math.fsum``)."""
+    return math.fsum(np.concatenate(parts).tolist()) if parts else 0.0
+
+
 def _urgency(row: Mapping[str, Any]) -> tuple[int, float, str]:
     return (row["interval"], -(row["ltv"] or 0.0), row["product_id"])
-
-
-def _previous_values(previous: Path) -> dict[str, tuple[float | None, float | None, str | None]]:
-    columns = ("product_id", "concluded_value", "ltv", "grade")
-    return {
-        r["product_id"]: (r["concluded_value"], r["ltv"], r["grade"])
-        for r in iter_rows(previous, columns)
-    }
 
 
 def build_report(
@@ -135,112 +337,36 @@ def build_report(
     policy = due_policy if due_policy is not None else DUE_POLICY
     summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
     valued_on = dt.date.fromisoformat(summary["valuation_date"])
-    horizon = add_months(valued_on, 1)
-    before = _previous_values(previous) if previous is not None else None
-    prev_summary = (
-        json.loads((previous / "summary.json").read_text(encoding="utf-8"))
-        if previous is not None
-        else None
-    )
-
-    ltvs: list[float] = []
-    breaches: list[float] = []
-    grades: Counter[str] = Counter()
-    statuses: Counter[str] = Counter()
-    exposure = expected_loss = 0.0
-    largest: list[tuple[float, str, dict[str, Any]]] = []
-    due: list[dict[str, Any]] = []
-    due_count = 0
-    intervals: Counter[int] = Counter()
-    movers: list[tuple[float, str, dict[str, Any]]] = []
-    grade_changes: Counter[tuple[str, str]] = Counter()
-    seen: set[str] = set()
-    for row in iter_rows(run, _COLUMNS):
-        pid = row["product_id"]
-        if row["loan_status"] is not None:
-            statuses[row["loan_status"]] += 1
-            exposure += row["loan_amount"] or 0.0
-            if row["ltv"] is not None:
-                ltvs.append(row["ltv"])
-            if row["breach_probability"] is not None:
-                breaches.append(row["breach_probability"])
-                expected_loss += row["expected_loss"] or 0.0
-            if row["grade"] is not None:
-                grades[row["grade"]] += 1
-            item = (float(row["loan_amount"] or 0.0), pid, row)
-            if len(largest) < TOP:
-                heapq.heappush(largest, item)
-            else:
-                heapq.heappushpop(largest, item)
-        months, reasons = interval(row, policy)
-        intervals[months] += 1
-        due_on = add_months(valued_on, months)
-        if due_on <= horizon:
-            due_count += 1
-            due.append({**row, "interval": months, "due_on": due_on, "reasons": reasons})
-            if len(due) >= 10 * DUE_SHOWN:  # keep the most urgent only: memory stays bounded
-                due.sort(key=_urgency)
-                del due[DUE_SHOWN:]
-        if before is not None:
-            seen.add(pid)
-            old = before.get(pid)
-            if old is not None:
-                old_value, old_ltv, old_grade = old
-                new_value = row["concluded_value"]
-                if old_grade is not None and row["grade"] is not None and old_grade != row["grade"]:
-                    grade_changes[(old_grade, row["grade"])] += 1
-                if old_value and new_value and old_value > 0 and new_value > 0:
-                    change = math.log(new_value / old_value)
-                    record = {
-                        **row,
-                        "old_value": old_value,
-                        "old_ltv": old_ltv,
-                        "old_grade": old_grade,
-                        "change": new_value / old_value - 1.0,
-                    }
-                    item = (abs(change), pid, record)
-                    if len(movers) < TOP:
-                        heapq.heappush(movers, item)
-                    else:
-                        heapq.heappushpop(movers, item)
-    due.sort(key=_urgency)
+    book = _BookFigures(valued_on, policy, _Previous(previous) if previous is not None else None)
+    for table in iter_parts(run, _COLUMNS):
+        book.add(table)
+    ltvs = np.concatenate(book.ltvs) if book.ltvs else np.empty(0)
+    breaches = np.concatenate(book.breaches) if book.breaches else np.empty(0)
     charts: dict[str, str] = {}
-    if ltvs:
-        capped = np.minimum(np.asarray(ltvs), LTV_CAP)
+    if ltvs.size:
+        capped = np.minimum(ltvs, LTV_CAP)
         charts["ltv"] = _histogram(capped, np.linspace(0.0, LTV_CAP, 41), "LTV (capped at 2)",
                                    "#1f77b4")  # fmt: skip
-    if breaches:
-        charts["breach"] = _histogram(np.asarray(breaches), np.linspace(0.0, 1.0, 41),
+    if breaches.size:
+        charts["breach"] = _histogram(breaches, np.linspace(0.0, 1.0, 41),
                                       "breach probability within the tenor", "#ff7f0e")  # fmt: skip
-        charts["grades"] = _grade_chart(grades)
-    changes = None
-    if before is not None and prev_summary is not None:
-        changes = {
-            "previous_date": prev_summary["valuation_date"],
-            "previous_calibration": prev_summary["calibration_id"],
-            "both": len(seen & before.keys()),
-            "new": len(seen - before.keys()),
-            "gone": len(before.keys() - seen),
-            "movers": [r for _, _, r in sorted(movers, reverse=True)],
-            "grade_changes": sorted(grade_changes.items()),
-            "total_before": prev_summary["concluded_value"],
-        }
+        charts["grades"] = _grade_chart(book.grades)
     return str(
         _environment().render(
             s=summary,
             charts=charts,
-            statuses=sorted(statuses.items()),
-            pledged=sum(statuses.values()),
-            exposure=exposure,
-            expected_loss=expected_loss,
-            ltv_median=float(np.median(ltvs)) if ltvs else None,
-            ltv_above=sum(1 for x in ltvs if x > 0.7),
-            largest=[r for _, _, r in sorted(largest, reverse=True)],
-            due=due[:DUE_SHOWN],
-            due_count=due_count,
-            due_horizon=horizon.isoformat(),
-            intervals=sorted(intervals.items()),
-            changes=changes,
+            statuses=sorted(book.statuses.items()),
+            pledged=sum(book.statuses.values()),
+            exposure=_total(book.exposures),
+            expected_loss=_total(book.losses),
+            ltv_median=float(np.median(ltvs)) if ltvs.size else None,
+            ltv_above=int(np.count_nonzero(ltvs > 0.7)),
+            largest=[r for _, _, r in sorted(book.largest, reverse=True)],
+            due=book.due[:DUE_SHOWN],
+            due_count=book.due_count,
+            due_horizon=book.horizon.isoformat(),
+            intervals=sorted(book.intervals.items()),
+            changes=book.changes(),
             policy_json=json.dumps(dict(policy), ensure_ascii=False),
         )
     )
