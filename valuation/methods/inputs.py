@@ -609,6 +609,12 @@ _COST_KEYS = (
 """The per-product cost inputs :func:`_prepare_cost` writes (a skipped product: none)."""
 
 
+def _deal_ids(comparables: Sequence[Any]) -> list[str]:
+    """Return the deal ids of a market estimate's comparables (without building records)."""
+    ids = getattr(comparables, "deal_ids", None)
+    return list(ids) if ids is not None else [c.deal_id for c in comparables]
+
+
 def prepare(
     products: Sequence[Product],
     as_of: dt.date,
@@ -741,7 +747,7 @@ def prepare(
                 ctx.note(
                     "market",
                     "comparables_selection",
-                    {**est.selection, "deal_ids": [c.deal_id for c in est.comparables]},
+                    {**est.selection, "deal_ids": _deal_ids(est.comparables)},
                     "calibration's deal history (no comparables given)",
                 )
                 ctx.note(

@@ -42,9 +42,9 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -418,6 +418,87 @@ class HistoryComparable:
     adjusted_price: float
 
 
+class HistoryListing(Sequence[HistoryComparable]):
+    """The adjusted comparables of one product, as :class:`HistoryComparable` records.
+
+    A sequence whose records are built when first read: a batch revaluation reads only their
+    number and deal ids, a result document every field. ``price``, ``similarities``,
+    ``weights``, ``factors`` (one row per comparable, one column per feature of ``names``) and
+    ``adjusted`` are arrays over the comparables of deal-table ``rows``.
+    """
+
+    def __init__(
+        self,
+        model: MarketModel,
+        rows: Sequence[int],
+        names: Sequence[str],
+        price: NDArray[np.float64],
+        similarities: NDArray[np.float64],
+        weights: NDArray[np.float64],
+        factors: NDArray[np.float64],
+        adjusted: NDArray[np.float64],
+    ) -> None:
+        self._model = model
+        self._rows = list(rows)
+        self._arrays = (names, price, similarities, weights, factors, adjusted)
+        self._records: tuple[HistoryComparable, ...] | None = None
+
+    @property
+    def deal_ids(self) -> list[str]:
+        """Return the deal ids of the comparables, in order."""
+        return [self._model.deal_facts(r)[0] for r in self._rows]
+
+    def records(self) -> tuple[HistoryComparable, ...]:
+        """Return the comparables as records (built once)."""
+        if self._records is None:
+            names, price, similarities, weights, factors, adjusted = self._arrays
+            labels = [FACTOR_NAMES.get(n, n) for n in names]
+            # tolist() gives the Python floats float() would, in one call per array
+            prices, sims, ws, adjusted_prices = (
+                a.tolist() for a in (price, similarities, weights, adjusted)
+            )
+            factor_rows = np.asarray(factors).tolist()
+            self._records = tuple(
+                HistoryComparable(
+                    *self._model.deal_facts(r),
+                    price=prices[j],
+                    similarity=sims[j],
+                    weight=ws[j],
+                    factors=dict(zip(labels, factor_rows[j], strict=True)),
+                    adjusted_price=adjusted_prices[j],
+                )
+                for j, r in enumerate(self._rows)
+            )
+        return self._records
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, index: int) -> HistoryComparable: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[HistoryComparable, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> HistoryComparable | tuple[HistoryComparable, ...]:
+        return self.records()[index]
+
+    def __iter__(self) -> Iterator[HistoryComparable]:
+        return iter(self.records())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, HistoryListing):
+            return self.records() == other.records()
+        if isinstance(other, tuple):
+            return self.records() == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"HistoryListing({list(self.records())!r})"
+
+
 @dataclass(frozen=True)
 class MarketEstimate:
     """The market method's value for one product without comparables of its own.
@@ -435,8 +516,8 @@ class MarketEstimate:
         How the comparables were selected and how many qualified (JSON-ready).
     fallback : str or None
         Why the history did not give the value (``source == "model"``).
-    comparables : tuple of HistoryComparable
-        The qualifying comparables (``source == "history"``).
+    comparables : sequence of HistoryComparable
+        The qualifying comparables (``source == "history"``; a :class:`HistoryListing`).
     """
 
     source: str
@@ -445,7 +526,7 @@ class MarketEstimate:
     band: tuple[float, float]
     selection: dict[str, Any]
     fallback: str | None = None
-    comparables: tuple[HistoryComparable, ...] = field(default_factory=tuple)
+    comparables: Sequence[HistoryComparable] = field(default_factory=tuple)
 
 
 def _selection_summary(
@@ -617,7 +698,7 @@ def history_estimate(
     similarities: NDArray[np.float64],
     band_sigma: float,
     names: Sequence[str],
-) -> tuple[float, float, tuple[HistoryComparable, ...], dict[str, float]]:
+) -> tuple[float, float, HistoryListing, dict[str, float]]:
     """Adjust the selected deals to the product.
 
     Returns
@@ -722,7 +803,7 @@ def _adjusted(
     band_sigma: float,
     names: Sequence[str],
     factors: NDArray[np.float64],
-) -> tuple[float, float, tuple[HistoryComparable, ...], dict[str, float]]:
+) -> tuple[float, float, HistoryListing, dict[str, float]]:
     deals = model.deals
     assert deals is not None
     price = deals.price[list(rows)]
@@ -735,23 +816,7 @@ def _adjusted(
     var = float(w @ (log_adj - mean) ** 2) * n_eff / max(n_eff - 1.0, 1e-12)
     spread = math.sqrt(var / n_eff)
     sigma = max(spread, band_sigma)
-    labels = [FACTOR_NAMES.get(n, n) for n in names]
-    # tolist() gives the Python floats float() would, in one call per array
-    prices, sims, weights, adjusted_prices = (
-        a.tolist() for a in (price, similarities, w, adjusted)
-    )
-    factor_rows = np.asarray(factors).tolist()
-    comparables = tuple(
-        HistoryComparable(
-            *model.deal_facts(r),
-            price=prices[j],
-            similarity=sims[j],
-            weight=weights[j],
-            factors=dict(zip(labels, factor_rows[j], strict=True)),
-            adjusted_price=adjusted_prices[j],
-        )
-        for j, r in enumerate(rows)
-    )
+    comparables = HistoryListing(model, rows, names, price, similarities, w, factors, adjusted)
     detail = {
         "n_eff": round(n_eff, 6),
         "log_sd_spread": round(spread, 6),
@@ -854,6 +919,7 @@ __all__ = [
     "SELECTION_FEATURES",
     "HISTORY_LISTING",
     "HistoryComparable",
+    "HistoryListing",
     "MarketEstimate",
     "MarketModel",
     "feature_row",
