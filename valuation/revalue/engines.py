@@ -9,9 +9,10 @@ Dask. ``--workers N`` starts a local cluster of ``N`` worker processes with one 
 each and ``NUMBA_NUM_THREADS`` (and the OpenMP and BLAS pools) ``= max(1, CPUs // N)``, so the
 workers' kernels do not oversubscribe the machine; ``--scheduler ADDR`` uses a running cluster
 (start its workers with ``--nthreads 1`` and ``NUMBA_NUM_THREADS`` set to their share of the
-cores). The driver
-compiles or loads every kernel into the on-disk cache first, so that workers on this machine
-(or sharing ``DPV_CACHE_DIR``) load warm kernels instead of compiling them. The context
+cores). The cluster starts in a background thread (:class:`ClusterStart`) while the driver
+reads its inputs: it compiles or loads every kernel into the on-disk cache first, so that
+workers on this machine (or sharing ``DPV_CACHE_DIR``) load warm kernels instead of compiling
+them, then has each worker load them. The context
 (calibration, loans) is scattered once to every worker; each chunk is one task, at most
 ``2 × workers + 2`` in flight, so the driver's memory stays bounded. When a worker dies the
 scheduler runs its tasks again elsewhere; each task's result is taken once, by its chunk
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import os
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -42,6 +44,8 @@ THREAD_VARIABLES = (
 )
 Done = Callable[[int, pa.RecordBatch, ChunkOutput], None]
 
+LARGE_GRAPH = "Sending large graph"
+"""The start of distributed's warning about a task graph of several megabytes."""
 MSG_ENGINE = "unknown engine {value!r}; choose one of: local, dask"
 MSG_WORKERS = "must be a positive whole number, got {value!r}"
 MSG_BOTH = "give either --scheduler or --workers, not both"
@@ -86,7 +90,16 @@ def warm_kernels() -> None:
 
 
 def _warm_worker() -> int:
-    """Load the kernels on a worker before its first task (run by ``Client.run``)."""
+    """Make a worker ready before its first task (run by ``Client.run``).
+
+    It loads the kernels and imports what unpickling the context needs (the market model's
+    libraries: scikit-learn and LightGBM), which would otherwise hold up its first chunk.
+    """
+    import lightgbm  # noqa: F401
+
+    import models  # noqa: F401
+    import valuation.methods.market_model  # noqa: F401
+
     warm_kernels()
     return os.getpid()
 
@@ -111,6 +124,64 @@ def open_client(scheduler: str | None, workers: int | None) -> tuple[Any, Any]:
     return Client(cluster), cluster
 
 
+class ClusterStart:
+    """A Dask cluster made ready in a background thread while the driver reads its inputs.
+
+    Started, it warms the kernel cache (:func:`warm_kernels`), opens the client
+    (:func:`open_client`) and has every worker load the kernels, all beside the driver's own
+    work (hashing the portfolio, reading the loans and the calibration) instead of after it.
+    A context manager: leaving it closes the client and the cluster, whether the run
+    succeeded, failed a check or was interrupted; :meth:`client` waits for the start and
+    re-raises its error (an unreachable ``--scheduler`` is a :class:`DpvInputError`).
+    """
+
+    def __init__(self, scheduler: str | None, workers: int | None) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dpv-cluster")
+        self._future = pool.submit(_start_cluster, scheduler, workers)
+        pool.shutdown(wait=False)
+        self._closed = False
+
+    def client(self) -> Any:
+        """Return the client of the started cluster (waiting for it)."""
+        return self._future.result()[0]
+
+    def close(self) -> None:
+        """Close the client and the cluster (once; nothing when the start failed)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            client, cluster = self._future.result()
+        except BaseException:  # the start failed: nothing to close, its error is reported
+            return
+        _close(client, cluster)
+
+    def __enter__(self) -> ClusterStart:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _close(client: Any, cluster: Any) -> None:
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+def _start_cluster(scheduler: str | None, workers: int | None) -> tuple[Any, Any]:
+    warm_kernels()
+    client, cluster = open_client(scheduler, workers)
+    try:
+        client.run(_warm_worker)
+    except BaseException:
+        _close(client, cluster)
+        raise
+    return client, cluster
+
+
 def run_dask(
     pending: Iterator[tuple[int, pa.RecordBatch]],
     context: ChunkContext,
@@ -120,7 +191,6 @@ def run_dask(
     """Value the chunks as tasks of ``client``'s cluster, at most ``2 × workers + 2`` at once."""
     from distributed import as_completed
 
-    client.run(_warm_worker)
     shared = client.scatter(context, broadcast=True, hash=False)
     n_workers = max(1, len(client.scheduler_info()["workers"]))
     limit = 2 * n_workers + 2
@@ -130,10 +200,14 @@ def run_dask(
 
     def submit_next() -> bool:
         for index, batch in pending:
-            future = client.submit(
-                value_chunk, batch, shared, key=f"dpv-revalue-{token}-{index}",
-                pure=False,
-            )  # fmt: skip
+            with warnings.catch_warnings():
+                # a chunk travels with its task by design (one chunk's rows, once): the
+                # warning that a graph is large speaks of graphs that repeat their data
+                warnings.filterwarnings("ignore", message=LARGE_GRAPH, category=UserWarning)
+                future = client.submit(
+                    value_chunk, batch, shared, key=f"dpv-revalue-{token}-{index}",
+                    pure=False,
+                )  # fmt: skip
             in_flight[future] = (index, batch)
             queue.add(future)
             return True
@@ -152,6 +226,7 @@ def run_dask(
 
 __all__ = [
     "ENGINES",
+    "ClusterStart",
     "check_engine",
     "open_client",
     "run_dask",

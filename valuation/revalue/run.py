@@ -12,6 +12,7 @@ staged atomically and recorded in the ledger; when every chunk is done the datas
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -26,7 +27,7 @@ from valuation.exceptions import DpvInputError
 from valuation.methods.profiles import DEFAULT_PROFILE, PROFILES
 from valuation.revalue.chunk import ChunkContext, ChunkOutput
 from valuation.revalue.due import load_due_policy
-from valuation.revalue.engines import check_engine, open_client, run_dask, run_local, warm_kernels
+from valuation.revalue.engines import ClusterStart, check_engine, run_dask, run_local
 from valuation.revalue.ledger import LEDGER, Ledger
 from valuation.revalue.loans import LoanBook, read_loans
 from valuation.revalue.publish import SUMMARY, commit, publish, stage_chunk
@@ -284,58 +285,60 @@ def revalue(
     valuation_date = _parse_date(as_of)
     revaluation_policy = load_due_policy(due_policy)
     previous_run = _check_previous(previous)
-    source = open_portfolio(portfolio)
-    book: LoanBook | None = read_loans(loans) if loans is not None else None
-    from valuation.calibration_set import load_calibration
-    from valuation.schema._base import parse_model
-    from valuation.schema.pledge import Policy
+    with contextlib.ExitStack() as stack:
+        # a Dask cluster starts beside the reading of the inputs; leaving closes it
+        starting = (
+            stack.enter_context(ClusterStart(scheduler, workers)) if engine == "dask" else None
+        )
+        source = open_portfolio(portfolio)
+        book: LoanBook | None = read_loans(loans) if loans is not None else None
+        from valuation.calibration_set import load_calibration
+        from valuation.schema._base import parse_model
+        from valuation.schema.pledge import Policy
 
-    try:
-        lending = parse_model(Policy, policy) if policy is not None else Policy()
-    except DpvInputError as exc:
-        field = "--policy" + (f": {exc.field}" if exc.field else "")
-        raise DpvInputError(exc.problem, source=exc.source, field=field) from None
-    options = _stress_options(simulate_options)
-    cal = load_calibration(calibration)
-    overrides = cal.valuation_overrides
-    run_seed = _resolve_seed(seed, overrides)
-    out_dir = Path(out)
-    mode = _check_out(out_dir, resume=resume, force=force)
-    arguments = {
-        "as_of": valuation_date.isoformat(),
-        "seed": run_seed,
-        "calibration_id": cal.id,
-        "profile": profile,
-        "engine_version": __version__,
-        "chunk_size": chunk_size,
-        "loans_sha256": book.sha256 if book is not None else None,
-        "paths": paths,
-        "policy": lending.model_dump(mode="json"),
-    }
-    ledger = _new_ledger(source, arguments)
-    staging = out_dir / STAGING
-    if mode == "resume":
-        recorded = Ledger.read(staging / LEDGER)
-        recorded.check_matches(ledger, source=str(source.path))
-        ledger.chunks = {i: c for i, c in recorded.chunks.items() if c.intact(staging)}
-    context = ChunkContext(
-        as_of=valuation_date,
-        seed=run_seed,
-        calibration_id=cal.id,
-        parameters_override=overrides,
-        market_model=cal.market_model(),
-        profile=profile,
-        loans=book.loans if book is not None else {},
-        policy=lending,
-        paths=paths,
-        simulate_options=options,
-    )
-    client = cluster = None
-    if engine == "dask":
-        warm_kernels()
-        client, cluster = open_client(scheduler, workers)
+        try:
+            lending = parse_model(Policy, policy) if policy is not None else Policy()
+        except DpvInputError as exc:
+            field = "--policy" + (f": {exc.field}" if exc.field else "")
+            raise DpvInputError(exc.problem, source=exc.source, field=field) from None
+        options = _stress_options(simulate_options)
+        cal = load_calibration(calibration)
+        overrides = cal.valuation_overrides
+        run_seed = _resolve_seed(seed, overrides)
+        out_dir = Path(out)
+        mode = _check_out(out_dir, resume=resume, force=force)
+        arguments = {
+            "as_of": valuation_date.isoformat(),
+            "seed": run_seed,
+            "calibration_id": cal.id,
+            "profile": profile,
+            "engine_version": __version__,
+            "chunk_size": chunk_size,
+            "loans_sha256": book.sha256 if book is not None else None,
+            "paths": paths,
+            "policy": lending.model_dump(mode="json"),
+        }
+        ledger = _new_ledger(source, arguments)
+        staging = out_dir / STAGING
+        if mode == "resume":
+            recorded = Ledger.read(staging / LEDGER)
+            recorded.check_matches(ledger, source=str(source.path))
+            ledger.chunks = {i: c for i, c in recorded.chunks.items() if c.intact(staging)}
+        context = ChunkContext(
+            as_of=valuation_date,
+            seed=run_seed,
+            calibration_id=cal.id,
+            parameters_override=overrides,
+            market_model=cal.market_model(),
+            profile=profile,
+            loans=book.loans if book is not None else {},
+            policy=lending,
+            paths=paths,
+            simulate_options=options,
+        )
+        if starting is not None:
+            starting.client()  # the cluster is up (or its error is raised) before any write
 
-    try:
         # Every check has passed: from here on files are written.
         if mode == "replace":
             _clear(out_dir)
@@ -377,15 +380,10 @@ def revalue(
             ledger.write(staging / LEDGER)
             report(index, resumed=False)
 
-        if client is not None:
-            run_dask(pending(), context, done, client)
+        if starting is not None:
+            run_dask(pending(), context, done, starting.client())
         else:
             run_local(pending(), context, done)
-    finally:
-        if client is not None:
-            client.close()
-        if cluster is not None:
-            cluster.close()
     header = {
         "valuation_date": valuation_date.isoformat(),
         "calibration_id": cal.id,
