@@ -153,3 +153,34 @@ def test_one_thread_gives_the_bytes_of_two(
     done = subprocess.run([sys.executable, "-m", "valuation", *args], env=env, check=False)
     assert done.returncode == 3
     assert _published(out) == _published(reference)
+
+
+def test_a_check_failing_while_the_cluster_starts_closes_it(
+    book: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The cluster starts beside the reading of the inputs: bad loans exit 2, write nothing,
+    and leave no worker process behind; an unreachable scheduler exits 2 too."""
+    import multiprocessing
+    import warnings
+
+    products, _ = book
+    loans = tmp_path / "loans.csv"
+    loans.write_text("product_id,amount,tenor_months\nP-1,-5,12\n", encoding="utf-8")
+    out = tmp_path / "out"
+    code = main(["revalue", str(products), "--out", str(out), "--loans", str(loans),
+                 "--engine", "dask", "--workers", "1"])  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "loans.csv" in err and "amount" in err
+    assert not out.exists()
+    deadline = time.monotonic() + 30
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not multiprocessing.active_children()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # distributed's own retry warnings
+        code = main(["revalue", str(products), "--out", str(out), "--engine", "dask",
+                     "--scheduler", "tcp://127.0.0.1:9"])  # fmt: skip
+    assert code == 2
+    assert "--scheduler: cannot reach the Dask scheduler" in capsys.readouterr().err
+    assert not out.exists()
