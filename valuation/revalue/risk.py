@@ -4,9 +4,10 @@ A product with a loan is stressed exactly as ``dpv pledge`` stresses a one-item 
 :func:`valuation.pledge.api.stress_request` turns the product, its concluded value and the loan
 into the :class:`~valuation.schema.stress.StressRequest` (the collateral process of the
 calibration's parameters), and the base case of :func:`valuation.stress` is computed by the same
-three functions it uses (:func:`~valuation.risk.model.build_model`,
-:func:`~valuation.risk.api.simulate`, :func:`~valuation.risk.api.summarise`) without the fan
-chart and scenarios a book does not need. The grade is the pledge's
+functions it uses (:func:`~valuation.risk.model.build_model`,
+:func:`~valuation.risk.api.simulate`, and of :func:`~valuation.risk.api.summarise` the
+:func:`~valuation.risk.api.headline` figures a row shows) without the fan chart, scenarios and
+tail measures a book does not need. The grade is the pledge's
 :func:`~valuation.pledge.decision.risk_grade`; the largest loan is the pledge's binding limit,
 the smaller of ``max_ltv × value`` and the risk limit at the target breach probability.
 
@@ -116,7 +117,7 @@ def loan_columns(
     """
     from valuation.pledge.api import stress_request
     from valuation.pledge.decision import risk_grade
-    from valuation.risk.api import simulate, summarise
+    from valuation.risk.api import headline, simulate
     from valuation.risk.model import build_model
     from valuation.schema._base import parse_model
     from valuation.schema.pledge import PledgeRequest
@@ -166,7 +167,7 @@ def loan_columns(
     stats = simulate(
         model, paths, store_pool=False, store_terminal=False, **dict(simulate_options or {})
     )
-    base = summarise("base", model, stats, policy.target_breach_probability, policy.confidence)
+    base = headline(model, stats, policy.target_breach_probability)
     el_rate = base.expected_loss / loan.amount
     risk_max = base.max_loan
     row.update(

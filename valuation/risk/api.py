@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -166,27 +166,50 @@ def _var_es(loss: NDArray[np.float64], confidence: float) -> tuple[float, float]
     return float(ordered[var_index]), es_sum / tail
 
 
+class Headline(NamedTuple):
+    """The loan's figures of a scenario that a book's row shows (see :func:`headline`)."""
+
+    breach_probability: float
+    breach_probability_se: float
+    default_probability: float
+    expected_loss: float
+    max_loan: float | None
+
+
+def headline(model: StressModel, stats: PathStats, target: float) -> Headline:
+    """Return the breach and default probabilities, expected loss and largest loan of a run.
+
+    The same numbers as :func:`summarise` gives them (it uses this function), without the
+    tail measures and event probabilities: what ``dpv revalue`` keeps of each loan.
+    """
+    n = stats.min_ratio.shape[0]
+    thresholds = breach_thresholds(stats, model.margin_call_ltv)
+    p_breach = breach_probability(thresholds, model.amount)
+    return Headline(
+        breach_probability=p_breach,
+        breach_probability_se=math.sqrt(p_breach * (1.0 - p_breach) / n),
+        default_probability=float(np.count_nonzero(stats.default_step >= 0)) / n,
+        expected_loss=float(stats.loss.mean()),
+        max_loan=max_loan(thresholds, target),
+    )
+
+
 def summarise(
     name: str, model: StressModel, stats: PathStats, target: float, confidence: float
 ) -> ScenarioResult:
     """Turn per-path statistics into the headline numbers of a scenario."""
     n = stats.min_ratio.shape[0]
-    thresholds = breach_thresholds(stats, model.margin_call_ltv)
-    p_breach = breach_probability(thresholds, model.amount)
+    head = headline(model, stats, target)
     defaulted = stats.default_step >= 0
     total_ead = float(stats.ead[defaulted].sum())
     loss_var, loss_es = _var_es(stats.loss, confidence)
     any_flag = np.bitwise_or.reduce(stats.flags, axis=1) if stats.flags.shape[1] else stats.flags
     return ScenarioResult(
         name=name,
-        breach_probability=p_breach,
-        breach_probability_se=math.sqrt(p_breach * (1.0 - p_breach) / n),
-        default_probability=float(np.count_nonzero(defaulted)) / n,
-        expected_loss=float(stats.loss.mean()),
+        **head._asdict(),
         lgd=float(stats.loss[defaulted].sum()) / total_ead if total_ead > 0 else 0.0,
         loss_var=loss_var,
         loss_es=loss_es,
-        max_loan=max_loan(thresholds, target),
         revocation_probability=float(np.count_nonzero(any_flag & FLAG_REVOKED)) / n,
         lapse_probability=float(np.count_nonzero(any_flag & FLAG_LAPSED)) / n,
     )
@@ -370,9 +393,11 @@ def _stress(req: StressRequest, calibration_id: str | None, device: Device) -> S
 
 __all__ = [
     "DeviceFallbackWarning",
+    "Headline",
     "PathStats",
     "breach_probability",
     "breach_thresholds",
+    "headline",
     "max_loan",
     "row_quantiles",
     "simulate",
