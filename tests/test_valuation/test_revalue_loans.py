@@ -384,3 +384,33 @@ def test_device_auto_falls_back_to_the_cpu_with_the_same_bytes(
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["stress"]["device"] == "cpu"
     assert _rows(out) == _rows(pledged)
+
+
+def test_the_loan_table_gives_back_the_validated_terms(tmp_path: Path) -> None:
+    """The columnar loan table (what workers receive) returns each row's validated terms, the
+    same after a pickle round trip, with every optional column given, defaulted or null."""
+    import datetime as dt
+    import pickle
+
+    from valuation.revalue.loans import LoanTerms, _read_table, _terms, read_loans
+
+    path = tmp_path / "loans.csv"
+    path.write_text(
+        "product_id,loan_id,amount,tenor_months,start,annual_rate,amortization,annual_pd,"
+        "wrong_way,currency\n"
+        "P-1,L-1,1500000.5,24,2025-01-31,0.051,annuity,0.02,0.3,CNY\n"
+        "P-2,,800000,6,,,,,,\n"
+        "P-3,L-3,1e6,12,2026-12-31,0,linear,0.5,-0.2,USD\n",
+        encoding="utf-8",
+    )
+    table = read_loans(path).loans
+    rows = _read_table(path).to_pylist()
+    expected = {str(r["product_id"]): _terms(r) for r in rows}
+    assert dict(table) == expected
+    assert table["P-1"].start == dt.date(2025, 1, 31) and table["P-2"].start is None
+    assert table["P-2"] == LoanTerms("P-2", 800000.0, 6, None, 0.0, "bullet", 0.0, 0.0, None)
+    shipped = pickle.loads(pickle.dumps(table))
+    assert dict(shipped) == expected and len(shipped) == 3
+    assert "P-9" not in shipped and shipped.get("P-9") is None
+    with pytest.raises(KeyError):
+        shipped["P-9"]

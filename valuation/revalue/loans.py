@@ -28,10 +28,12 @@ refused here, before any work, with the file, the row and the field.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
 import pyarrow as pa
 
 from valuation.exceptions import MSG_FILE_NOT_FOUND, MSG_NOT_A_FILE, DpvInputError
@@ -61,13 +63,80 @@ class LoanTerms(NamedTuple):
     currency: str | None
 
 
+class LoanTable(Mapping[str, LoanTerms]):
+    """Validated loans by product id, held as columns: cheap to pickle and ship to workers.
+
+    A read-only mapping from product id to :class:`LoanTerms`; each lookup builds the terms
+    from the columns (the same values: floats and ints round-trip exactly through float64 and
+    int64 arrays, dates through their ordinals). A book of 200,000 loans pickles as a few
+    arrays and lists of strings instead of 200,000 tuples; the index by product id is rebuilt
+    where it is unpickled, on the first lookup.
+    """
+
+    def __init__(self, loans: Mapping[str, LoanTerms]) -> None:
+        terms = list(loans.values())
+        self._ids = list(loans)
+        self._loan_id = [t.loan_id for t in terms]
+        self._amortization = [t.amortization for t in terms]
+        self._currency = [t.currency for t in terms]
+        self._numbers = (
+            np.array([t.amount for t in terms], dtype=np.float64),
+            np.array([t.annual_rate for t in terms], dtype=np.float64),
+            np.array([t.annual_pd for t in terms], dtype=np.float64),
+            np.array([t.wrong_way for t in terms], dtype=np.float64),
+        )
+        self._tenor = np.array([t.tenor_months for t in terms], dtype=np.int64)
+        self._start = np.array(
+            [-1 if t.start is None else t.start.toordinal() for t in terms], dtype=np.int64
+        )
+        self._index: dict[str, int] | None = None
+
+    def _row(self, product_id: str) -> int | None:
+        if self._index is None:
+            self._index = {pid: i for i, pid in enumerate(self._ids)}
+        return self._index.get(product_id)
+
+    def __getitem__(self, product_id: str) -> LoanTerms:
+        i = self._row(product_id)
+        if i is None:
+            raise KeyError(product_id)
+        amount, annual_rate, annual_pd, wrong_way = (float(c[i]) for c in self._numbers)
+        start = int(self._start[i])
+        return LoanTerms(
+            loan_id=self._loan_id[i],
+            amount=amount,
+            tenor_months=int(self._tenor[i]),
+            start=None if start < 0 else dt.date.fromordinal(start),
+            annual_rate=annual_rate,
+            amortization=self._amortization[i],
+            annual_pd=annual_pd,
+            wrong_way=wrong_way,
+            currency=self._currency[i],
+        )
+
+    def __contains__(self, product_id: object) -> bool:
+        return isinstance(product_id, str) and self._row(product_id) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_index": None}  # rebuilt on the first lookup
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+
 @dataclass(frozen=True)
 class LoanBook:
     """The loans by product id, with the digest of the file they came from."""
 
     path: Path
     sha256: str
-    loans: dict[str, LoanTerms]
+    loans: LoanTable
 
 
 def _read_table(path: Path) -> pa.Table:
@@ -198,7 +267,7 @@ def read_loans(argument: str | Path) -> LoanBook:
             loans[product_id] = terms
             rows_of[product_id] = index
         offset += len(rows)
-    return LoanBook(path=path, sha256=sha256_file(path), loans=loans)
+    return LoanBook(path=path, sha256=sha256_file(path), loans=LoanTable(loans))
 
 
-__all__ = ["OPTIONAL", "REQUIRED", "LoanBook", "LoanTerms", "read_loans"]
+__all__ = ["OPTIONAL", "REQUIRED", "LoanBook", "LoanTable", "LoanTerms", "read_loans"]

@@ -18,6 +18,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -199,6 +200,26 @@ def _check_paths(paths: int) -> None:
         raise DpvInputError(MSG_PATHS.format(top=MAX_PATHS, value=paths), field="--paths")
 
 
+def _read_inputs(
+    portfolio: str | Path, loans: str | Path | None
+) -> tuple[Portfolio, LoanBook | None]:
+    """Open (hash, count) the portfolio while a second thread reads and checks the loans.
+
+    Hashing releases the interpreter's lock, so the two overlap; a bad portfolio is reported
+    before bad loans, as when they are read one after the other.
+    """
+    if loans is None:
+        return open_portfolio(portfolio), None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dpv-loans") as pool:
+        reading = pool.submit(read_loans, loans)
+        try:
+            source = open_portfolio(portfolio)
+        except BaseException:
+            reading.cancel()
+            raise
+        return source, reading.result()
+
+
 def revalue(
     portfolio: str | Path,
     out: str | Path,
@@ -290,8 +311,7 @@ def revalue(
         starting = (
             stack.enter_context(ClusterStart(scheduler, workers)) if engine == "dask" else None
         )
-        source = open_portfolio(portfolio)
-        book: LoanBook | None = read_loans(loans) if loans is not None else None
+        source, book = _read_inputs(portfolio, loans)
         from valuation.calibration_set import load_calibration
         from valuation.schema._base import parse_model
         from valuation.schema.pledge import Policy
