@@ -20,11 +20,13 @@ import math
 import os
 import shutil
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from valuation.hashing import sha256_file
@@ -144,20 +146,31 @@ def publish(ledger: Ledger, staging: Path, header: Mapping[str, Any]) -> dict[st
     valued = unvalued = 0
     loan_statuses: dict[str, int] = {}
     concluded: dict[str, list[np.ndarray]] = {}
-    for index, part in enumerate(_parts(ledger, staging)):
-        name = part_name(index)
-        write_parquet(part, final / name)
-        names.append(name)
-        values = part.column("concluded_value").to_numpy(zero_copy_only=False)
-        currencies = np.asarray(part.column("currency").to_pylist(), dtype=object)
-        known = ~np.isnan(values.astype(np.float64))
-        valued += int(known.sum())
-        unvalued += int((~known).sum())
-        for status in part.column("loan_status").drop_null().to_pylist():
-            loan_statuses[status] = loan_statuses.get(status, 0) + 1
-        for currency in np.unique(currencies[known]).tolist():
-            mask = known & (currencies == currency)
-            concluded.setdefault(str(currency), []).append(values[mask].astype(np.float64))
+    # each part is compressed and written by a second thread while the next is read and
+    # counted here (pyarrow releases the interpreter's lock for both); one write at a time,
+    # so at most two parts are in memory
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dpv-publish") as writer:
+        writing: Future[None] | None = None
+        for index, part in enumerate(_parts(ledger, staging)):
+            name = part_name(index)
+            if writing is not None:
+                writing.result()
+            writing = writer.submit(write_parquet, part, final / name)
+            names.append(name)
+            values = part.column("concluded_value").to_numpy(zero_copy_only=False)
+            known = ~np.isnan(values.astype(np.float64))
+            valued += int(known.sum())
+            unvalued += int((~known).sum())
+            for row in pc.value_counts(part.column("loan_status").drop_null()).to_pylist():
+                loan_statuses[row["values"]] = loan_statuses.get(row["values"], 0) + row["counts"]
+            currencies = part.column("currency").filter(pa.array(known))
+            for currency in sorted(pc.unique(currencies).drop_null().to_pylist()):
+                mask = np.asarray(pc.equal(part.column("currency"), currency).fill_null(False))
+                concluded.setdefault(str(currency), []).append(
+                    values[mask & known].astype(np.float64)
+                )
+        if writing is not None:
+            writing.result()
     quarantined = 0
     with (final / QUARANTINE).open("wb") as handle:
         for index in sorted(ledger.chunks):
