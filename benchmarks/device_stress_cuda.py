@@ -288,15 +288,15 @@ def registers_trial(
     from numba import cuda
 
     from valuation.kernels.cuda._numba_internals import simulated
-    from valuation.kernels.cuda.paths import THREADS_PER_BLOCK, _stress_kernel
+    from valuation.kernels.cuda.paths import _stress_kernel, blocks_for, threads_per_block
 
     if simulated():  # no registers in the simulator
         kernel = cuda.jit(_stress_kernel.py_func)
     else:  # the function first: cuda.jit(lto=False, ...) used as a decorator factory drops lto
         kernel = cuda.jit(_stress_kernel.py_func, lto=False, max_registers=limit)
     n = reference[0].shape[0]
-    blocks = (n + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
-    kernel[blocks, THREADS_PER_BLOCK](*args)
+    blocks, size = blocks_for(n), threads_per_block()
+    kernel[blocks, size](*args)
     cuda.synchronize()
     same = all(
         np.array_equal(out.copy_to_host(), ref)
@@ -305,7 +305,7 @@ def registers_trial(
     fastest = math.inf
     for _ in range(3):
         t0 = time.perf_counter()
-        kernel[blocks, THREADS_PER_BLOCK](*args)
+        kernel[blocks, size](*args)
         cuda.synchronize()
         fastest = min(fastest, time.perf_counter() - t0)
     import cuda_diagnostics as diag

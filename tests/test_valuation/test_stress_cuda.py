@@ -80,7 +80,8 @@ def _variant(**changes: Any) -> dict[str, Any]:
 
 
 # name: (request, paths, path_start). Path counts are not multiples of the CPU's block of
-# paths or of the GPU's block of threads; every case draws every stream it can.
+# paths or of the GPU's block of threads (128 on a GPU, 8 in the simulator: the last block of
+# every launch is partial); every case draws every stream it can.
 CASES: dict[str, tuple[dict[str, Any], int, int]] = {
     # All events, defaults before and after the tenor (sold after it), seed 99.
     "full": (FULL, 70, 3),
@@ -280,6 +281,14 @@ def simulator_report() -> dict[str, Any]:
     done = _run_python(_SIMULATOR_SCRIPT, simulator=True, stdin=json.dumps(CASES))
     report: dict[str, Any] = json.loads(done.stdout)
     return report
+
+
+def test_every_case_ends_in_a_partial_block() -> None:
+    _needs_numba_cuda()
+    from valuation.kernels.cuda.paths import SIMULATOR_THREADS_PER_BLOCK, THREADS_PER_BLOCK
+
+    for _, paths, _ in CASES.values():
+        assert paths % SIMULATOR_THREADS_PER_BLOCK and paths % THREADS_PER_BLOCK
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -24,9 +24,9 @@ from valuation.kernels.cuda.arguments import (
 )
 from valuation.kernels.cuda.paths import (
     MAX_PATHS_PER_LAUNCH,
-    THREADS_PER_BLOCK,
     _book_kernel,
     blocks_for,
+    threads_per_block,
 )
 from valuation.kernels.cuda.prep import device_constants
 from valuation.kernels.layout import PathOutputs, StressArrays
@@ -149,7 +149,7 @@ def _launch(
         terminal=cuda.device_array((n_group, paths, 0)),
         pool=cuda.device_array((n_group, 0, paths), dtype=np.float32),
     )
-    _book_kernel[blocks_for(n_threads), THREADS_PER_BLOCK](
+    _book_kernel[blocks_for(n_threads), threads_per_block()](
         loans, item_offsets, sector_offsets, constants, path_start, paths, scratch, outputs
     )
     last = first + n_group

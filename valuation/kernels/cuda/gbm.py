@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from numba import cuda
 
-from valuation.kernels.cuda.paths import THREADS_PER_BLOCK, blocks_for, kernel_jit
+from valuation.kernels.cuda.paths import blocks_for, kernel_jit, threads_per_block
 from valuation.kernels.cuda.primitives import exp_scalar, philox4, step_normal
 
 MAX_ITEMS = 16
@@ -114,7 +114,7 @@ def gbm_min_ratio_cuda(
         pool0 += math.exp(float(x))
     n = p_end - p_begin
     d_out = cuda.device_array(n)
-    _gbm_kernel[blocks_for(n), THREADS_PER_BLOCK](
+    _gbm_kernel[blocks_for(n), threads_per_block()](
         *(
             cuda.to_device(np.ascontiguousarray(a))
             for a in (log_v0, log_drift_step, sigma_sqrt_dt, item_keys, sector_index, sector_keys)

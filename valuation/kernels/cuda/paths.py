@@ -72,6 +72,13 @@ from valuation.kernels.layout import (
 )
 
 THREADS_PER_BLOCK = 128
+"""Threads per block of every launch on a GPU."""
+SIMULATOR_THREADS_PER_BLOCK = 8
+"""Threads per block under numba's CUDA simulator (tests only). The simulator runs a block's
+threads as Python threads that take turns at a lock around every device-function call; with a
+few tens of them the turns cost orders of magnitude (20 paths of 60 months with jumps: 1.2 s in
+blocks of 8, 307 s in one block of 32). The block size changes no result: a path's draws are
+keyed by its index."""
 
 
 # numba.cuda under a name typed Any (its stubs type cuda.grid poorly); the simulator swaps
@@ -377,9 +384,18 @@ def fma_count(kernel: Any) -> int:
     return sum(ptx.count("fma.rn.f64") for ptx in kernel.inspect_asm().values())
 
 
+def threads_per_block() -> int:
+    """Return the threads per block of a launch.
+
+    :data:`THREADS_PER_BLOCK` on a GPU, :data:`SIMULATOR_THREADS_PER_BLOCK` under the simulator.
+    """
+    return SIMULATOR_THREADS_PER_BLOCK if simulated() else THREADS_PER_BLOCK
+
+
 def blocks_for(n_threads: int) -> int:
-    """Return how many blocks of :data:`THREADS_PER_BLOCK` threads cover ``n_threads``."""
-    return (n_threads + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
+    """Return how many blocks of :func:`threads_per_block` threads cover ``n_threads``."""
+    size = threads_per_block()
+    return (n_threads + size - 1) // size
 
 
 forbid_contraction()
@@ -466,7 +482,7 @@ def stress_paths_cuda(
             store_terminal=store_terminal,
             use_factor=bool(scalars[DEFAULT_THRESHOLD] > -math.inf and scalars[WRONG_WAY] != 0.0),
         )
-        _stress_kernel[blocks_for(n), THREADS_PER_BLOCK](*args)
+        _stress_kernel[blocks_for(n), threads_per_block()](*args)
         out.min_ratio[c0:c1] = outputs.min_ratio.copy_to_host()
         out.default_step[c0:c1] = outputs.default_step.copy_to_host()
         out.ead[c0:c1] = outputs.ead.copy_to_host()
@@ -481,9 +497,13 @@ def stress_paths_cuda(
 
 __all__ = [
     "MAX_REGISTERS",
+    "SIMULATOR_THREADS_PER_BLOCK",
+    "THREADS_PER_BLOCK",
+    "blocks_for",
     "fma_count",
     "launch_arguments",
     "linked_without_lto",
     "simulate_path",
     "stress_paths_cuda",
+    "threads_per_block",
 ]
