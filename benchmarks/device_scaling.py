@@ -32,9 +32,12 @@ budget is spent):
 4. **stress kernel** (``valuation.risk.api.simulate``: the serial kernel on
    ``run_parallel``'s pool) at 1, 2, 4, 8, 16 threads (a process each, since the pool's size
    is fixed at start), with its default grain and a 16× larger one.
-5. **``dpv revalue``**: a synthetic book with loans for a fifth of it, on the local engine and
-   on a local Dask cluster of 1, 2, 4, 8 workers; products per second, speed-up, and whether
-   every run published the same bytes.
+5. **``dpv revalue``**: the book of ``bench_revalue.py`` (40,000 products tiled from the
+   sample, loans on a fifth), chunks of 1,000, on the local engine and on a local Dask cluster
+   of 1, 2, 4, 8 workers; products per second overall and in the steady state (from the
+   progress lines: the chunks finished after the first, over the time since it finished, so
+   that the cluster's start-up and the first chunk do not hide the scaling), the time the first
+   chunk took to finish, the speed-up, and whether every run published the same bytes.
 
 Usage (from the repository root; ``valuation`` and ``calibration`` are imported from it)::
 
@@ -51,6 +54,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import subprocess
 import sys
@@ -388,21 +392,38 @@ def _digest(out: Path) -> str:
     return h.hexdigest()
 
 
-def make_book(folder: Path, products: int, env: dict[str, str]) -> tuple[Path, Path]:
-    """A synthetic book (``dpv synth``) and loans for every fifth product (tenor from as-of)."""
-    market = folder / "market"
-    subprocess.run([sys.executable, "-m", "valuation", "synth", "--products", str(products),
-                    "--seed", "5", "--out", str(market), "--format", "csv"],
-                   env=env, check=True, capture_output=True)  # fmt: skip
-    loans = folder / "loans.csv"
-    rows = ["product_id,amount,tenor_months,annual_rate,amortization,annual_pd"]
-    with (market / "products.jsonl").open(encoding="utf-8") as handle:
-        for i, line in enumerate(handle):
-            if i % 5 == 0:
-                pid = json.loads(line)["product_id"]
-                rows.append(f"{pid},{200_000 + 37_000 * (i % 50)},12,0.05,annuity,0.02")
-    loans.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    return market / "products.jsonl", loans
+def make_book(folder: Path, products: int) -> tuple[Path, Path]:
+    """The book of ``bench_revalue.py``: the sample tiled, loans on every fifth product."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_revalue import make_book as tiled_book
+
+    return tiled_book(folder, products)
+
+
+def run_revalue(cmd: list[str], env: dict[str, str], timeout: float) -> dict[str, Any]:
+    """Run ``dpv revalue`` and time, from its progress lines, when each chunk finished.
+
+    Returns the exit code, the wall seconds, the times of the chunk lines and the last line of
+    stderr. The process is killed at ``timeout``.
+    """
+    import threading
+
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    watchdog = threading.Timer(timeout, proc.kill)
+    watchdog.start()
+    chunks: list[float] = []
+    last = ""
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if line.startswith("dpv revalue: chunk ") and " done" in line:
+            chunks.append(time.perf_counter() - start)
+        if line.strip():
+            last = line.strip()
+    code = proc.wait()
+    watchdog.cancel()
+    return {"code": code, "wall": time.perf_counter() - start, "chunks": chunks, "last": last}
 
 
 def missing(*names: str) -> list[str]:
@@ -412,7 +433,7 @@ def missing(*names: str) -> list[str]:
     return [name for name in names if importlib.util.find_spec(name) is None]
 
 
-def part_revalue(products: int, workers: tuple[int, ...], cache: str) -> None:
+def part_revalue(products: int, chunk_size: int, workers: tuple[int, ...], cache: str) -> None:
     lacking = missing("pydantic", "lightgbm", "sklearn", "pyarrow", "typer", "rich")
     if lacking:
         emit("revalue.skipped", f"revalue: skipped, missing packages {lacking}", lacking)
@@ -425,10 +446,11 @@ def part_revalue(products: int, workers: tuple[int, ...], cache: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         start = time.perf_counter()
-        book, loans = make_book(folder, products, env)
+        book, loans = make_book(folder, products)
         emit("revalue.book", f"revalue: book of {products:,} products, loans for a fifth, "
              f"made in {time.perf_counter() - start:.1f} s", products)  # fmt: skip
-        common = [book, "--loans", str(loans), "--as-of", "2026-06-30", "--chunk-size", "100"]
+        common = [book, "--loans", str(loans), "--as-of", "2026-06-30",
+                  "--chunk-size", str(chunk_size)]  # fmt: skip
         runs: list[tuple[str, list[str]]] = [("local", [])]
         runs += [(f"dask_{w}", ["--engine", "dask", "--workers", str(w)]) for w in workers]
         digests: dict[str, str] = {}
@@ -440,25 +462,30 @@ def part_revalue(products: int, workers: tuple[int, ...], cache: str) -> None:
             out = folder / f"out-{name}"
             cmd = [sys.executable, "-m", "valuation", "revalue", *map(str, common),
                    "--out", str(out), *extra]  # fmt: skip
-            start = time.perf_counter()
-            proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
-                                  timeout=max(10.0, left()))  # fmt: skip
-            seconds = time.perf_counter() - start
-            if proc.returncode not in (0, 3):
-                emit(f"revalue.{name}", f"revalue {name}: failed ({proc.returncode}) "
-                     f"{proc.stderr.strip().splitlines()[-1:]}")  # fmt: skip
+            run = run_revalue(cmd, env, timeout=max(10.0, left()))
+            if run["code"] not in (0, 3):
+                emit(f"revalue.{name}", f"revalue {name}: failed ({run['code']}) {run['last']}")
                 continue
             summary = json.loads((out / "summary.json").read_text())
             inner = summary["seconds"]
             digests[name] = _digest(out)
+            # the steady state: the chunks finished after the first one, over the time since
+            # it finished (the start-up and the first chunk left out)
+            times = run["chunks"]
+            steady = (
+                chunk_size * (len(times) - 1) / (times[-1] - times[0]) if len(times) > 2 else None
+            )
             if name == "dask_1":
-                base = inner
-            speed = f", speed-up {base / inner:.2f}x over 1 worker" if base else ""
+                base = steady or products / inner
+            rate = steady or products / inner
+            speed = f", speed-up {rate / base:.2f}x over 1 worker" if base else ""
+            first = times[0] if times else math.nan
             emit(f"revalue.{name}",
-                 f"revalue {name:<8}: {seconds:6.1f} s wall, {inner:6.1f} s in the run, "
-                 f"{products / inner:7.0f} products/s{speed}",
-                 {"wall_s": seconds, "run_s": inner,
-                  "products_per_s": products / inner})  # fmt: skip
+                 f"revalue {name:<8}: {run['wall']:6.1f} s wall, {inner:6.1f} s in the run, "
+                 f"{products / inner:7.0f} products/s overall, first chunk done at {first:.1f} s, "
+                 f"steady {rate:7.0f} products/s{speed}",
+                 {"wall_s": run["wall"], "run_s": inner, "products_per_s": products / inner,
+                  "first_chunk_s": first, "steady_products_per_s": steady})  # fmt: skip
         same = len(set(digests.values())) == 1
         emit("revalue.identical", f"revalue: every run published the same bytes: {same}", same)
 
@@ -507,7 +534,8 @@ def main() -> None:
         run_child(["--child", "stress"] + (["--quick"] if args.quick else []),
                   child_env(t, cache), timeout=25)  # fmt: skip
     if left() > 30:
-        part_revalue(args.products or (3000 if not args.quick else 300), workers, cache)
+        n = args.products or (40_000 if not args.quick else 600)
+        part_revalue(n, 1000 if not args.quick else 100, workers, cache)
     RESULTS["total_s"] = time.perf_counter() - START
     emit("total", f"total {RESULTS['total_s']:.1f} s")
     target = os.environ.get("OUT")
