@@ -136,8 +136,15 @@ class ClusterStart:
     """
 
     def __init__(self, scheduler: str | None, workers: int | None) -> None:
+        import importlib
         from concurrent.futures import ThreadPoolExecutor
 
+        from valuation.kernels.registry import WARMUP_MODULES
+
+        # the thread's imports happen here first: two threads importing one package at once
+        # (numba's modules import each other) may see a module half initialised
+        for name in (*WARMUP_MODULES, "distributed"):
+            importlib.import_module(name)
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dpv-cluster")
         self._future = pool.submit(_start_cluster, scheduler, workers)
         pool.shutdown(wait=False)
