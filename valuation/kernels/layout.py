@@ -118,6 +118,25 @@ class PathOutputs(NamedTuple):
     pool: NDArray[np.float32]
 
 
+def path_output_shapes(
+    paths: int, n_items: int, n_steps: int, *, store_terminal: bool, store_pool: bool
+) -> dict[str, tuple[tuple[int, ...], type]]:
+    """Return each :class:`PathOutputs` field's shape and dtype for ``paths`` paths.
+
+    One description for every place that allocates the outputs (``np.empty`` on the host,
+    ``cuda.device_array`` on a GPU): ``terminal`` and ``pool`` are empty unless stored.
+    """
+    return {
+        "min_ratio": ((paths,), np.float64),
+        "default_step": ((paths,), np.int64),
+        "ead": ((paths,), np.float64),
+        "loss": ((paths,), np.float64),
+        "flags": ((paths, n_items), np.uint8),
+        "terminal": ((paths, n_items if store_terminal else 0), np.float64),
+        "pool": ((n_steps + 1 if store_pool else 0, paths), np.float32),
+    }
+
+
 __all__ = [
     "AMOUNT",
     "CHUNK",
@@ -148,4 +167,5 @@ __all__ = [
     "StressArrays",
     "WRONG_WAY",
     "WRONG_WAY_COMPLEMENT",
+    "path_output_shapes",
 ]

@@ -113,6 +113,11 @@ def _parts(ledger: Ledger, staging: Path) -> Iterator[pa.Table]:
         yield pa.concat_tables(pending) if pending else VALUES_SCHEMA.empty_table()
 
 
+def value_counts(column: Any) -> list[tuple[Any, int]]:
+    """Return each distinct non-null value of a column with how many rows hold it."""
+    return [(c["values"], c["counts"]) for c in pc.value_counts(column.drop_null()).to_pylist()]
+
+
 def _value_statistics(values: Mapping[str, list[np.ndarray]]) -> dict[str, Any]:
     """Total (exactly rounded, so order-free) and median of the concluded values per currency."""
     out: dict[str, Any] = {}
@@ -161,8 +166,8 @@ def publish(ledger: Ledger, staging: Path, header: Mapping[str, Any]) -> dict[st
             known = ~np.isnan(values.astype(np.float64))
             valued += int(known.sum())
             unvalued += int((~known).sum())
-            for row in pc.value_counts(part.column("loan_status").drop_null()).to_pylist():
-                loan_statuses[row["values"]] = loan_statuses.get(row["values"], 0) + row["counts"]
+            for status, count in value_counts(part.column("loan_status")):
+                loan_statuses[status] = loan_statuses.get(status, 0) + count
             currencies = part.column("currency").filter(pa.array(known))
             for currency in sorted(pc.unique(currencies).drop_null().to_pylist()):
                 mask = np.asarray(pc.equal(part.column("currency"), currency).fill_null(False))
@@ -216,5 +221,6 @@ __all__ = [
     "part_name",
     "publish",
     "stage_chunk",
+    "value_counts",
     "write_parquet",
 ]

@@ -27,6 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from valuation.revalue.due import DueDates, interval, interval_months, iter_parts
+from valuation.revalue.publish import value_counts
 
 REPORT = "report.html"
 TEMPLATE = "report.html.j2"
@@ -207,7 +208,7 @@ class _BookFigures:
     def _add_loans(self, pledged: Any) -> None:
         import pyarrow.compute as pc
 
-        for status, count in _counts(pledged.column("loan_status")):
+        for status, count in value_counts(pledged.column("loan_status")):
             self.statuses[status] += count
         self.exposures.append(_known(pledged.column("loan_amount")))
         ltv = _values(pledged.column("ltv"))
@@ -216,7 +217,7 @@ class _BookFigures:
         known = np.asarray(breach.is_valid(), dtype=bool)
         self.breaches.append(_values(breach)[known])
         self.losses.append(_known(pledged.column("expected_loss").filter(breach.is_valid())))
-        for grade, count in _counts(pledged.column("grade")):
+        for grade, count in value_counts(pledged.column("grade")):
             self.grades[grade] += count
         amount = pc.fill_null(pledged.column("loan_amount"), 0.0)
         ranked = pledged.append_column("_amount", amount)
@@ -292,13 +293,6 @@ class _BookFigures:
             "grade_changes": sorted(self.grade_changes.items()),
             "total_before": previous.summary["concluded_value"],
         }
-
-
-def _counts(column: Any) -> list[tuple[Any, int]]:
-    import pyarrow.compute as pc
-
-    counted = pc.value_counts(column.drop_null()).to_pylist()
-    return [(c["values"], c["counts"]) for c in counted]
 
 
 def _known(column: Any) -> NDArray[np.float64]:

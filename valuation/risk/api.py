@@ -14,7 +14,13 @@ from valuation.audit import make_device_audit
 from valuation.calibration_set import bundled_calibration_id
 from valuation.kernels._jit import run_parallel
 from valuation.kernels.cuda.select import Device, current_device, resolve_device, use_device
-from valuation.kernels.layout import CHUNK, FLAG_LAPSED, FLAG_REVOKED, PathOutputs
+from valuation.kernels.layout import (
+    CHUNK,
+    FLAG_LAPSED,
+    FLAG_REVOKED,
+    PathOutputs,
+    path_output_shapes,
+)
 from valuation.risk.model import StressModel, build_model
 from valuation.risk.scenarios import resolve_scenarios
 from valuation.schema._base import parse_model
@@ -94,15 +100,10 @@ def simulate(
     n_items = model.items.shape[0]
     if path_start < 0 or path_start + paths > 2**32:
         raise ValueError("path indices must lie in [0, 2**32)")
-    out = PathStats(
-        min_ratio=np.empty(paths),
-        default_step=np.empty(paths, dtype=np.int64),
-        ead=np.empty(paths),
-        loss=np.empty(paths),
-        flags=np.empty((paths, n_items), dtype=np.uint8),
-        terminal=np.empty((paths, n_items if store_terminal else 0)),
-        pool=np.empty((model.n_steps + 1 if store_pool else 0, paths), dtype=np.float32),
+    shapes = path_output_shapes(
+        paths, n_items, model.n_steps, store_terminal=store_terminal, store_pool=store_pool
     )
+    out = PathStats(**{name: np.empty(shape, dtype) for name, (shape, dtype) in shapes.items()})
     arrays = model.arrays
     outputs = PathOutputs(
         out.min_ratio, out.default_step, out.ead, out.loss, out.flags, out.terminal, out.pool

@@ -69,6 +69,7 @@ from valuation.kernels.layout import (
     WRONG_WAY_COMPLEMENT,
     PathOutputs,
     StressArrays,
+    path_output_shapes,
 )
 
 THREADS_PER_BLOCK = 128
@@ -430,14 +431,11 @@ def launch_arguments(
         n_items,
         n,
     )
+    shapes = path_output_shapes(
+        n, n_items, n_steps, store_terminal=store_terminal, store_pool=store_pool
+    )
     outputs: Any = PathOutputs(  # of device arrays
-        min_ratio=cuda.device_array(n),
-        default_step=cuda.device_array(n, dtype=np.int64),
-        ead=cuda.device_array(n),
-        loss=cuda.device_array(n),
-        flags=cuda.device_array((n, n_items), dtype=np.uint8),
-        terminal=cuda.device_array((n, n_items if store_terminal else 0)),
-        pool=cuda.device_array((n_steps + 1 if store_pool else 0, n), dtype=np.float32),
+        **{name: cuda.device_array(shape, dtype=dtype) for name, (shape, dtype) in shapes.items()}
     )
     args = [model, path_start, 0, n, DeviceConstants(*constants), scratch, outputs]
     return args, outputs
