@@ -49,8 +49,8 @@ def _gbm_kernel(
     n_sectors = sector_keys.shape[0] if correlated else 0
     level = cuda.local.array(MAX_ITEMS, np.float64)
     # Each item's and sector's Philox block of steps k .. k + 3, drawn once at lane 0.
-    words = cuda.local.array((MAX_ITEMS, 4), np.uint64)
-    sector_words = cuda.local.array((MAX_ITEMS, 4), np.uint64)
+    words = cuda.local.array((MAX_ITEMS, 4), np.uint32)
+    sector_words = cuda.local.array((MAX_ITEMS, 4), np.uint32)
     for i in range(n_items):
         level[i] = log_v0[i]
     min_ratio = pool0 * inv_profile[0]

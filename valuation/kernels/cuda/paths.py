@@ -206,7 +206,7 @@ def simulate_path(model, constants, path, t, scratch, p, out):
         level = items[i, LOG_V0]
         v = 0.0
         # The Philox block of steps k .. k + 3 (item and sector), drawn once at lane 0.
-        e0 = e1 = e2 = e3 = s0 = s1 = s2 = s3 = np.uint64(0)
+        e0 = e1 = e2 = e3 = s0 = s1 = s2 = s3 = np.uint32(0)
         for k in range(1, n_steps + 1):
             lane = (k - 1) % 4
             if lane == 0:
@@ -245,7 +245,7 @@ def simulate_path(model, constants, path, t, scratch, p, out):
 
     d = -1
     if draw_borrower:
-        b0 = b1 = b2 = b3 = np.uint64(0)
+        b0 = b1 = b2 = b3 = np.uint32(0)
         for k in range(1, n_steps + 1):
             lane = (k - 1) % 4
             if lane == 0:

@@ -106,32 +106,34 @@ else:
 @device
 def philox4(
     seed: np.uint64, entity: np.uint64, path: np.uint64, block: np.uint64
-) -> tuple[np.uint64, np.uint64, np.uint64, np.uint64]:
-    """:func:`valuation.kernels.rng.philox_block`: the four words of a block."""
-    c0 = entity & _MASK32
-    c1 = entity >> _SHIFT32
-    c2 = path & _MASK32
-    c3 = block & _MASK32
-    k0 = seed & _MASK32
-    k1 = seed >> _SHIFT32
+) -> tuple[np.uint32, np.uint32, np.uint32, np.uint32]:
+    """:func:`valuation.kernels.rng.philox_block`: the four words of a block.
+
+    The counter and key words are 32-bit values held as ``uint32`` (one register each), and
+    each round's product is the 64-bit product of two 32-bit values (one ``mul.wide.u32``):
+    the same integers as the CPU's rounds on ``uint64`` words masked to 32 bits, in half the
+    registers and without the 64 × 64-bit multiplications and masks.
+    """
+    c0 = np.uint32(entity & _MASK32)
+    c1 = np.uint32(entity >> _SHIFT32)
+    c2 = np.uint32(path & _MASK32)
+    c3 = np.uint32(block & _MASK32)
+    k0 = np.uint32(seed & _MASK32)
+    k1 = np.uint32(seed >> _SHIFT32)
     for _ in range(10):
-        p0 = _M0 * c0
-        p1 = _M1 * c2
-        hi0 = p0 >> _SHIFT32
-        lo0 = p0 & _MASK32
-        hi1 = p1 >> _SHIFT32
-        lo1 = p1 & _MASK32
-        c0 = hi1 ^ c1 ^ k0
-        c1 = lo1
-        c2 = hi0 ^ c3 ^ k1
-        c3 = lo0
-        k0 = (k0 + _W0) & _MASK32
-        k1 = (k1 + _W1) & _MASK32
+        p0 = _M0 * np.uint64(c0)
+        p1 = _M1 * np.uint64(c2)
+        c0 = np.uint32((p1 >> _SHIFT32) ^ np.uint64(c1) ^ np.uint64(k0))
+        c1 = np.uint32(p1 & _MASK32)
+        c2 = np.uint32((p0 >> _SHIFT32) ^ np.uint64(c3) ^ np.uint64(k1))
+        c3 = np.uint32(p0 & _MASK32)
+        k0 = np.uint32((np.uint64(k0) + _W0) & _MASK32)
+        k1 = np.uint32((np.uint64(k1) + _W1) & _MASK32)
     return c0, c1, c2, c3
 
 
 @device
-def uniform(word: np.uint64) -> float:
+def uniform(word: np.uint32) -> float:
     """:func:`valuation.kernels.rng.uniform_from_word`."""
     return (float(word) + 0.5) * _INV_2_32
 
@@ -150,7 +152,7 @@ def word_of(seed: np.uint64, entity: np.uint64, path: np.uint64, block: np.uint6
 
 
 @device
-def pick(w0: np.uint64, w1: np.uint64, w2: np.uint64, w3: np.uint64, lane: int) -> np.uint64:
+def pick(w0: np.uint32, w1: np.uint32, w2: np.uint32, w3: np.uint32, lane: int) -> np.uint32:
     """Return word ``lane`` (0..3) of a block already drawn."""
     if lane == 0:
         return w0
@@ -162,7 +164,7 @@ def pick(w0: np.uint64, w1: np.uint64, w2: np.uint64, w3: np.uint64, lane: int) 
 
 
 @device
-def step_normal(w0: np.uint64, w1: np.uint64, w2: np.uint64, w3: np.uint64, lane: int) -> float:
+def step_normal(w0: np.uint32, w1: np.uint32, w2: np.uint32, w3: np.uint32, lane: int) -> float:
     """:func:`lane_normal` from a block already drawn (a block serves four steps)."""
     return inverse_normal(uniform(pick(w0, w1, w2, w3, lane)))
 
@@ -255,7 +257,7 @@ def poisson_inverse_p0(u: float, mean: float, p0: float) -> int:
 
 
 @device
-def revocation_from_word(word: np.uint64, thresholds: np.ndarray, horizon: int) -> int:
+def revocation_from_word(word: np.uint32, thresholds: np.ndarray, horizon: int) -> int:
     """:func:`valuation.kernels.stress.revocation_step` of ``uniform(word)``, up to ``horizon``.
 
     ``thresholds[k − 1]`` (``k = 1..horizon``, non-increasing) is the smallest word whose
