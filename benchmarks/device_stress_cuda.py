@@ -25,6 +25,10 @@ Run once on a machine with an NVIDIA GPU and numba-cuda
    three loans' rows against the CPU kernel's.
 5. Code: the floating-point instructions of each kernel's PTX and SASS (where ``nvdisasm``
    exists), whether it was linked without link-time optimisation, its registers and spills.
+6. Profile (where Nsight Compute's ``ncu`` exists and may read the counters): the stress kernel
+   on the full model, without events and diffusion only, at 262,144 paths: how many threads of
+   a warp execute each instruction, issue and FP64-pipe utilisation, memory throughput,
+   occupancy and the stall reasons per issued instruction (``PROFILE_METRICS``).
 
 Prints one line per figure and writes the figures to ``$OUT/cuda.json`` when ``OUT`` is set.
 ``--reference [PATH]`` runs only the CPU side (no GPU needed) and writes the hashes the device
@@ -345,19 +349,41 @@ def speed_arguments(m: dict[str, Any], n: int) -> tuple[list[Any], Any]:
 
 
 def model_parts(m: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The benchmark's model with parts switched off: events, default, both."""
-    quiet = dict(m)
-    quiet["items"] = m["items"].copy()
-    quiet["items"][:, L.JUMP_LAMBDA_DT] = 0.0
-    quiet["items"][:, L.JUMP_P0] = 1.0
-    quiet["items"][:, L.REVOKE_P] = 0.0
-    quiet["items"][:, L.EXPIRY_STEP] = 0.0
+    """The benchmark's model with parts switched off, to find where the time goes.
+
+    ``no_events`` (no jumps, revocation or expiry), ``no_default`` (no borrower default, so no
+    factor, borrower draws or sale), ``diffusion_only`` (both); and, to split the events' cost,
+    ``no_jumps`` (revocation and expiry kept), ``jumps_only`` (no revocation or expiry) and
+    ``no_sector`` (the sector factor off: one normal a step instead of two).
+    """
+
+    def with_items(**columns: float) -> dict[str, Any]:
+        variant = dict(m)
+        variant["items"] = m["items"].copy()
+        for column, value in columns.items():
+            variant["items"][:, getattr(L, column)] = value
+        return variant
+
+    no_jumps = {"JUMP_LAMBDA_DT": 0.0, "JUMP_P0": 1.0}
+    no_certificate = {"REVOKE_P": 0.0, "EXPIRY_STEP": 0.0}
+    quiet = with_items(**no_jumps, **no_certificate)
     solvent = dict(m)
     solvent["scalars"] = m["scalars"].copy()
     solvent["scalars"][L.DEFAULT_THRESHOLD] = -math.inf
     diffusion = dict(quiet)
     diffusion["scalars"] = solvent["scalars"]
-    return {"no_events": quiet, "no_default": solvent, "diffusion_only": diffusion}
+    independent = dict(m)
+    independent["scalars"] = m["scalars"].copy()
+    independent["scalars"][L.SQRT_RHO] = 0.0
+    independent["scalars"][L.SQRT_ONE_MINUS_RHO] = 1.0
+    return {
+        "no_events": quiet,
+        "no_default": solvent,
+        "diffusion_only": diffusion,
+        "no_jumps": with_items(**no_jumps),
+        "jumps_only": with_items(**no_certificate),
+        "no_sector": independent,
+    }
 
 
 def part_speed(n: int, n_cpu: int, repeats: int) -> None:
@@ -499,6 +525,105 @@ def part_speed(n: int, n_cpu: int, repeats: int) -> None:
         f"{work / best_gbm / 1e9:.2f} G path-steps/s; full model at "
         f"{RESULTS['gpu_full_model_gps'] / (work / best_gbm / 1e9):.2f} of it",
     )
+
+
+# Nsight Compute metrics that tell apart what limits the stress kernel: how many threads of a
+# warp execute each instruction (divergence), how busy the issue slots and the FP64 pipe are,
+# memory throughput, occupancy, and why warps stall (per issued instruction).
+PROFILE_METRICS = (
+    "smsp__thread_inst_executed_per_inst_executed.ratio",
+    "smsp__inst_executed.sum",
+    "smsp__issue_active.avg.pct_of_peak_sustained_active",
+    "smsp__pipe_fp64_cycles_active.avg.pct_of_peak_sustained_active",
+    "sm__warps_active.avg.pct_of_peak_sustained_active",
+    "dram__throughput.avg.pct_of_peak_sustained_elapsed",
+    "l1tex__t_sector_hit_rate.pct",
+    "lts__t_sector_hit_rate.pct",
+    "gpu__time_duration.sum",
+    *(
+        f"smsp__average_warps_issue_stalled_{reason}_per_issue_active.ratio"
+        for reason in (
+            "long_scoreboard", "short_scoreboard", "wait", "math_pipe_throttle",
+            "mio_throttle", "lg_throttle", "no_instruction", "branch_resolving",
+            "barrier", "not_selected", "dispatch_stall", "drain", "membar", "sleeping",
+        )
+    ),
+)  # fmt: skip
+PROFILE_PATHS = 262_144
+
+
+def find_ncu() -> str | None:
+    """Return the path of Nsight Compute's ``ncu``, if installed."""
+    import shutil
+
+    found = shutil.which("ncu")
+    if found:
+        return found
+    for pattern in ("/usr/local/cuda*/bin/ncu", "/opt/nvidia/nsight-compute*/ncu"):
+        for candidate in sorted(Path("/").glob(pattern.lstrip("/"))):
+            return str(candidate)
+    return None
+
+
+def profile_launches(n: int) -> None:
+    """The profiled child: the stress kernel on the full model (a warm-up launch, then one) and
+    on the model without events and without default, one launch each."""
+    from numba import cuda
+
+    from valuation.kernels.cuda.paths import THREADS_PER_BLOCK, _stress_kernel, blocks_for
+
+    m = model_arrays(60, seed=7)
+    variants = model_parts(m)
+    for model in (m, m, variants["no_events"], variants["diffusion_only"]):
+        args, _ = speed_arguments(model, n)
+        _stress_kernel[blocks_for(n), THREADS_PER_BLOCK](*args)
+        cuda.synchronize()
+
+
+def part_profile(n: int) -> None:
+    """The stress kernel under Nsight Compute (where ``ncu`` exists and may read counters)."""
+    import csv
+    import subprocess
+
+    ncu = find_ncu()
+    if ncu is None:
+        say("profile", "ncu not found", "profile: skipped (Nsight Compute's ncu not found)")
+        return
+    cmd = [
+        ncu, "--csv", "--clock-control", "none", "--kernel-name", "regex:_stress_kernel",
+        "--launch-skip", "1", "--launch-count", "3", "--metrics", ",".join(PROFILE_METRICS),
+        sys.executable, str(SCRIPT), "--profile-launches", str(n),
+    ]  # fmt: skip
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=150)
+    except subprocess.TimeoutExpired:
+        say("profile", "timeout", "profile: ncu timed out after 150 s")
+        return
+    table: dict[str, dict[str, str]] = {}
+    rows = [line for line in done.stdout.splitlines() if line.startswith('"')]
+    for row in csv.DictReader(rows):
+        if "Metric Name" in row and "Metric Value" in row:
+            value = f"{row['Metric Value']} {row.get('Metric Unit') or ''}".strip()
+            table.setdefault(row.get("ID", "?"), {})[row["Metric Name"]] = value
+    launches = sorted(table, key=lambda key: int(key) if key.isdigit() else -1)
+    names = ("full", "no_events", "diffusion_only")  # profile_launches' order after warm-up
+    by_variant = {
+        names[i] if i < len(names) else f"launch_{launch}": table[launch]
+        for i, launch in enumerate(launches)
+    }
+    if not by_variant:
+        tail = (done.stdout + done.stderr)[-1500:]
+        say(
+            "profile",
+            {"error": tail, "rc": done.returncode},
+            f"profile: no metrics (rc {done.returncode}):\n{tail}",
+        )
+        return
+    say("profile", by_variant, "profile (Nsight Compute):")
+    for variant, metrics in by_variant.items():
+        for metric in PROFILE_METRICS:
+            if metric in metrics:
+                print(f"  {variant:<15} {metric:<75} {metrics[metric]}", flush=True)
 
 
 def part_book(loans: int, paths: int) -> None:
@@ -756,8 +881,14 @@ def main() -> None:
         help="CPU only: write the reference hashes (default: next to this script)",
     )
     parser.add_argument("--cpu-hashes", type=int, help="CPU only: print the hashes for N paths")
+    parser.add_argument(
+        "--profile-launches", type=int, help="the launches Nsight Compute profiles (internal)"
+    )
     args = parser.parse_args()
     smoke = args.smoke
+    if args.profile_launches:
+        profile_launches(args.profile_launches)
+        return
     if args.cpu_hashes:
         print(json.dumps(cpu_fingerprint(args.cpu_hashes, probes=False)), flush=True)
         return
@@ -792,6 +923,7 @@ def main() -> None:
         ("speed", lambda: part_speed(big, big, 1 if smoke else 5)),
         ("book", lambda: part_book(3 if smoke else 10_000, 16 if smoke else 10_000)),
         ("code", part_code),
+        ("profile", lambda: part_profile(64 if smoke else PROFILE_PATHS)),
     ]
     start = time.perf_counter()
     for name, part in parts:
