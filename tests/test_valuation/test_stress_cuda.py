@@ -175,6 +175,23 @@ report["primitives"] = {
     ),
 }
 
+# A block's four normals at once (tails batched) against the CPU's normal of each word:
+# blocks with 0 to 4 words in the tails, low and high, at every position.
+from valuation.kernels.rng import uniform_from_word
+rng = np.random.default_rng(11)
+low, high = rng.integers(0, 104_000_000, 50), rng.integers(2**32 - 104_000_000, 2**32, 50)
+tail_words = np.concatenate([low, high])  # uniforms below 0.02425 and above 1 - 0.02425
+same = []
+for trial in range(100):
+    block = rng.integers(104_200_000, 2**32 - 104_200_000, 4).astype(np.uint32)
+    for lane in rng.permutation(4)[: trial % 5]:
+        block[lane] = tail_words[rng.integers(0, tail_words.size)]
+    normals = np.full(4, np.nan)
+    gpu.block_normals(*(np.uint32(w) for w in block), normals)
+    same.append(all(normals[j] == cpu.inverse_normal(uniform_from_word(np.uint64(block[j])))
+                    for j in range(4)))
+report["primitives"]["block_normals"] = all(same)
+
 # A book: the twelve-step cases in one launch, each loan's rows as the CPU gives them alone.
 from valuation.kernels.cuda.book import stress_book_cuda
 names = [n for n in cases if n not in ("two_jump_segments", "odd_tenor")]

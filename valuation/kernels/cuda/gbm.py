@@ -16,7 +16,7 @@ import numpy as np
 from numba import cuda
 
 from valuation.kernels.cuda.paths import blocks_for, kernel_jit, threads_per_block
-from valuation.kernels.cuda.primitives import exp_scalar, philox4, step_normal
+from valuation.kernels.cuda.primitives import block_normals, exp_scalar, philox4
 
 MAX_ITEMS = 16
 threads: Any = cuda  # see valuation.kernels.cuda.paths
@@ -48,9 +48,9 @@ def _gbm_kernel(
     correlated = sqrt_rho > 0.0
     n_sectors = sector_keys.shape[0] if correlated else 0
     level = cuda.local.array(MAX_ITEMS, np.float64)
-    # Each item's and sector's Philox block of steps k .. k + 3, drawn once at lane 0.
-    words = cuda.local.array((MAX_ITEMS, 4), np.uint32)
-    sector_words = cuda.local.array((MAX_ITEMS, 4), np.uint32)
+    # Each item's and sector's normals of steps k .. k + 3, from one Philox block at lane 0.
+    normals = cuda.local.array((MAX_ITEMS, 4), np.float64)
+    sector_normals = cuda.local.array((MAX_ITEMS, 4), np.float64)
     for i in range(n_items):
         level[i] = log_v0[i]
     min_ratio = pool0 * inv_profile[0]
@@ -60,26 +60,15 @@ def _gbm_kernel(
             block = np.uint64((k - 1) // 4)
             for i in range(n_items):
                 w0, w1, w2, w3 = philox4(seed, item_keys[i], path, block)
-                words[i, 0] = w0
-                words[i, 1] = w1
-                words[i, 2] = w2
-                words[i, 3] = w3
+                block_normals(w0, w1, w2, w3, normals[i])
             for s in range(n_sectors):
                 w0, w1, w2, w3 = philox4(seed, sector_keys[s], path, block)
-                sector_words[s, 0] = w0
-                sector_words[s, 1] = w1
-                sector_words[s, 2] = w2
-                sector_words[s, 3] = w3
+                block_normals(w0, w1, w2, w3, sector_normals[s])
         pool = 0.0
         for i in range(n_items):
-            eps = step_normal(words[i, 0], words[i, 1], words[i, 2], words[i, 3], lane)
+            eps = normals[i, lane]
             if correlated:
-                s = sector_index[i]
-                common = step_normal(
-                    sector_words[s, 0], sector_words[s, 1], sector_words[s, 2],
-                    sector_words[s, 3], lane,
-                )  # fmt: skip
-                shock = sqrt_rho * common + sqrt_1m_rho * eps
+                shock = sqrt_rho * sector_normals[sector_index[i], lane] + sqrt_1m_rho * eps
                 lv = level[i] + (log_drift_step[i] + sigma_sqrt_dt[i] * shock)
             else:
                 lv = level[i] + (log_drift_step[i] + sigma_sqrt_dt[i] * eps)

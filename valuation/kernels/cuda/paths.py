@@ -45,12 +45,12 @@ from valuation.kernels.cuda._numba_internals import forbid_contraction, lto_sett
 from valuation.kernels.cuda.arguments import DeviceConstants, allocate_scratch
 from valuation.kernels.cuda.prep import device_constants
 from valuation.kernels.cuda.primitives import (
+    block_normals,
     device,
     exp_scalar,
     item_events,
     lane_normal,
     philox4,
-    step_normal,
 )
 from valuation.kernels.layout import (
     AMOUNT,
@@ -179,6 +179,10 @@ def simulate_path(model, constants, path, t, scratch, p, out):
     use_factor = draw_borrower and wrong_way != 0.0
     store_pool = out_pool.shape[0] > 0
     store_terminal = out_terminal.shape[1] > 0
+    # The normals of the current block of four steps: an item's (the borrower's after the
+    # items) and its sector's, in the thread's local memory.
+    item_normals = cuda.local.array(4, np.float64)
+    sector_normals = cuda.local.array(4, np.float64)
 
     for r in range(events.shape[0]):  # the thread's event cells start at zero
         events[r, t] = 0.0
@@ -205,19 +209,18 @@ def simulate_path(model, constants, path, t, scratch, p, out):
         weight = items[i, POOL_WEIGHT]
         level = items[i, LOG_V0]
         v = 0.0
-        # The Philox block of steps k .. k + 3 (item and sector), drawn once at lane 0.
-        e0 = e1 = e2 = e3 = s0 = s1 = s2 = s3 = np.uint32(0)
         for k in range(1, n_steps + 1):
             lane = (k - 1) % 4
-            if lane == 0:
+            if lane == 0:  # the normals of steps k .. k + 3 (item and sector), one block each
                 block = np.uint64((k - 1) // 4)
                 e0, e1, e2, e3 = philox4(seed, key, path, block)
+                block_normals(e0, e1, e2, e3, item_normals)
                 if draw_sector:
                     s0, s1, s2, s3 = philox4(seed, sector_key, path, block)
-            eps = step_normal(e0, e1, e2, e3, lane)
+                    block_normals(s0, s1, s2, s3, sector_normals)
+            eps = item_normals[lane]
             if draw_sector:
-                common = step_normal(s0, s1, s2, s3, lane)
-                shock = sqrt_rho * common + sqrt_1m_rho * eps
+                shock = sqrt_rho * sector_normals[lane] + sqrt_1m_rho * eps
             else:
                 shock = sqrt_1m_rho * eps
             jump = 0.0
@@ -245,12 +248,12 @@ def simulate_path(model, constants, path, t, scratch, p, out):
 
     d = -1
     if draw_borrower:
-        b0 = b1 = b2 = b3 = np.uint32(0)
         for k in range(1, n_steps + 1):
             lane = (k - 1) % 4
             if lane == 0:
                 b0, b1, b2, b3 = philox4(seed, borrower_key, path, np.uint64((k - 1) // 4))
-            eta = step_normal(b0, b1, b2, b3, lane)
+                block_normals(b0, b1, b2, b3, item_normals)
+            eta = item_normals[lane]
             if use_factor:
                 latent = wrong_way * factor[k, t] + wrong_way_c * eta
             else:

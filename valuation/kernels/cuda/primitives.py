@@ -164,12 +164,6 @@ def pick(w0: np.uint32, w1: np.uint32, w2: np.uint32, w3: np.uint32, lane: int) 
 
 
 @device
-def step_normal(w0: np.uint32, w1: np.uint32, w2: np.uint32, w3: np.uint32, lane: int) -> float:
-    """:func:`lane_normal` from a block already drawn (a block serves four steps)."""
-    return inverse_normal(uniform(pick(w0, w1, w2, w3, lane)))
-
-
-@device
 def log_core(f: float, dk: float) -> float:
     """:func:`valuation.kernels.stress.log_core`."""
     hfsq = 0.5 * f * f
@@ -203,11 +197,21 @@ def tail_rational(q: float) -> float:
 
 
 @device
-def inverse_normal(u: float) -> float:
-    """:func:`valuation.kernels.stress.inverse_normal` (Acklam)."""
-    if u < _P_LOW or u > 1.0 - _P_LOW:
-        z = tail_rational(math.sqrt(-2.0 * log_positive(u if u < 0.5 else 1.0 - u)))
-        return z if u < 0.5 else -z
+def in_tail(u: float) -> bool:
+    """Whether Acklam's inverse normal takes ``u`` in its tail branch."""
+    return u < _P_LOW or u > 1.0 - _P_LOW
+
+
+@device
+def tail_normal(u: float) -> float:
+    """:func:`inverse_normal` of a ``u`` in the tails (:func:`in_tail`)."""
+    z = tail_rational(math.sqrt(-2.0 * log_positive(u if u < 0.5 else 1.0 - u)))
+    return z if u < 0.5 else -z
+
+
+@device
+def central_normal(u: float) -> float:
+    """:func:`inverse_normal` of a ``u`` in the central region (not :func:`in_tail`)."""
     q = u - 0.5
     r = q * q
     return (
@@ -215,6 +219,51 @@ def inverse_normal(u: float) -> float:
         * q
         / (((((_B0 * r + _B1) * r + _B2) * r + _B3) * r + _B4) * r + 1.0)
     )
+
+
+@device
+def inverse_normal(u: float) -> float:
+    """:func:`valuation.kernels.stress.inverse_normal` (Acklam)."""
+    if in_tail(u):
+        return tail_normal(u)
+    return central_normal(u)
+
+
+@device
+def lowest_lane(pending: int) -> int:
+    """Return the lowest set bit (0..3) of a non-zero mask of four lanes."""
+    if pending & 1:
+        return 0
+    if pending & 2:
+        return 1
+    if pending & 4:
+        return 2
+    return 3
+
+
+@device
+def block_normals(w0: np.uint32, w1: np.uint32, w2: np.uint32, w3: np.uint32, normals) -> None:
+    """Write the four normals of a Philox block to ``normals[0..3]``.
+
+    ``normals[lane]`` is :func:`inverse_normal` of the uniform of word ``lane``. A
+    thread computes its central normals first and then its tail normals one at a time, so
+    that a warp runs the tail branch (a logarithm, a square root and a division) as many
+    times as the most tails one of its threads has among the block's four words: 1.36 times
+    a block on average at 32 threads (a uniform is in the tails with probability 0.0485),
+    against 0.80 times a normal (3.2 a block) when each step computes its own normal, since
+    a warp runs the branch whenever one of its threads takes it.
+    """
+    pending = 0
+    for lane in range(4):
+        u = uniform(pick(w0, w1, w2, w3, lane))
+        if in_tail(u):
+            pending |= 1 << lane
+        else:
+            normals[lane] = central_normal(u)
+    while pending != 0:
+        lane = lowest_lane(pending)
+        pending &= pending - 1
+        normals[lane] = tail_normal(uniform(pick(w0, w1, w2, w3, lane)))
 
 
 @device
