@@ -184,13 +184,16 @@ def simulate_path(model, constants, path, t, scratch, p, out):
     item_normals = cuda.local.array(4, np.float64)
     sector_normals = cuda.local.array(4, np.float64)
 
+    # The thread's scratch cells are indexed by unsigned row and column: numba adds the axis
+    # length to a negative signed index, address arithmetic a hot loop need not repeat.
+    col = np.uint64(t)
     for r in range(events.shape[0]):  # the thread's event cells start at zero
-        events[r, t] = 0.0
-    pool[0, t] = pool0
+        events[np.uint64(r), col] = 0.0
+    pool[np.uint64(0), col] = pool0
     for k in range(1, n_steps + 1):
-        pool[k, t] = 0.0
+        pool[np.uint64(k), col] = 0.0
         if use_factor:
-            factor[k, t] = 0.0
+            factor[np.uint64(k), col] = 0.0
     for i in range(n_items):
         key = item_keys[i]
         sector_key = sector_keys[sector_index[i]]
@@ -224,26 +227,27 @@ def simulate_path(model, constants, path, t, scratch, p, out):
             else:
                 shock = sqrt_1m_rho * eps
             jump = 0.0
+            row = np.uint64(k)
             if with_events:
-                jump = events[k - 1, t]
-                events[k - 1, t] = 0.0
+                jump = events[row - np.uint64(1), col]
+                events[row - np.uint64(1), col] = 0.0
             level = level + (drift + sigma * shock + jump)
             v = exp_scalar(level)
-            pool[k, t] += v
+            pool[row, col] += v
             if use_factor:
-                factor[k, t] += weight * shock
+                factor[row, col] += weight * shock
         if store_terminal:
             out_terminal[p, i] = v
-        final_log_v[i, t] = level
+        final_log_v[np.uint64(i), col] = level
 
-    min_ratio = pool[0, t] * inv_profile[0]
+    min_ratio = pool[np.uint64(0), col] * inv_profile[0]
     if store_pool:
-        out_pool[0, p] = np.float32(pool[0, t])
+        out_pool[0, p] = np.float32(pool[np.uint64(0), col])
     for k in range(1, n_steps + 1):
-        ratio = pool[k, t] * inv_profile[k]
+        ratio = pool[np.uint64(k), col] * inv_profile[k]
         min_ratio = ratio if ratio < min_ratio else min_ratio
         if store_pool:
-            out_pool[k, p] = np.float32(pool[k, t])
+            out_pool[k, p] = np.float32(pool[np.uint64(k), col])
     out_min_ratio[p] = min_ratio
 
     d = -1
@@ -255,7 +259,7 @@ def simulate_path(model, constants, path, t, scratch, p, out):
                 block_normals(b0, b1, b2, b3, item_normals)
             eta = item_normals[lane]
             if use_factor:
-                latent = wrong_way * factor[k, t] + wrong_way_c * eta
+                latent = wrong_way * factor[np.uint64(k), col] + wrong_way_c * eta
             else:
                 latent = wrong_way_c * eta
             if latent < threshold:
@@ -269,7 +273,7 @@ def simulate_path(model, constants, path, t, scratch, p, out):
     ead = scalars[AMOUNT] * profile[d]
     sale = d + n_liquidation_steps
     if sale <= n_steps:
-        proceeds = scalars[LIQUIDATION_KEEP] * pool[sale, t]
+        proceeds = scalars[LIQUIDATION_KEEP] * pool[np.uint64(sale), col]
     else:
         # pool_after_tenor: each item on from the tenor to the sale, one step at a time.
         after = 0.0
@@ -290,7 +294,7 @@ def simulate_path(model, constants, path, t, scratch, p, out):
                 events,
                 t,
             )
-            log_v = final_log_v[i, t]
+            log_v = final_log_v[np.uint64(i), col]
             for k in range(n_steps + 1, sale + 1):
                 block = np.uint64((k - 1) // 4)
                 lane = (k - 1) % 4
@@ -299,8 +303,9 @@ def simulate_path(model, constants, path, t, scratch, p, out):
                 if sqrt_rho > 0.0:
                     common = lane_normal(seed, sector_keys[sector_index[i]], path, block, lane)
                 shock = sqrt_rho * common + sqrt_1m_rho * eps
-                later = events[k - n_steps - 1, t]
-                events[k - n_steps - 1, t] = 0.0
+                row = np.uint64(k - n_steps - 1)
+                later = events[row, col]
+                events[row, col] = 0.0
                 log_v += items[i, LOG_DRIFT_STEP] + items[i, SIGMA_SQRT_DT] * shock + later
             after += exp_scalar(log_v)
         proceeds = scalars[LIQUIDATION_KEEP] * after
