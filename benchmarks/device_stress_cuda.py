@@ -550,6 +550,7 @@ PROFILE_METRICS = (
     ),
 )  # fmt: skip
 PROFILE_PATHS = 262_144
+PARTS = ("identity", "diagnose", "speed", "book", "code", "profile")
 
 
 def find_ncu() -> str | None:
@@ -884,6 +885,11 @@ def main() -> None:
     parser.add_argument(
         "--profile-launches", type=int, help="the launches Nsight Compute profiles (internal)"
     )
+    parser.add_argument(
+        "--parts",
+        default=",".join(PARTS),
+        help=f"comma-separated parts to run, of {','.join(PARTS)} (default: all)",
+    )
     args = parser.parse_args()
     smoke = args.smoke
     if args.profile_launches:
@@ -925,8 +931,14 @@ def main() -> None:
         ("code", part_code),
         ("profile", lambda: part_profile(64 if smoke else PROFILE_PATHS)),
     ]
+    chosen = set(args.parts.split(","))
+    unknown = chosen - set(PARTS)
+    if unknown:
+        parser.error(f"unknown parts {sorted(unknown)}; choose from {','.join(PARTS)}")
     start = time.perf_counter()
     for name, part in parts:
+        if name not in chosen:
+            continue
         t0 = time.perf_counter()
         try:
             part()
