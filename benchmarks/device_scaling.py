@@ -8,8 +8,9 @@ budget is spent):
 2. **warm-up**: every numba kernel compiled into a fresh cache (timed; the JIT kernels, no
    ahead-of-time stress kernel, so every part runs the same code).
 3. **valuation kernel** (``value_batch``, ``range_batch``) at 1, 2, 4, 8, 16 threads
-   (``numba.set_num_threads`` in one process, at most 80 s), with the measurements that tell
-   apart the hypotheses for its poor scaling beside a triad and small compute kernels.
+   (``numba.set_num_threads`` in one process), with the measurements that tell apart the
+   hypotheses for its poor scaling beside a triad and small compute kernels. At most 80 s,
+   110 s with the 256-bit run below.
 
    *Rounds.* The machine these runs get is a shared virtual machine whose speed drifts by
    tens of per cent between minutes, so no figure is a single or a best-of measurement:
@@ -46,10 +47,12 @@ budget is spent):
      vectors, as the assembly line shows). Reported in ns per step and as the ratio of the
      t-thread time to the 1-thread time;
    * *vector width*: the default run lets LLVM use 512-bit vectors on AVX-512 machines; a
-     second process with ``DPV_VECTOR_WIDTH=256`` and its own empty cache measures
-     ``value_batch`` (1 M and cached) and the probes at 1 and 16 threads in the same kind of
-     rounds (``kernel256.*``, ``probe256.*``; at most 30 s, skipped when the budget is
-     short). The lines naming zmm/ymm/xmm registers in each run's assembly of the serial
+     second process with ``DPV_VECTOR_WIDTH=256`` and its own empty cache (numba reads the
+     setting when it compiles) measures ``value_batch`` (1 M and cached) and the probes at 1
+     and 16 threads (``kernel256.*``, ``probe256.*``; 30 s more, skipped when the budget is
+     short). The two processes set up one after the other, then take their rounds in turn
+     (each waits for the parent's word on stdin), so that both see the machine in the same
+     minutes. The lines naming zmm/ymm/xmm registers in each run's assembly of the serial
      ``value_batch`` and of the vector probe show what each compiled;
    * *false sharing*: outputs are written by contiguous blocks of products (``(n, 3)``
      rows, 24 bytes), so neighbouring threads share at most one cache line per block; the
@@ -154,11 +157,17 @@ def child_env(threads: int | None, cache: str) -> dict[str, str]:
     return env
 
 
-def run_child(args: list[str], env: dict[str, str], timeout: float) -> list[dict[str, Any]]:
-    """Run this script as a child; relay its lines and return its JSON records.
+def relay(line: str) -> None:
+    """Print a child's line; a record (``@{...}``) is emitted and kept."""
+    if line.startswith("@"):
+        record = json.loads(line[1:])
+        emit(record["key"], record["text"], record.get("value"))
+    else:
+        print("        " + line.rstrip(), flush=True)
 
-    The child is killed after ``timeout`` seconds (its records so far are kept).
-    """
+
+def run_child(args: list[str], env: dict[str, str], timeout: float) -> None:
+    """Run this script as a child and relay its lines; kill it after ``timeout`` seconds."""
     import threading
 
     cmd = [sys.executable, str(Path(__file__).resolve()), *args]
@@ -171,22 +180,123 @@ def run_child(args: list[str], env: dict[str, str], timeout: float) -> list[dict
 
     watchdog = threading.Timer(timeout, kill)
     watchdog.start()
-    records: list[dict[str, Any]] = []
     assert proc.stdout is not None
     try:
         for line in proc.stdout:
-            if line.startswith("@"):
-                record = json.loads(line[1:])
-                records.append(record)
-                emit(record["key"], record["text"], record.get("value"))
-            else:
-                print("        " + line.rstrip(), flush=True)
+            relay(line)
         proc.wait()
     finally:
         watchdog.cancel()
     if killed.is_set():
         emit("timeout", f"child {args[:2]} killed after {timeout:.0f} s")
-    return records
+
+
+class GatedChild:
+    """A kernels child whose rounds start on the parent's word (``--gated``).
+
+    The child prints ``?ready <seconds of its last round>`` before each round and waits for a
+    line on stdin: ``go`` runs the round, anything else ends the rounds (it then prints its
+    figures and exits).
+    """
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        cmd = [sys.executable, str(Path(__file__).resolve()), *args, "--gated"]
+        self.proc = subprocess.Popen(
+            cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        self.alive = True
+        self.last = 0.0
+
+    def ready(self) -> bool:
+        """Relay lines until the child waits for a round (True) or has ended (False)."""
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith("?ready"):
+                self.last = float(line.split()[1])
+                return True
+            relay(line)
+        self.alive = False
+        return False
+
+    def send(self, word: str) -> None:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(word + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            self.alive = False
+
+    def round(self) -> None:
+        """Run one round and wait until it is done."""
+        self.send("go")
+        if self.alive:
+            self.ready()
+
+    def finish(self) -> None:
+        """End the rounds, relay the figures, wait for the exit."""
+        if self.alive:
+            self.send("stop")
+        self.ready()
+        self.proc.wait()
+
+
+def part_kernels(threads: tuple[int, ...], cache: str, quick: bool) -> None:
+    """The kernels child (every figure) and the 256-bit child, their rounds taken in turn.
+
+    Both processes set up first, one after the other (the 256-bit one compiles into an empty
+    cache); then round ``r`` of the default run is followed by round ``r`` of the 256-bit
+    run, so that the two see the machine in the same minutes. Rounds stop when the next pair
+    would pass the budget: :data:`KERNELS_S`, plus :data:`WIDTH_S` with the 256-bit run.
+    """
+    import threading
+
+    extra = ["--quick"] if quick else []
+    with_256 = left() > KERNELS_S + WIDTH_S + 45
+    limit = min(KERNELS_S + (WIDTH_S if with_256 else 0.0), left() - 40)
+    end = time.perf_counter() + limit
+    children: list[GatedChild] = []
+    killed = threading.Event()
+
+    def kill() -> None:
+        killed.set()
+        for child in children:
+            child.proc.kill()
+
+    watchdog = threading.Timer(limit + 5, kill)
+    watchdog.start()
+    try:
+        # one process sets up at a time: the 256-bit one, then the default one
+        if with_256:
+            env = child_env(max(threads), tempfile.mkdtemp(prefix="dpv-cache256-"))
+            env["DPV_VECTOR_WIDTH"] = "256"
+            children.append(GatedChild(["--child", "kernels256", *extra], env))
+            children[0].ready()
+        else:
+            emit("kernel256.skipped", f"256-bit vectors: skipped ({left():.0f} s left, "
+                 f"{KERNELS_S + WIDTH_S + 45:.0f} s needed with the parts after them)")  # fmt: skip
+        env = child_env(max(threads), cache)
+        env.pop("DPV_VECTOR_WIDTH", None)  # the engine's default width
+        children.insert(0, GatedChild(["--child", "kernels", *extra], env))
+        children[0].ready()
+        rounds = ROUNDS if not quick else ROUNDS_QUICK
+        for r in range(rounds):
+            alive = [child for child in children if child.alive]
+            pair = sum(child.last for child in alive)
+            if not alive:
+                emit("kernel.stopped", f"kernels: no child left after {r} rounds")
+                break
+            if r > 0 and time.perf_counter() + 1.15 * pair > end - 2:
+                emit("kernel.stopped", f"kernels: rounds stopped after {r} of {rounds}, the "
+                     f"next would pass the budget of {limit:.0f} s")  # fmt: skip
+                break
+            for child in alive:
+                child.round()
+        for child in children:
+            child.finish()
+    finally:
+        watchdog.cancel()
+    if killed.is_set():
+        emit("timeout", f"kernels: killed after {limit + 5:.0f} s")
 
 
 def say(key: str, text: str, value: Any) -> None:
@@ -315,33 +425,48 @@ def _probe_kernels() -> tuple[Any, Any, Any]:
 
 def _register_lines(dispatcher: Any) -> dict[str, int]:
     """Lines of a compiled function's assembly naming 512-, 256- and 128-bit registers."""
-    lines = dispatcher.inspect_asm(dispatcher.signatures[0]).splitlines()
+    try:
+        lines = dispatcher.inspect_asm(dispatcher.signatures[0]).splitlines()
+    except Exception as exc:  # only a record: never stop the measurements for it
+        print(f"assembly not readable: {exc!r}", flush=True)
+        return {}
     return {reg: sum(reg in line for line in lines) for reg in ("zmm", "ymm", "xmm")}
 
 
 def _calibrate(run: Any, units: int, target: float) -> int:
     """The units of work for which ``run(units)`` takes about ``target`` seconds.
 
-    Each size is timed three times and the fastest kept: one run cut short by another
-    process would otherwise shrink the probe.
+    The size grows fourfold until a run takes a quarter of ``target``, then is rescaled until
+    a run lands within a factor 1.5 of it; each time is the fastest of three, so that one run
+    cut short by another process does not shrink the probe.
     """
-    run(1)  # compiled before it is timed
-    seconds = 0.0
-    for _ in range(10):
+
+    def fastest(k: int) -> float:
         times = []
         for _ in range(3):
             start = time.perf_counter()
-            run(units)
+            run(k)
             times.append(time.perf_counter() - start)
-        seconds = min(times)
+        return max(min(times), 1e-9)
+
+    run(1)  # compiled before it is timed
+    seconds = fastest(units)
+    for _ in range(10):
         if seconds > target / 4:
             break
         units *= 4
-    return max(1, int(units * target / max(seconds, 1e-9)))
+        seconds = fastest(units)
+    for _ in range(3):
+        units = max(1, int(units * target / seconds))
+        seconds = fastest(units)
+        if target / 1.5 < seconds < target * 1.5:
+            break
+    return units
 
 
 def _probe_figures(top: int, quick: bool) -> tuple[Any, dict[str, int], dict[str, int]]:
     """The probe figures (name -> run on t threads), their steps per thread, vector_body's code."""
+    import numba
     import numpy as np
 
     chain_probe, vector_body, vector_probe = _probe_kernels()
@@ -349,6 +474,7 @@ def _probe_figures(top: int, quick: bool) -> tuple[Any, dict[str, int], dict[str
     # a row per thread, 64 bytes of padding between rows so no cache line is shared
     work = np.ones((top, VECTOR_PROBE_ELEMENTS + 8))
     target = PROBE_S if not quick else PROBE_S / 6
+    numba.set_num_threads(1)  # a parallel loop on more threads waits for all of them to end
     n_chain = _calibrate(lambda k: chain_probe(1, k, out), 1 << 16, target)
     reps = _calibrate(lambda k: vector_probe(1, k, work), 256, target)
     figures = {
@@ -466,10 +592,10 @@ def _kernel_figures(n: int, quick: bool, subset: bool) -> tuple[Any, dict[str, A
 
 
 def _kernel_line(
-    name: str, s: Any, speedup: tuple[float, float, float], info: dict[str, Any]
+    name: str, label: str, s: Any, speedup: tuple[float, float, float], info: dict[str, Any]
 ) -> str:
     line = (
-        f"{name:<22} {s.threads:>2} threads: {s.median * 1e3:9.2f} ms (min {s.min * 1e3:.2f}, "
+        f"{label:<22} {s.threads:>2} threads: {s.median * 1e3:9.2f} ms (min {s.min * 1e3:.2f}, "
         f"spread {s.spread:4.0%}), speed-up {speedup[0]:5.2f}x [{speedup[1]:.2f}-{speedup[2]:.2f}]"
         f", util {s.utilisation:4.2f}, steal {s.steal_per_s:.2f} s/s"
     )
@@ -481,20 +607,34 @@ def _kernel_line(
     return line
 
 
-def child_kernels(n: int, threads: tuple[int, ...], quick: bool, budget: float, wide: bool) -> None:
+def _stdin_gate(r: int, last: float) -> bool:
+    """In a gated child: tell the parent a round may start, and wait for its word."""
+    print(f"?ready {last:.3f}", flush=True)
+    return sys.stdin.readline().strip() == "go"
+
+
+def child_kernels(
+    n: int, threads: tuple[int, ...], quick: bool, budget: float, wide: bool, gated: bool
+) -> None:
     """Time the kernel figures and the probes in interleaved rounds; one line per figure.
 
     ``wide``: the default run (``kernel.*``, ``probe.*``, every figure); otherwise the run
     with ``DPV_VECTOR_WIDTH=256`` (``kernel256.*``, ``probe256.*``, ``value_batch`` only).
+    ``gated``: each round waits for ``go`` on stdin (:class:`GatedChild`); otherwise rounds
+    run while the next one fits in ``budget`` seconds from the start of the process.
     """
     import numba
 
     sys.path.insert(0, str(HERE))
-    from scaling_rounds import paired, run_rounds, summarise
+    from scaling_rounds import deadline_gate, paired, run_rounds, summarise
 
-    deadline = START + budget
     tag = "" if wide else "256"
     bits = "512-bit" if wide else "256-bit"
+
+    def progress(text: str) -> None:
+        say(f"kernel{tag}.progress", f"{bits} run: {text}", None)
+
+    gate = _stdin_gate if gated else deadline_gate(START + budget, progress)
     if wide:
         say("numba", f"numba {numba.__version__}", numba.__version__)
     top = max(threads)
@@ -503,8 +643,8 @@ def child_kernels(n: int, threads: tuple[int, ...], quick: bool, budget: float, 
     kernel_regs = _register_lines(info["serial"])
     say(f"asm{tag}",
         f"{bits} run, assembly lines naming zmm/ymm/xmm registers: value_batch (serial twin) "
-        f"{kernel_regs['zmm']}/{kernel_regs['ymm']}/{kernel_regs['xmm']}, vector probe body "
-        f"{vector_regs['zmm']}/{vector_regs['ymm']}/{vector_regs['xmm']}",
+        f"{'/'.join(str(kernel_regs.get(r)) for r in ('zmm', 'ymm', 'xmm'))}, vector probe "
+        f"body {'/'.join(str(vector_regs.get(r)) for r in ('zmm', 'ymm', 'xmm'))}",
         {"value_batch_serial": kernel_regs, "vector_probe_body": vector_regs})  # fmt: skip
     start = time.perf_counter()
     numba.set_num_threads(top)
@@ -517,11 +657,14 @@ def child_kernels(n: int, threads: tuple[int, ...], quick: bool, budget: float, 
 
     rounds = ROUNDS if not quick else ROUNDS_QUICK
     samples, done = run_rounds(
-        {**figures, **probes}, threads, rounds, numba.set_num_threads, deadline,
-        lambda text: say(f"kernel{tag}.progress", text, None),
-    )  # fmt: skip
-    say(f"kernel{tag}.rounds", f"{done} rounds of every figure at {threads} threads", done)
+        {**figures, **probes}, threads, rounds, numba.set_num_threads, gate, progress
+    )
+    say(f"kernel{tag}.rounds", f"{bits} run: {done} rounds of every figure at {threads} threads",
+        done)  # fmt: skip
+    if done == 0:
+        return
     ordered = sorted(threads)
+    mark = "" if wide else " 256b"
     for name in figures:
         base = [x.wall for x in samples[(name, ordered[0])]]
         for t in ordered:
@@ -531,7 +674,8 @@ def child_kernels(n: int, threads: tuple[int, ...], quick: bool, budget: float, 
             moved = {"value_batch_1M": info["bytes"], "triad": info.get("triad_bytes")}
             if moved.get(name):
                 record["gb_per_s"] = moved[name] / s.median / 1e9
-            say(f"kernel{tag}.{name}.{t}", _kernel_line(name, s, speedup, info), record)
+            line = _kernel_line(name, name + mark, s, speedup, info)
+            say(f"kernel{tag}.{name}.{t}", line, record)
     for name in probes:
         base = [x.wall for x in samples[(name, ordered[0])]]
         for t in ordered:
@@ -539,9 +683,10 @@ def child_kernels(n: int, threads: tuple[int, ...], quick: bool, budget: float, 
             slow = paired(s.walls, base)
             ns = s.median / steps[name] * 1e9
             say(f"probe{tag}.{name}.{t}",
-                f"{name:<22} {t:>2} threads: {s.median * 1e3:9.2f} ms (min {s.min * 1e3:.2f}, "
-                f"spread {s.spread:4.0%}), {ns:.3f} ns per step, {slow[0]:.2f}x the 1-thread "
-                f"time [{slow[1]:.2f}-{slow[2]:.2f}], util {s.utilisation:4.2f}",
+                f"{name + mark:<22} {t:>2} threads: {s.median * 1e3:9.2f} ms "
+                f"(min {s.min * 1e3:.2f}, spread {s.spread:4.0%}), {ns:.3f} ns per step, "
+                f"{slow[0]:.2f}x the 1-thread time [{slow[1]:.2f}-{slow[2]:.2f}], "
+                f"util {s.utilisation:4.2f}",
                 {**s.record(), "ns_per_step": ns, "slowdown": slow[0],
                  "slowdown_range": list(slow[1:])})  # fmt: skip
 
@@ -795,9 +940,9 @@ def summarise_kernels(top: int) -> None:
          f"{_ratio(vc)} ({_versus(c256, vc)}); value_batch_1M median 256-bit vs 512-bit: "
          f"1 thread {_number(one256, 'seconds', 1e3)} vs {_number(one, 'seconds', 1e3)} ms, "
          f"{top} threads {_number(v256, 'seconds', 1e3)} vs {_number(vb, 'seconds', 1e3)} ms "
-         f"(separate processes); zmm lines in value_batch's serial twin {regs256.get('zmm')} "
-         f"vs {regs.get('zmm')}. Rule: 512-bit vectors cost the scaling if the 256-bit "
-         f"speed-up is above the 512-bit one (apart)")  # fmt: skip
+         f"(separate processes, rounds in turn); zmm lines in value_batch's serial twin "
+         f"{regs256.get('zmm')} vs {regs.get('zmm')}. Rule: 512-bit vectors cost the scaling "
+         f"if the 256-bit speed-up is above the 512-bit one (apart)")  # fmt: skip
     names = ["value_batch_1M", "value_batch_cached", "pool_grain_4k", "triad",
              "alloc_once_per_block", "range_2000_samples"]  # fmt: skip
     utils = ", ".join(f"{name} {_number(k(name), 'utilisation')}" for name in names)
@@ -829,6 +974,7 @@ def main() -> None:
     parser.add_argument("--child", choices=["warm", "kernels", "kernels256", "stress"])
     parser.add_argument("--products", type=int, default=None)
     parser.add_argument("--budget", type=float, default=KERNELS_S, help=argparse.SUPPRESS)
+    parser.add_argument("--gated", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child == "warm":
         child_warm()
@@ -838,7 +984,7 @@ def main() -> None:
         top = int(os.environ.get("NUMBA_NUM_THREADS", "1"))
         wide = args.child == "kernels"
         threads = tuple(t for t in THREADS if t <= top) if wide else tuple(sorted({1, top}))
-        child_kernels(n, threads, args.quick, args.budget, wide)
+        child_kernels(n, threads, args.quick, args.budget, wide, args.gated)
         return
     if args.child == "stress":
         child_stress(200_000 if not args.quick else 20_000, args.quick)
@@ -853,21 +999,9 @@ def main() -> None:
     run_child(["--child", "warm"], child_env(top, cache), timeout=120)
     quick = ["--quick"] if args.quick else []
     if left() > 60:
-        timeout = min(KERNELS_S, left() - 40)
-        env = child_env(max(threads), cache)
-        env.pop("DPV_VECTOR_WIDTH", None)  # the engine's default width
-        run_child(["--child", "kernels", "--budget", f"{timeout - 5:.0f}", *quick], env, timeout)
+        part_kernels(threads, cache, args.quick)
     else:
         emit("kernel.skipped", "kernels: skipped (time budget spent)")
-    # numba reads the vector width when it compiles: a process of its own, an empty cache
-    if left() > WIDTH_S + 45:
-        env = child_env(max(threads), tempfile.mkdtemp(prefix="dpv-cache256-"))
-        env["DPV_VECTOR_WIDTH"] = "256"
-        run_child(["--child", "kernels256", "--budget", f"{WIDTH_S - 5:.0f}", *quick], env,
-                  WIDTH_S)  # fmt: skip
-    else:
-        emit("kernel256.skipped", f"256-bit vectors: skipped ({left():.0f} s left, "
-             f"{WIDTH_S + 45:.0f} s needed with the parts after it)")  # fmt: skip
     summarise_kernels(max(threads))
     lacking = missing("pydantic")
     if lacking:

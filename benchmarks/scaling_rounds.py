@@ -130,29 +130,50 @@ Figures = dict[str, Callable[[int], object]]
 Samples = dict[tuple[str, int], list[Sample]]
 
 
+Gate = Callable[[int, float], bool]
+
+
+def deadline_gate(deadline: float, progress: Callable[[str], object]) -> Gate:
+    """A gate that starts round ``r`` unless the last round, 15 % longer, would pass ``deadline``.
+
+    ``deadline`` is a ``time.perf_counter`` value; the first round always starts.
+    """
+
+    def gate(r: int, last: float) -> bool:
+        if r > 0 and time.perf_counter() + 1.15 * last > deadline:
+            progress(f"rounds stopped after {r}: the next would pass the budget")
+            return False
+        return True
+
+    return gate
+
+
 def run_rounds(
     figures: Figures,
     threads: Sequence[int],
     rounds: int,
     set_threads: Callable[[int], object],
-    deadline: float,
+    gate: Gate,
     progress: Callable[[str], object],
 ) -> tuple[Samples, int]:
-    """Measure every figure once at every thread count in each of ``rounds`` rounds.
+    """Measure every figure once at every thread count in each of up to ``rounds`` rounds.
 
     ``figures[name](t)`` runs the figure once on ``t`` threads, after ``set_threads(t)``. The
-    figures are visited in an order rotated by one each round. A round is not started when the
-    last one, 15 % longer, would end after ``deadline`` (a ``time.perf_counter`` value); the
-    first always runs. Every call waits for :func:`settle` first (no longer once three waits
-    in a row reached the limit). Returns the samples by (figure, threads), in round order,
-    and the number of rounds run.
+    figures are visited in an order rotated by one each round. ``gate(r, seconds)`` is asked
+    before round ``r`` (``seconds``: how long the last round took, 0 before the first); the
+    rounds end at the first False. Every call waits for :func:`settle` first (no longer once
+    three waits in a row reached the limit). Returns the samples by (figure, threads), in
+    round order, and the number of rounds run.
     """
     samples: Samples = {(name, t): [] for name in figures for t in threads}
     names = list(figures)
     done = 0
     last: Sample | None = None
     stuck = 0  # waits in a row that reached the limit
+    took = 0.0
     for r in range(rounds):
+        if not gate(r, took):
+            break
         start = time.perf_counter()
         quiet = 0.0
         order = round_order(threads, r)
@@ -177,9 +198,6 @@ def run_rounds(
             f"round {done}/{rounds}: {took:.1f} s ({quiet:.1f} s of it waiting for quiet), "
             f"threads in the order {', '.join(map(str, order))}"
         )
-        if r + 1 < rounds and time.perf_counter() + 1.15 * took > deadline:
-            progress(f"rounds stopped after {done} of {rounds}: the next would pass the budget")
-            break
     if last is not None and stuck < 3:
         last.tail = settle()
     return samples, done
