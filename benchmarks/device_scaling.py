@@ -9,7 +9,22 @@ budget is spent):
    ahead-of-time stress kernel, so every part runs the same code).
 3. **valuation kernel** (``value_batch``, ``range_batch``) at 1, 2, 4, 8, 16 threads
    (``numba.set_num_threads`` in one process), with the measurements that tell apart the
-   hypotheses for its poor scaling (9.3× at 16 threads, 4 threads barely above 2):
+   hypotheses for its poor scaling beside a triad and small compute kernels. At most 80 s,
+   110 s with the 256-bit run below.
+
+   *Rounds.* The machine these runs get is a shared virtual machine whose speed drifts by
+   tens of per cent between minutes, so no figure is a single or a best-of measurement:
+   every figure (and each probe below) is measured once at every thread count in each of
+   five rounds (two with ``--quick``; fewer when the child's budget would be passed, and said
+   so), the thread counts visited in the order 1, 16, 2, 8, 4 and reversed on every other
+   round (see ``scaling_rounds.py``). A line gives the median wall time (``seconds`` in the
+   JSON), the minimum, the spread (max − min) / median, the speed-up median(1 thread) /
+   median(t threads) with the range of the same ratio round by round, the utilisation
+   (process CPU seconds / (wall × t), median over rounds: near 1 = every thread busy, so a
+   poor speed-up means each thread works slower; well below 1 = threads waiting) and the
+   steal seconds per wall second (``/proc/stat``). Before each call the script waits until
+   the OpenMP threads have stopped spinning from the call before, so that their spin is not
+   charged to it; how long that took is kept (``tail_s``).
 
    * *memory bandwidth*: the bytes ``value_batch`` reads and writes per product, a STREAM-like
      triad's GB/s at each thread count, and ``value_batch`` on a batch that fits in cache
@@ -25,9 +40,26 @@ budget is spent):
      ``range_batch`` itself at 200 and 2,000 samples (the allocations per product stay, the
      work grows tenfold). Allocation-bound: the allocating kernel and the 200-sample range
      flatten while their twins scale;
+   * *core frequency*: two probes whose ``prange`` has one iteration per thread, each the
+     same serial work, so their time stays flat with more threads unless the cores slow when
+     more of them are busy (turbo, the virtual machine): a dependent scalar chain (shift, xor,
+     multiply) and a multiply-add loop over 2 KiB of float64 that stays in L1 (512-bit
+     vectors, as the assembly line shows). Reported in ns per step and as the ratio of the
+     t-thread time to the 1-thread time;
+   * *vector width*: the default run lets LLVM use 512-bit vectors on AVX-512 machines; a
+     second process with ``DPV_VECTOR_WIDTH=256`` and its own empty cache (numba reads the
+     setting when it compiles) measures ``value_batch`` (1 M and cached) and the probes at 1
+     and 16 threads (``kernel256.*``, ``probe256.*``; 30 s more, skipped when the budget is
+     short). The two processes set up one after the other, then take their rounds in turn
+     (each waits for the parent's word on stdin), so that both see the machine in the same
+     minutes. The lines naming zmm/ymm/xmm registers in each run's assembly of the serial
+     ``value_batch`` and of the vector probe show what each compiled;
    * *false sharing*: outputs are written by contiguous blocks of products (``(n, 3)``
      rows, 24 bytes), so neighbouring threads share at most one cache line per block; the
      per-product output bytes are printed for the record, not varied.
+
+   A summary follows: one line per hypothesis with the numbers that decide it, whether the
+   ranges compared overlap, and the rule to read them; no verdict.
 
 4. **stress kernel** (``valuation.risk.api.simulate``: the serial kernel on
    ``run_parallel``'s pool) at 1, 2, 4, 8, 16 threads (a process each, since the pool's size
@@ -68,6 +100,12 @@ ROOT = HERE.parent
 BUDGET_S = 225.0  # leave a margin under the four minutes
 THREADS = (1, 2, 4, 8, 16)
 WORKERS = (1, 2, 4, 8)
+ROUNDS = 5  # interleaved rounds of the kernel figures (full run)
+ROUNDS_QUICK = 2
+KERNELS_S = 80.0  # the most the kernels child may take
+WIDTH_S = 30.0  # the most the 256-bit child may take
+PROBE_S = 0.06  # seconds of one probe measurement (full run)
+VECTOR_PROBE_ELEMENTS = 256  # float64 per thread in the vector probe: 2 KiB, in L1
 START = time.perf_counter()
 RESULTS: dict[str, Any] = {}
 
@@ -119,30 +157,146 @@ def child_env(threads: int | None, cache: str) -> dict[str, str]:
     return env
 
 
-def run_child(args: list[str], env: dict[str, str], timeout: float) -> list[dict[str, Any]]:
-    """Run this script as a child; relay its lines and return its JSON records."""
+def relay(line: str) -> None:
+    """Print a child's line; a record (``@{...}``) is emitted and kept."""
+    if line.startswith("@"):
+        record = json.loads(line[1:])
+        emit(record["key"], record["text"], record.get("value"))
+    else:
+        print("        " + line.rstrip(), flush=True)
+
+
+def run_child(args: list[str], env: dict[str, str], timeout: float) -> None:
+    """Run this script as a child and relay its lines; kill it after ``timeout`` seconds."""
+    import threading
+
     cmd = [sys.executable, str(Path(__file__).resolve()), *args]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
-    records: list[dict[str, Any]] = []
-    deadline = time.perf_counter() + timeout
+    killed = threading.Event()
+
+    def kill() -> None:
+        killed.set()
+        proc.kill()
+
+    watchdog = threading.Timer(timeout, kill)
+    watchdog.start()
     assert proc.stdout is not None
     try:
         for line in proc.stdout:
-            if line.startswith("@"):
-                record = json.loads(line[1:])
-                records.append(record)
-                emit(record["key"], record["text"], record.get("value"))
-            else:
-                print("        " + line.rstrip(), flush=True)
-            if time.perf_counter() > deadline:
-                proc.kill()
-                emit("timeout", f"child {args[:2]} killed after {timeout:.0f} s")
-                break
-        proc.wait(timeout=max(1.0, deadline - time.perf_counter()))
-    except subprocess.TimeoutExpired:
-        proc.kill()
+            relay(line)
+        proc.wait()
+    finally:
+        watchdog.cancel()
+    if killed.is_set():
         emit("timeout", f"child {args[:2]} killed after {timeout:.0f} s")
-    return records
+
+
+class GatedChild:
+    """A kernels child whose rounds start on the parent's word (``--gated``).
+
+    The child prints ``?ready <seconds of its last round>`` before each round and waits for a
+    line on stdin: ``go`` runs the round, anything else ends the rounds (it then prints its
+    figures and exits).
+    """
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        cmd = [sys.executable, str(Path(__file__).resolve()), *args, "--gated"]
+        self.proc = subprocess.Popen(
+            cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        self.alive = True
+        self.last = 0.0
+
+    def ready(self) -> bool:
+        """Relay lines until the child waits for a round (True) or has ended (False)."""
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith("?ready"):
+                self.last = float(line.split()[1])
+                return True
+            relay(line)
+        self.alive = False
+        return False
+
+    def send(self, word: str) -> None:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(word + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            self.alive = False
+
+    def round(self) -> None:
+        """Run one round and wait until it is done."""
+        self.send("go")
+        if self.alive:
+            self.ready()
+
+    def finish(self) -> None:
+        """End the rounds, relay the figures, wait for the exit."""
+        if self.alive:
+            self.send("stop")
+        self.ready()
+        self.proc.wait()
+
+
+def part_kernels(threads: tuple[int, ...], cache: str, quick: bool) -> None:
+    """The kernels child (every figure) and the 256-bit child, their rounds taken in turn.
+
+    Both processes set up first, one after the other (the 256-bit one compiles into an empty
+    cache); then round ``r`` of the default run is followed by round ``r`` of the 256-bit
+    run, so that the two see the machine in the same minutes. Rounds stop when the next pair
+    would pass the budget: :data:`KERNELS_S`, plus :data:`WIDTH_S` with the 256-bit run.
+    """
+    import threading
+
+    extra = ["--quick"] if quick else []
+    with_256 = left() > KERNELS_S + WIDTH_S + 45
+    limit = min(KERNELS_S + (WIDTH_S if with_256 else 0.0), left() - 40)
+    end = time.perf_counter() + limit
+    children: list[GatedChild] = []
+    killed = threading.Event()
+
+    def kill() -> None:
+        killed.set()
+        for child in children:
+            child.proc.kill()
+
+    watchdog = threading.Timer(limit + 5, kill)
+    watchdog.start()
+    try:
+        # one process sets up at a time: the 256-bit one, then the default one
+        if with_256:
+            env = child_env(max(threads), tempfile.mkdtemp(prefix="dpv-cache256-"))
+            env["DPV_VECTOR_WIDTH"] = "256"
+            children.append(GatedChild(["--child", "kernels256", *extra], env))
+            children[0].ready()
+        else:
+            emit("kernel256.skipped", f"256-bit vectors: skipped ({left():.0f} s left, "
+                 f"{KERNELS_S + WIDTH_S + 45:.0f} s needed with the parts after them)")  # fmt: skip
+        env = child_env(max(threads), cache)
+        env.pop("DPV_VECTOR_WIDTH", None)  # the engine's default width
+        children.insert(0, GatedChild(["--child", "kernels", *extra], env))
+        children[0].ready()
+        rounds = ROUNDS if not quick else ROUNDS_QUICK
+        for r in range(rounds):
+            alive = [child for child in children if child.alive]
+            pair = sum(child.last for child in alive)
+            if not alive:
+                emit("kernel.stopped", f"kernels: no child left after {r} rounds")
+                break
+            if r > 0 and time.perf_counter() + 1.15 * pair > end - 2:
+                emit("kernel.stopped", f"kernels: rounds stopped after {r} of {rounds}, the "
+                     f"next would pass the budget of {limit:.0f} s")  # fmt: skip
+                break
+            for child in alive:
+                child.round()
+        for child in children:
+            child.finish()
+    finally:
+        watchdog.cancel()
+    if killed.is_set():
+        emit("timeout", f"kernels: killed after {limit + 5:.0f} s")
 
 
 def say(key: str, text: str, value: Any) -> None:
@@ -232,7 +386,110 @@ def _slices(batch: tuple[Any, ...], a: int, b: int) -> tuple[Any, ...]:
     return has[a:b], inc_s, cst_s, mkt_s
 
 
-def child_kernels(n: int, threads: tuple[int, ...], quick: bool) -> None:
+def _probe_kernels() -> tuple[Any, Any, Any]:
+    """The frequency probes: a scalar dependent chain and an L1-resident vector loop.
+
+    Iteration ``i`` of each ``prange(t)`` (one per thread) runs the same serial work, so the
+    wall time stays the same at any ``t`` unless the cores run slower when more are busy.
+    ``vector_body`` is compiled without the cache, so that its machine code can be read.
+    """
+    import numba
+    import numpy as np
+
+    @numba.njit(nogil=True, cache=True)
+    def chain_body(seed: Any, n: int) -> Any:
+        x = seed
+        for _ in range(n):  # each step waits for the last: shift, xor, multiply
+            x ^= x >> np.uint64(29)
+            x *= np.uint64(0xBF58476D1CE4E5B9)
+        return x
+
+    @numba.njit(parallel=True, nogil=True, cache=True)
+    def chain_probe(t: int, n: int, out: Any) -> None:
+        for i in numba.prange(t):
+            out[i] = chain_body(np.uint64(i + 1), n)
+
+    @numba.njit(nogil=True)
+    def vector_body(row: Any, reps: int, width: int) -> None:
+        for _ in range(reps):
+            for k in range(width):
+                row[k] = row[k] * 0.999 + 0.001
+
+    @numba.njit(parallel=True, nogil=True, cache=True)
+    def vector_probe(t: int, reps: int, work: Any) -> None:
+        for i in numba.prange(t):
+            vector_body(work[i], reps, VECTOR_PROBE_ELEMENTS)
+
+    return chain_probe, vector_body, vector_probe
+
+
+def _register_lines(dispatcher: Any) -> dict[str, int]:
+    """Lines of a compiled function's assembly naming 512-, 256- and 128-bit registers."""
+    try:
+        lines = dispatcher.inspect_asm(dispatcher.signatures[0]).splitlines()
+    except Exception as exc:  # only a record: never stop the measurements for it
+        print(f"assembly not readable: {exc!r}", flush=True)
+        return {}
+    return {reg: sum(reg in line for line in lines) for reg in ("zmm", "ymm", "xmm")}
+
+
+def _calibrate(run: Any, units: int, target: float) -> int:
+    """The units of work for which ``run(units)`` takes about ``target`` seconds.
+
+    The size grows fourfold until a run takes a quarter of ``target``, then is rescaled until
+    a run lands within a factor 1.5 of it; each time is the fastest of three, so that one run
+    cut short by another process does not shrink the probe.
+    """
+
+    def fastest(k: int) -> float:
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            run(k)
+            times.append(time.perf_counter() - start)
+        return max(min(times), 1e-9)
+
+    run(1)  # compiled before it is timed
+    seconds = fastest(units)
+    for _ in range(10):
+        if seconds > target / 4:
+            break
+        units *= 4
+        seconds = fastest(units)
+    for _ in range(3):
+        units = max(1, int(units * target / seconds))
+        seconds = fastest(units)
+        if target / 1.5 < seconds < target * 1.5:
+            break
+    return units
+
+
+def _probe_figures(top: int, quick: bool) -> tuple[Any, dict[str, int], dict[str, int]]:
+    """The probe figures (name -> run on t threads), their steps per thread, vector_body's code."""
+    import numba
+    import numpy as np
+
+    chain_probe, vector_body, vector_probe = _probe_kernels()
+    out = np.zeros(top, dtype=np.uint64)
+    # a row per thread, 64 bytes of padding between rows so no cache line is shared
+    work = np.ones((top, VECTOR_PROBE_ELEMENTS + 8))
+    target = PROBE_S if not quick else PROBE_S / 6
+    numba.set_num_threads(1)  # a parallel loop on more threads waits for all of them to end
+    n_chain = _calibrate(lambda k: chain_probe(1, k, out), 1 << 16, target)
+    reps = _calibrate(lambda k: vector_probe(1, k, work), 256, target)
+    figures = {
+        "scalar_chain": lambda t: chain_probe(t, n_chain, out),
+        "vector_loop": lambda t: vector_probe(t, reps, work),
+    }
+    steps = {"scalar_chain": n_chain, "vector_loop": reps * VECTOR_PROBE_ELEMENTS}
+    return figures, steps, _register_lines(vector_body)
+
+
+def _kernel_figures(n: int, quick: bool, subset: bool) -> tuple[Any, dict[str, Any]]:
+    """The kernel figures (name -> run on t threads) and what their lines need.
+
+    ``subset``: only ``value_batch_1M`` and ``value_batch_cached`` (the vector-width run).
+    """
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
@@ -247,36 +504,36 @@ def child_kernels(n: int, threads: tuple[int, ...], quick: bool) -> None:
     from valuation.kernels.rng import seed_key
     from valuation.kernels.valuation import BatchOutputs, allocate_outputs, value_batch
 
-    say("numba", f"numba {numba.__version__}", numba.__version__)
     start = time.perf_counter()
     batch = make_inputs(n)
     has, inc, cst, mkt = batch
     out = allocate_outputs(n)
     in_bytes = sum(a.nbytes for t in (inc, cst, mkt) for a in t) + has.nbytes
     out_bytes = sum(a.nbytes for a in out)
-    say("value_batch_bytes_per_product",
-        f"value_batch: {n:,} products built in {time.perf_counter() - start:.1f} s; "
-        f"{in_bytes / n:.0f} B read + {out_bytes / n:.0f} B written per product",
-        {"read": in_bytes / n, "written": out_bytes / n})  # fmt: skip
+    info: dict[str, Any] = {"n": n, "bytes": in_bytes + out_bytes}
+    if not subset:
+        say("value_batch_bytes_per_product",
+            f"value_batch: {n:,} products built in {time.perf_counter() - start:.1f} s; "
+            f"{in_bytes / n:.0f} B read + {out_bytes / n:.0f} B written per product",
+            {"read": in_bytes / n, "written": out_bytes / n})  # fmt: skip
 
     # the same loop compiled serially (prange is range); not cached: it would share the cache
-    # index of value_batch, whose source it is
+    # index of value_batch, whose source it is (and its machine code is read below)
     serial = numba.njit(**{**_jit._OPTIONS, "cache": False})(value_batch.py_func)
-    triad, alloc_each, alloc_block = _micro_kernels()
     small = 16_384
     small_batch = _slices(batch, 0, small)
     small_out = allocate_outputs(small)
-    repeat_small = max(1, n // small)
-    m = 8_000_000 if not quick else 400_000
-    a, b, c = np.zeros(m), np.ones(m), np.full(m, 2.0)
-    n_range = 1_000 if not quick else 200
-    range_out = np.zeros((n_range, 4, 3))
-    range_batch_ = _slices(batch, 0, n_range)
-    range_point = BatchOutputs(*(x[:n_range] for x in out))
-    key = seed_key(7)
-    entity = np.arange(1, n_range + 1, dtype=np.uint64)
-    n_alloc = 4_000 if not quick else 1_000
-    alloc_out = np.zeros(n_alloc)
+    repeat_small = max(1, n // small // 2)
+    figures: dict[str, Any] = {
+        "value_batch_1M": lambda t: value_batch(*batch, out),
+        "value_batch_cached": lambda t: [
+            value_batch(*small_batch, small_out) for _ in range(repeat_small)
+        ],
+    }
+    serial(*small_batch, small_out)
+    info["serial"] = serial
+    if subset:
+        return figures, info
 
     def pooled(grain: int, t: int) -> None:
         """Serial value_batch over slices of ``grain`` products taken dynamically by t threads."""
@@ -305,40 +562,133 @@ def child_kernels(n: int, threads: tuple[int, ...], quick: bool) -> None:
     pooled(4096, 2)
     if not np.array_equal(reference, out.concluded):
         say("pool_mismatch", "ERROR: the pooled serial loop differs from value_batch", True)
-    base: dict[str, float] = {}
-    reps = 3 if not quick else 1
-    for t in threads:
-        numba.set_num_threads(t)
-        figures = {
-            "value_batch_1M": _best(lambda: value_batch(*batch, out), reps),
-            "value_batch_cached": _best(
-                lambda: [value_batch(*small_batch, small_out) for _ in range(repeat_small)], reps
-            ),
-            "pool_grain_4k": _best(lambda: pooled(4096, t), reps),  # noqa: B023
-            "pool_grain_64k": _best(lambda: pooled(65536, t), reps),  # noqa: B023
-            "triad": _best(lambda: triad(a, b, c, 3.0), reps),
-            "range_2000_samples": _best(
-                lambda: range_batch(*range_batch_, range_point, entity, key, 2000, range_out), 1
-            ),
-            "range_200_samples": _best(
-                lambda: range_batch(*range_batch_, range_point, entity, key, 200, range_out), reps
-            ),
-            "alloc_each_product": _best(lambda: alloc_each(n_alloc, 500, alloc_out), reps),
-            "alloc_once_per_block": _best(lambda: alloc_block(n_alloc, 500, alloc_out), reps),
-        }
-        if t == threads[0]:
-            base = dict(figures)
-        for name, seconds in figures.items():
-            speedup = base[name] / seconds * threads[0]
-            extra = ""
-            if name == "triad":
-                extra = f", {3 * m * 8 / seconds / 1e9:.1f} GB/s"
-            elif name == "value_batch_1M":
-                extra = (f", {n / seconds / 1e6:.2f} M products/s, "
-                         f"{(in_bytes + out_bytes) / seconds / 1e9:.1f} GB/s")  # fmt: skip
-            line = f"{name:<22} {t:>2} threads: {seconds * 1e3:9.2f} ms, speed-up {speedup:5.2f}x"
-            say(f"kernel.{name}.{t}", line + extra,
-                {"threads": t, "seconds": seconds, "speedup": speedup})  # fmt: skip
+
+    triad, alloc_each, alloc_block = _micro_kernels()
+    m = 8_000_000 if not quick else 400_000
+    a, b, c = np.zeros(m), np.ones(m), np.full(m, 2.0)
+    n_range = 500 if not quick else 100
+    range_out = np.zeros((n_range, 4, 3))
+    range_batch_ = _slices(batch, 0, n_range)
+    range_point = BatchOutputs(*(x[:n_range] for x in out))
+    key = seed_key(7)
+    entity = np.arange(1, n_range + 1, dtype=np.uint64)
+    n_alloc = 2_000 if not quick else 500
+    alloc_out = np.zeros(n_alloc)
+    figures.update({
+        "pool_grain_4k": lambda t: pooled(4096, t),
+        "pool_grain_64k": lambda t: pooled(65536, t),
+        "triad": lambda t: triad(a, b, c, 3.0),
+        "range_2000_samples": lambda t: range_batch(
+            *range_batch_, range_point, entity, key, 2000, range_out
+        ),
+        "range_200_samples": lambda t: range_batch(
+            *range_batch_, range_point, entity, key, 200, range_out
+        ),
+        "alloc_each_product": lambda t: alloc_each(n_alloc, 500, alloc_out),
+        "alloc_once_per_block": lambda t: alloc_block(n_alloc, 500, alloc_out),
+    })  # fmt: skip
+    info["triad_bytes"] = 3 * m * 8
+    return figures, info
+
+
+def _kernel_line(
+    name: str, label: str, s: Any, speedup: tuple[float, float, float], info: dict[str, Any]
+) -> str:
+    line = (
+        f"{label:<22} {s.threads:>2} threads: {s.median * 1e3:9.2f} ms (min {s.min * 1e3:.2f}, "
+        f"spread {s.spread:4.0%}), speed-up {speedup[0]:5.2f}x [{speedup[1]:.2f}-{speedup[2]:.2f}]"
+        f", util {s.utilisation:4.2f}, steal {s.steal_per_s:.2f} s/s"
+    )
+    if name == "triad":
+        line += f", {info['triad_bytes'] / s.median / 1e9:.1f} GB/s"
+    elif name == "value_batch_1M":
+        line += (f", {info['n'] / s.median / 1e6:.2f} M products/s, "
+                 f"{info['bytes'] / s.median / 1e9:.1f} GB/s")  # fmt: skip
+    return line
+
+
+def _stdin_gate(r: int, last: float) -> bool:
+    """In a gated child: tell the parent a round may start, and wait for its word."""
+    print(f"?ready {last:.3f}", flush=True)
+    return sys.stdin.readline().strip() == "go"
+
+
+def child_kernels(
+    n: int, threads: tuple[int, ...], quick: bool, budget: float, wide: bool, gated: bool
+) -> None:
+    """Time the kernel figures and the probes in interleaved rounds; one line per figure.
+
+    ``wide``: the default run (``kernel.*``, ``probe.*``, every figure); otherwise the run
+    with ``DPV_VECTOR_WIDTH=256`` (``kernel256.*``, ``probe256.*``, ``value_batch`` only).
+    ``gated``: each round waits for ``go`` on stdin (:class:`GatedChild`); otherwise rounds
+    run while the next one fits in ``budget`` seconds from the start of the process.
+    """
+    import numba
+
+    sys.path.insert(0, str(HERE))
+    from scaling_rounds import deadline_gate, paired, run_rounds, summarise
+
+    tag = "" if wide else "256"
+    bits = "512-bit" if wide else "256-bit"
+
+    def progress(text: str) -> None:
+        say(f"kernel{tag}.progress", f"{bits} run: {text}", None)
+
+    gate = _stdin_gate if gated else deadline_gate(START + budget, progress)
+    if wide:
+        say("numba", f"numba {numba.__version__}", numba.__version__)
+    top = max(threads)
+    figures, info = _kernel_figures(n, quick, subset=not wide)
+    probes, steps, vector_regs = _probe_figures(top, quick)
+    kernel_regs = _register_lines(info["serial"])
+    say(f"asm{tag}",
+        f"{bits} run, assembly lines naming zmm/ymm/xmm registers: value_batch (serial twin) "
+        f"{'/'.join(str(kernel_regs.get(r)) for r in ('zmm', 'ymm', 'xmm'))}, vector probe "
+        f"body {'/'.join(str(vector_regs.get(r)) for r in ('zmm', 'ymm', 'xmm'))}",
+        {"value_batch_serial": kernel_regs, "vector_probe_body": vector_regs})  # fmt: skip
+    start = time.perf_counter()
+    numba.set_num_threads(top)
+    for run in [*figures.values(), *probes.values()]:
+        run(top)  # compiles what is left and starts numba's threads
+    say(f"warm_calls{tag}",
+        f"every figure called once at {top} threads in {time.perf_counter() - start:.1f} s; "
+        f"probes of {steps['scalar_chain']:,} chain steps and {steps['vector_loop']:,} "
+        f"vector-element updates per thread", steps)  # fmt: skip
+
+    rounds = ROUNDS if not quick else ROUNDS_QUICK
+    samples, done = run_rounds(
+        {**figures, **probes}, threads, rounds, numba.set_num_threads, gate, progress
+    )
+    say(f"kernel{tag}.rounds", f"{bits} run: {done} rounds of every figure at {threads} threads",
+        done)  # fmt: skip
+    if done == 0:
+        return
+    ordered = sorted(threads)
+    mark = "" if wide else " 256b"
+    for name in figures:
+        base = [x.wall for x in samples[(name, ordered[0])]]
+        for t in ordered:
+            s = summarise(samples[(name, t)], t)
+            speedup = paired(base, s.walls)
+            record = {**s.record(), "speedup": speedup[0], "speedup_range": list(speedup[1:])}
+            moved = {"value_batch_1M": info["bytes"], "triad": info.get("triad_bytes")}
+            if moved.get(name):
+                record["gb_per_s"] = moved[name] / s.median / 1e9
+            line = _kernel_line(name, name + mark, s, speedup, info)
+            say(f"kernel{tag}.{name}.{t}", line, record)
+    for name in probes:
+        base = [x.wall for x in samples[(name, ordered[0])]]
+        for t in ordered:
+            s = summarise(samples[(name, t)], t)
+            slow = paired(s.walls, base)
+            ns = s.median / steps[name] * 1e9
+            say(f"probe{tag}.{name}.{t}",
+                f"{name + mark:<22} {t:>2} threads: {s.median * 1e3:9.2f} ms "
+                f"(min {s.min * 1e3:.2f}, spread {s.spread:4.0%}), {ns:.3f} ns per step, "
+                f"{slow[0]:.2f}x the 1-thread time [{slow[1]:.2f}-{slow[2]:.2f}], "
+                f"util {s.utilisation:4.2f}",
+                {**s.record(), "ns_per_step": ns, "slowdown": slow[0],
+                 "slowdown_range": list(slow[1:])})  # fmt: skip
 
 
 def child_stress(paths: int, quick: bool) -> None:
@@ -490,22 +840,151 @@ def part_revalue(products: int, chunk_size: int, workers: tuple[int, ...], cache
         emit("revalue.identical", f"revalue: every run published the same bytes: {same}", same)
 
 
+# --------------------------------------------------------------------------- summary
+
+
+def _ratio(record: Any, field: str = "speedup") -> str:
+    """``1.23x [1.10-1.30]``: a record's ratio and its range over the rounds."""
+    if not isinstance(record, dict) or field not in record:
+        return "n/a"
+    lo, hi = record[f"{field}_range"]
+    return f"{record[field]:.2f}x [{lo:.2f}-{hi:.2f}]"
+
+
+def _versus(a: Any, b: Any, field: str = "speedup") -> str:
+    """``apart`` when the two records' ranges of ``field`` do not overlap, else ``overlap``."""
+    from scaling_rounds import overlap
+
+    if not isinstance(a, dict) or not isinstance(b, dict) or field not in a or field not in b:
+        return "n/a"
+    apart = not overlap((a[field], *a[f"{field}_range"]), (b[field], *b[f"{field}_range"]))
+    return "apart" if apart else "overlap"
+
+
+def _number(record: Any, field: str, scale: float = 1.0, digits: int = 2) -> str:
+    if not isinstance(record, dict) or field not in record:
+        return "n/a"
+    return f"{record[field] * scale:.{digits}f}"
+
+
+def summarise_kernels(top: int) -> None:
+    """One line per hypothesis: the numbers of both kernel runs that decide it, and the rule.
+
+    Prints no verdict: which ranges are apart is a fact of the run, what it means is the rule.
+    """
+    sys.path.insert(0, str(HERE))
+
+    def k(name: str, t: int = top, prefix: str = "kernel") -> Any:
+        return RESULTS.get(f"{prefix}.{name}.{t}")
+
+    vb, vc = k("value_batch_1M"), k("value_batch_cached")
+    if not isinstance(vb, dict):
+        emit("summary", "summary: no kernel figures")
+        return
+    spreads = {
+        (key.split(".")[1], rec["threads"]): rec["spread"]
+        for key, rec in RESULTS.items()
+        if key.startswith("kernel.") and isinstance(rec, dict) and "spread" in rec
+    }
+    worst = max(spreads, key=lambda x: spreads[x])
+    emit("summary.how",
+         f"summary at {top} threads, {RESULTS.get('kernel.rounds')} rounds. Speed-up: median "
+         f"1-thread time / median {top}-thread time [min-max of that ratio round by round]; "
+         f"'apart': two such ranges do not overlap; 'overlap': this run does not tell the two "
+         f"apart. Largest spread (max-min)/median: {spreads[worst]:.0%} ({worst[0]}, "
+         f"{worst[1]} threads)")  # fmt: skip
+    tr = k("triad")
+    emit("summary.bandwidth",
+         f"bandwidth   : value_batch_1M {_ratio(vb)} at {_number(vb, 'gb_per_s', 1, 1)} GB/s; "
+         f"value_batch_cached {_ratio(vc)} (vs 1M: {_versus(vb, vc)}); triad {_ratio(tr)} at "
+         f"{_number(tr, 'gb_per_s', 1, 1)} GB/s. Rule: bandwidth-bound if the 1M batch is "
+         f"below the cached one (apart) and its GB/s nears the triad's")  # fmt: skip
+    p4, p64 = k("pool_grain_4k"), k("pool_grain_64k")
+    emit("summary.scheduling",
+         f"scheduling  : prange (value_batch_1M) {_ratio(vb)}; the same loop on a thread pool, "
+         f"slices of 4k {_ratio(p4)} (vs prange: {_versus(vb, p4)}), of 64k {_ratio(p64)} "
+         f"(vs prange: {_versus(vb, p64)}). Rule: prange's static split or its launch costs "
+         f"if a pool is above prange (apart)")  # fmt: skip
+    ae, ao = k("alloc_each_product"), k("alloc_once_per_block")
+    r200, r2000 = k("range_200_samples"), k("range_2000_samples")
+    emit("summary.allocation",
+         f"allocation  : alloc_each_product {_ratio(ae)} vs alloc_once_per_block {_ratio(ao)} "
+         f"({_versus(ae, ao)}); range_200_samples {_ratio(r200)} vs range_2000_samples "
+         f"{_ratio(r2000)} ({_versus(r200, r2000)}). Rule: allocating in the parallel loop "
+         f"costs if the allocating twin (alloc_each, range_200) is below the other "
+         f"(apart)")  # fmt: skip
+    sc, vl = k("scalar_chain", prefix="probe"), k("vector_loop", prefix="probe")
+    sc256, vl256 = k("scalar_chain", prefix="probe256"), k("vector_loop", prefix="probe256")
+    asm = RESULTS.get("asm", {}).get("vector_probe_body", {})
+    asm256 = RESULTS.get("asm256", {}).get("vector_probe_body", {})
+    cap = f"{top / sc['slowdown']:.1f}x" if isinstance(sc, dict) else "n/a"
+    emit("summary.frequency",
+         f"frequency   : time of the same work per thread, {top} vs 1 thread: scalar chain "
+         f"{_ratio(sc, 'slowdown')}, vector loop {_ratio(vl, 'slowdown')} ({asm.get('zmm')} "
+         f"zmm lines; vs scalar: {_versus(sc, vl, 'slowdown')}); 256-bit run: scalar "
+         f"{_ratio(sc256, 'slowdown')}, vector {_ratio(vl256, 'slowdown')} ({asm256.get('zmm')} "
+         f"zmm lines). Rule: a ratio s with its range above 1 means a core runs at 1/s of its "
+         f"1-thread speed with {top} busy, capping a compute-bound speed-up near {top}/s = "
+         f"{cap}; the vector loop above the scalar chain (apart) points at a wide-vector "
+         f"frequency licence")  # fmt: skip
+    v256, c256 = (
+        k("value_batch_1M", prefix="kernel256"),
+        k("value_batch_cached", prefix="kernel256"),
+    )
+    one, one256 = k("value_batch_1M", 1), k("value_batch_1M", 1, "kernel256")
+    regs = RESULTS.get("asm", {}).get("value_batch_serial", {})
+    regs256 = RESULTS.get("asm256", {}).get("value_batch_serial", {})
+    emit("summary.vector_width",
+         f"vector width: value_batch_1M speed-up 256-bit {_ratio(v256)} vs 512-bit {_ratio(vb)} "
+         f"({_versus(v256, vb)}); value_batch_cached 256-bit {_ratio(c256)} vs 512-bit "
+         f"{_ratio(vc)} ({_versus(c256, vc)}); value_batch_1M median 256-bit vs 512-bit: "
+         f"1 thread {_number(one256, 'seconds', 1e3)} vs {_number(one, 'seconds', 1e3)} ms, "
+         f"{top} threads {_number(v256, 'seconds', 1e3)} vs {_number(vb, 'seconds', 1e3)} ms "
+         f"(separate processes, rounds in turn); zmm lines in value_batch's serial twin "
+         f"{regs256.get('zmm')} vs {regs.get('zmm')}. Rule: 512-bit vectors cost the scaling "
+         f"if the 256-bit speed-up is above the 512-bit one (apart)")  # fmt: skip
+    names = ["value_batch_1M", "value_batch_cached", "pool_grain_4k", "triad",
+             "alloc_once_per_block", "range_2000_samples"]  # fmt: skip
+    utils = ", ".join(f"{name} {_number(k(name), 'utilisation')}" for name in names)
+    steals = [
+        rec["steal_s_per_s"]
+        for key, rec in RESULTS.items()
+        if key.startswith(("kernel.", "probe.")) and isinstance(rec, dict)
+        and rec.get("threads") == top and "steal_s_per_s" in rec
+    ]  # fmt: skip
+    emit("summary.utilisation",
+         f"utilisation : process CPU / (wall x threads) at {top} threads: {utils}, "
+         f"scalar_chain {_number(sc, 'utilisation')}; the process stayed busy after a "
+         f"value_batch_1M call for a median {_number(vb, 'tail_s', 1e3, 1)} ms at {top} threads, "
+         f"{_number(one, 'tail_s', 1e3, 1)} ms at 1 (threads spinning, counted as busy while "
+         f"they wait for that long); during value_batch_1M steal "
+         f"{_number(vb, 'steal_s_per_s')} CPU-s/s and other load {_number(vb, 'other_load_cpus')} "
+         f"CPUs (largest steal of any figure at {top} threads: "
+         f"{max(steals, default=math.nan):.2f}). Rule: near 1 with a poor speed-up = each thread "
+         f"slower (memory, frequency); well below 1 = threads waiting (imbalance, scheduling, "
+         f"steal); threads that spin while waiting count as busy")  # fmt: skip
+
+
 # --------------------------------------------------------------------------- main
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, a smoke run")
-    parser.add_argument("--child", choices=["warm", "kernels", "stress"])
+    parser.add_argument("--child", choices=["warm", "kernels", "kernels256", "stress"])
     parser.add_argument("--products", type=int, default=None)
+    parser.add_argument("--budget", type=float, default=KERNELS_S, help=argparse.SUPPRESS)
+    parser.add_argument("--gated", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child == "warm":
         child_warm()
         return
-    if args.child == "kernels":
+    if args.child in ("kernels", "kernels256"):
         n = args.products or (1_000_000 if not args.quick else 50_000)
         top = int(os.environ.get("NUMBA_NUM_THREADS", "1"))
-        child_kernels(n, tuple(t for t in THREADS if t <= top), args.quick)
+        wide = args.child == "kernels"
+        threads = tuple(t for t in THREADS if t <= top) if wide else tuple(sorted({1, top}))
+        child_kernels(n, threads, args.quick, args.budget, wide, args.gated)
         return
     if args.child == "stress":
         child_stress(200_000 if not args.quick else 20_000, args.quick)
@@ -518,9 +997,12 @@ def main() -> None:
     emit("machine", "machine: " + ", ".join(f"{k} {v}" for k, v in info.items()), info)
     cache = tempfile.mkdtemp(prefix="dpv-cache-")
     run_child(["--child", "warm"], child_env(top, cache), timeout=120)
+    quick = ["--quick"] if args.quick else []
     if left() > 60:
-        kernel_args = ["--child", "kernels"] + (["--quick"] if args.quick else [])
-        run_child(kernel_args, child_env(max(threads), cache), timeout=min(80, left() - 40))
+        part_kernels(threads, cache, args.quick)
+    else:
+        emit("kernel.skipped", "kernels: skipped (time budget spent)")
+    summarise_kernels(max(threads))
     lacking = missing("pydantic")
     if lacking:
         emit("stress.skipped", f"stress: skipped, missing packages {lacking}", lacking)
@@ -531,7 +1013,7 @@ def main() -> None:
         if left() < 45:
             emit(f"stress.{t}", f"stress {t} threads: skipped (time budget spent)")
             continue
-        run_child(["--child", "stress"] + (["--quick"] if args.quick else []),
+        run_child(["--child", "stress", *quick],
                   child_env(t, cache), timeout=25)  # fmt: skip
     if left() > 30:
         n = args.products or (40_000 if not args.quick else 600)
