@@ -26,7 +26,7 @@ Run once on a machine with an NVIDIA GPU and numba-cuda
 5. Code: the floating-point instructions of each kernel's PTX and SASS (where ``nvdisasm``
    exists), whether it was linked without link-time optimisation, its registers and spills.
 6. Profile (where Nsight Compute's ``ncu`` exists and may read the counters): the stress kernel
-   on the full model, without events and diffusion only, at 262,144 paths: how many threads of
+   on the full model, without events and diffusion only, at 131,072 paths: how many threads of
    a warp execute each instruction, issue and FP64-pipe utilisation, memory throughput,
    occupancy and the stall reasons per issued instruction (``PROFILE_METRICS``).
 
@@ -549,7 +549,8 @@ PROFILE_METRICS = (
         )
     ),
 )  # fmt: skip
-PROFILE_PATHS = 262_144
+PROFILE_PATHS = 131_072
+PROFILE_S = 120  # the most ncu may take
 PARTS = ("identity", "diagnose", "speed", "book", "code", "profile")
 
 
@@ -596,9 +597,9 @@ def part_profile(n: int) -> None:
         sys.executable, str(SCRIPT), "--profile-launches", str(n),
     ]  # fmt: skip
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=150)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=PROFILE_S)
     except subprocess.TimeoutExpired:
-        say("profile", "timeout", "profile: ncu timed out after 150 s")
+        say("profile", "timeout", f"profile: ncu timed out after {PROFILE_S} s")
         return
     table: dict[str, dict[str, str]] = {}
     rows = [line for line in done.stdout.splitlines() if line.startswith('"')]

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Every device check of the project in one command, for a lent GPU machine's single run.
+#
+#   bash benchmarks/device_session.sh gpu        # on the device machine: parts 1-3 (< 7 min)
+#   bash benchmarks/device_session.sh scaling    # then part 4 (< 4 min), a second command
+#   SMOKE=1 bash benchmarks/device_session.sh    # here, without a GPU: a few parts, tiny sizes,
+#                                                # CUDA simulator, no A/B
+#
+# A device command may run ten minutes, so the two halves are two commands on the same warm
+# machine (both in one command, the default, only with a longer limit). Each run below has its
+# own time limit:
+#
+# 1. the GPU's clocks and name (nvidia-smi), to read the timings against;
+# 2. benchmarks/device_stress_cuda.py, every part (bit identity, diagnostics, speed and the
+#    model's parts, a book, the code, the Nsight Compute profile): $OUT/cuda.log, cuda.json;
+# 3. where .ab/before holds another commit's valuation/ and benchmarks/ (an A/B of two kernel
+#    versions: `git archive COMMIT valuation benchmarks | tar -x -C .ab/before`, the folder
+#    ignored and carried), that copy's script, which imports the package beside it:
+#    $OUT/before/cuda.log, cuda.json;
+# 4. benchmarks/device_scaling.py (threads 1-16, Dask workers 1-8): $OUT/scaling.log,
+#    scaling.json.
+#
+# Wheels in .whl (numba-cuda needs NumPy <= 2.4 there; see the device tool's README) are
+# installed into /tmp/site first when the folder exists. Every log is written as it goes, so a
+# run cut short keeps what it measured.
+set -u
+export PYTHONUNBUFFERED=1
+OUT=${OUT:-/tmp/dpv-device-out}
+mkdir -p "$OUT"
+PY=${PYTHON:-python3}
+cd "$(dirname "$0")/.."
+
+if [ -d .whl ] && [ -z "${SMOKE:-}" ]; then
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .whl/*.whl || { echo "wheels did not install" >&2; exit 1; }
+    export PYTHONPATH=$PWD:/tmp/site
+fi
+
+stress_args=()
+scaling_args=()
+if [ -n "${SMOKE:-}" ]; then
+    export NUMBA_ENABLE_CUDASIM=1
+    stress_args=(--smoke --parts identity,code,profile)  # the simulator is slow at the rest
+    scaling_args=(--quick)
+fi
+
+started=$(date +%s)
+step() { echo "[$(($(date +%s) - started)) s] $*"; }
+
+sections=${*:-gpu scaling}
+if [[ " $sections " == *" gpu "* ]]; then
+    step "gpu"
+    nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,power.draw,temperature.gpu \
+        --format=csv > "$OUT/gpu.txt" 2>&1 || echo "no nvidia-smi" > "$OUT/gpu.txt"
+
+    step "device_stress_cuda.py"
+    OUT="$OUT" timeout 300 "$PY" benchmarks/device_stress_cuda.py "${stress_args[@]}" \
+        > "$OUT/cuda.log" 2>&1
+    echo "exit $?" >> "$OUT/cuda.log"
+
+    if [ -f .ab/before/benchmarks/device_stress_cuda.py ] && [ -z "${SMOKE:-}" ]; then
+        step "the other version's device_stress_cuda.py"
+        mkdir -p "$OUT/before"
+        OUT="$OUT/before" timeout 110 "$PY" .ab/before/benchmarks/device_stress_cuda.py \
+            "${stress_args[@]}" > "$OUT/before/cuda.log" 2>&1
+        echo "exit $?" >> "$OUT/before/cuda.log"
+    fi
+fi
+
+if [[ " $sections " == *" scaling "* ]]; then
+    step "device_scaling.py"
+    OUT="$OUT" timeout 235 "$PY" benchmarks/device_scaling.py "${scaling_args[@]}" \
+        > "$OUT/scaling.log" 2>&1
+    echo "exit $?" >> "$OUT/scaling.log"
+fi
+step "done"
