@@ -13,10 +13,10 @@
 # 1. the GPU's clocks and name (nvidia-smi), to read the timings against;
 # 2. benchmarks/device_stress_cuda.py, every part (bit identity, diagnostics, speed and the
 #    model's parts, a book, the code, the Nsight Compute profile): $OUT/cuda.log, cuda.json;
-# 3. where .ab/before holds another commit's valuation/ and benchmarks/ (an A/B of two kernel
-#    versions: `git archive COMMIT valuation benchmarks | tar -x -C .ab/before`, the folder
-#    ignored and carried), that copy's script, which imports the package beside it:
-#    $OUT/before/cuda.log, cuda.json;
+# 3. for each .ab/NAME holding another version's valuation/ and benchmarks/ (an A/B of kernel
+#    versions: `git archive COMMIT valuation benchmarks | tar -x -C .ab/NAME`, the folder
+#    ignored and carried; two at most, for the time), that copy's script, which imports the
+#    package beside it: $OUT/NAME/cuda.log, cuda.json;
 # 4. benchmarks/device_scaling.py (threads 1-16, Dask workers 1-8): $OUT/scaling.log,
 #    scaling.json.
 #
@@ -58,13 +58,19 @@ if [[ " $sections " == *" gpu "* ]]; then
         > "$OUT/cuda.log" 2>&1
     echo "exit $?" >> "$OUT/cuda.log"
 
-    if [ -f .ab/before/benchmarks/device_stress_cuda.py ] && [ -z "${SMOKE:-}" ]; then
-        step "the other version's device_stress_cuda.py"
-        mkdir -p "$OUT/before"
-        OUT="$OUT/before" timeout 110 "$PY" .ab/before/benchmarks/device_stress_cuda.py \
-            "${stress_args[@]}" > "$OUT/before/cuda.log" 2>&1
-        echo "exit $?" >> "$OUT/before/cuda.log"
-    fi
+    # Other versions staged in .ab/NAME: each copy's script imports the package beside it.
+    # A copy that takes --parts runs the identity and speed parts; an older one runs whole.
+    for copy in .ab/*/; do
+        script="${copy}benchmarks/device_stress_cuda.py"
+        [ -f "$script" ] && [ -z "${SMOKE:-}" ] || continue
+        name=$(basename "$copy")
+        step "the $name version's device_stress_cuda.py"
+        mkdir -p "$OUT/$name"
+        parts=()
+        if grep -q -- '"--parts"' "$script"; then parts=(--parts identity,speed); fi
+        OUT="$OUT/$name" timeout 110 "$PY" "$script" "${parts[@]}" > "$OUT/$name/cuda.log" 2>&1
+        echo "exit $?" >> "$OUT/$name/cuda.log"
+    done
 fi
 
 if [[ " $sections " == *" scaling "* ]]; then
