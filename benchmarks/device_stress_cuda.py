@@ -285,6 +285,19 @@ BLOCK_SIZES = (64, 128, 256, 512)
 REGISTER_LIMITS = (72, 128)  # 128: the unlimited build (120 registers)
 
 
+def fastest_launch(kernel: Any, blocks: int, size: int, args: Any, repeats: int) -> float:
+    """Return the shortest wall time of ``repeats`` launches of ``kernel``, each synchronised."""
+    from numba import cuda
+
+    fastest = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        kernel[blocks, size](*args)
+        cuda.synchronize()
+        fastest = min(fastest, time.perf_counter() - t0)
+    return fastest
+
+
 def registers_trial(
     limit: int, args: list[Any], outputs: list[Any], reference: list[np.ndarray], work: int
 ) -> dict[str, Any]:
@@ -306,12 +319,7 @@ def registers_trial(
         np.array_equal(out.copy_to_host(), ref)
         for out, ref in zip(outputs, reference, strict=False)
     )
-    fastest = math.inf
-    for _ in range(3):
-        t0 = time.perf_counter()
-        kernel[blocks, size](*args)
-        cuda.synchronize()
-        fastest = min(fastest, time.perf_counter() - t0)
+    fastest = fastest_launch(kernel, blocks, size, args, 3)
     import cuda_diagnostics as diag
 
     return {"gps": work / fastest / 1e9, "same_bits": same, **diag.occupancy(kernel)}
@@ -391,24 +399,19 @@ def part_speed(n: int, n_cpu: int, repeats: int) -> None:
 
     from valuation.kernels.cuda.paths import (
         MAX_REGISTERS,
-        THREADS_PER_BLOCK,
         _stress_kernel,
         blocks_for,
+        threads_per_block,
     )
 
     m = model_arrays(60, seed=7)
     steps, items = 60, 3
     work = n * steps * items
     args, speed_outputs = speed_arguments(m, n)
-    grid = blocks_for(n)
-    _stress_kernel[grid, THREADS_PER_BLOCK](*args)  # compiled already; warm
+    grid, size = blocks_for(n), threads_per_block()  # 128 a block on a GPU
+    _stress_kernel[grid, size](*args)  # compiled already; warm
     cuda.synchronize()
-    best = math.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        _stress_kernel[grid, THREADS_PER_BLOCK](*args)
-        cuda.synchronize()
-        best = min(best, time.perf_counter() - t0)
+    best = fastest_launch(_stress_kernel, grid, size, args, repeats)
     say(
         "gpu_full_model_gps",
         work / best / 1e9,
@@ -420,22 +423,12 @@ def part_speed(n: int, n_cpu: int, repeats: int) -> None:
         blocks = (n + tpb - 1) // tpb
         _stress_kernel[blocks, tpb](*args)
         cuda.synchronize()
-        fastest = math.inf
-        for _ in range(max(1, repeats - 2)):
-            t0 = time.perf_counter()
-            _stress_kernel[blocks, tpb](*args)
-            cuda.synchronize()
-            fastest = min(fastest, time.perf_counter() - t0)
+        fastest = fastest_launch(_stress_kernel, blocks, tpb, args, max(1, repeats - 2))
         by_block[tpb] = work / fastest / 1e9
     parts = {}
     for name, variant in model_parts(m).items():
         part_args, _ = speed_arguments(variant, n)
-        fastest = math.inf
-        for _ in range(max(1, repeats - 2)):
-            t0 = time.perf_counter()
-            _stress_kernel[grid, THREADS_PER_BLOCK](*part_args)
-            cuda.synchronize()
-            fastest = min(fastest, time.perf_counter() - t0)
+        fastest = fastest_launch(_stress_kernel, grid, size, part_args, max(1, repeats - 2))
         parts[name] = work / fastest / 1e9
         del part_args
     say(
@@ -509,14 +502,9 @@ def part_speed(n: int, n_cpu: int, repeats: int) -> None:
         n,
         cuda.device_array(n),
     ]
-    _gbm_kernel[grid, THREADS_PER_BLOCK](*gargs)
+    _gbm_kernel[grid, size](*gargs)
     cuda.synchronize()
-    best_gbm = math.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        _gbm_kernel[grid, THREADS_PER_BLOCK](*gargs)
-        cuda.synchronize()
-        best_gbm = min(best_gbm, time.perf_counter() - t0)
+    best_gbm = fastest_launch(_gbm_kernel, grid, size, gargs, repeats)
     say(
         "gpu_gbm_gps",
         work / best_gbm / 1e9,
@@ -572,13 +560,13 @@ def profile_launches(n: int) -> None:
     on the model without events and without default, one launch each."""
     from numba import cuda
 
-    from valuation.kernels.cuda.paths import THREADS_PER_BLOCK, _stress_kernel, blocks_for
+    from valuation.kernels.cuda.paths import _stress_kernel, blocks_for, threads_per_block
 
     m = model_arrays(60, seed=7)
     variants = model_parts(m)
     for model in (m, m, variants["no_events"], variants["diffusion_only"]):
         args, _ = speed_arguments(model, n)
-        _stress_kernel[blocks_for(n), THREADS_PER_BLOCK](*args)
+        _stress_kernel[blocks_for(n), threads_per_block()](*args)
         cuda.synchronize()
 
 

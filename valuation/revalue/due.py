@@ -266,25 +266,6 @@ class DueDates:
         return np.isin(months, due)
 
 
-def _due_entry(
-    row: Mapping[str, Any], months: int, due_on: dt.date, reasons: list[str]
-) -> dict[str, Any]:
-    return {
-        "product_id": row["product_id"],
-        "loan_id": row.get("loan_id"),
-        "ltv": row.get("ltv"),
-        "grade": row.get("grade"),
-        "interval_months": months,
-        "due_on": due_on.isoformat(),
-        "reasons": reasons,
-    }
-
-
-def _most_urgent_first(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    rows.sort(key=lambda r: (r["interval_months"], -(r["ltv"] or 0.0), r["product_id"]))
-    return rows
-
-
 def due_rows(
     rows: Iterable[Mapping[str, Any]],
     valued_on: dt.date,
@@ -303,8 +284,19 @@ def due_rows(
         months, reasons = interval(row, policy)
         due_on = dates(months)
         if due_on <= as_of:
-            out.append(_due_entry(row, months, due_on, reasons))
-    return _most_urgent_first(out)
+            out.append(
+                {
+                    "product_id": row["product_id"],
+                    "loan_id": row.get("loan_id"),
+                    "ltv": row.get("ltv"),
+                    "grade": row.get("grade"),
+                    "interval_months": months,
+                    "due_on": due_on.isoformat(),
+                    "reasons": reasons,
+                }
+            )
+    out.sort(key=lambda r: (r["interval_months"], -(r["ltv"] or 0.0), r["product_id"]))
+    return out
 
 
 def due_in_run(
@@ -312,18 +304,17 @@ def due_in_run(
 ) -> list[dict[str, Any]]:
     """Return :func:`due_rows` of the finished run in ``run``, computed part by part.
 
-    The intervals come from :func:`interval_months`, column by column; only the rows due are
-    turned into Python rows (for the reasons of their interval).
+    The intervals come from :func:`interval_months`, column by column; only the rows due
+    become Python rows, which :func:`due_rows` then lists.
     """
     dates = DueDates(valued_on)
-    out = []
-    for table in iter_parts(run):
-        months = interval_months(table, policy)
-        picked = np.flatnonzero(dates.due_by(months, as_of))
-        for row in table.take(picked).to_pylist():
-            months_of_row, reasons = interval(row, policy)
-            out.append(_due_entry(row, months_of_row, dates(months_of_row), reasons))
-    return _most_urgent_first(out)
+
+    def rows_due() -> Iterator[dict[str, Any]]:
+        for table in iter_parts(run):
+            picked = np.flatnonzero(dates.due_by(interval_months(table, policy), as_of))
+            yield from table.take(picked).to_pylist()
+
+    return due_rows(rows_due(), valued_on, as_of, policy)
 
 
 __all__ = [

@@ -126,9 +126,6 @@ class LoanTable(Mapping[str, LoanTerms]):
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_index": None}  # rebuilt on the first lookup
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-
 
 @dataclass(frozen=True)
 class LoanBook:

@@ -211,11 +211,9 @@ class _BookFigures:
         for status, count in value_counts(pledged.column("loan_status")):
             self.statuses[status] += count
         self.exposures.append(_known(pledged.column("loan_amount")))
-        ltv = _values(pledged.column("ltv"))
-        self.ltvs.append(ltv[np.asarray(pledged.column("ltv").is_valid(), dtype=bool)])
+        self.ltvs.append(_known(pledged.column("ltv")))
         breach = pledged.column("breach_probability")
-        known = np.asarray(breach.is_valid(), dtype=bool)
-        self.breaches.append(_values(breach)[known])
+        self.breaches.append(_known(breach))
         self.losses.append(_known(pledged.column("expected_loss").filter(breach.is_valid())))
         for grade, count in value_counts(pledged.column("grade")):
             self.grades[grade] += count
@@ -223,11 +221,7 @@ class _BookFigures:
         ranked = pledged.append_column("_amount", amount)
         keys = [("_amount", "descending"), ("product_id", "descending")]
         for row in _top(ranked, keys, TOP):
-            item = (float(row.pop("_amount")), row["product_id"], row)
-            if len(self.largest) < TOP:
-                heapq.heappush(self.largest, item)
-            else:
-                heapq.heappushpop(self.largest, item)
+            _keep_top(self.largest, (float(row.pop("_amount")), row["product_id"], row))
 
     def _add_changes(self, table: Any) -> None:
         import pyarrow as pa
@@ -267,11 +261,7 @@ class _BookFigures:
                 "old_grade": old["grade"],
                 "change": float(ratio[j]) - 1.0,
             }
-            item = (size, row["product_id"], record)
-            if len(self.movers) < TOP:
-                heapq.heappush(self.movers, item)
-            else:
-                heapq.heappushpop(self.movers, item)
+            _keep_top(self.movers, (size, row["product_id"], record))
 
     def changes(self) -> dict[str, Any] | None:
         """Return the changes since the previous run (None without one)."""
@@ -293,6 +283,14 @@ class _BookFigures:
             "grade_changes": sorted(self.grade_changes.items()),
             "total_before": previous.summary["concluded_value"],
         }
+
+
+def _keep_top(heap: list[tuple[float, str, dict[str, Any]]], item: Any) -> None:
+    """Add ``item`` to a heap that keeps the :data:`TOP` largest."""
+    if len(heap) < TOP:
+        heapq.heappush(heap, item)
+    else:
+        heapq.heappushpop(heap, item)
 
 
 def _known(column: Any) -> NDArray[np.float64]:
