@@ -54,6 +54,11 @@ budget is spent):
      (each waits for the parent's word on stdin), so that both see the machine in the same
      minutes. The lines naming zmm/ymm/xmm registers in each run's assembly of the serial
      ``value_batch`` and of the vector probe show what each compiled;
+   * *layout*: ``value_batch`` reads about 40 per-product arrays, each its own stream of
+     cache lines, more than a core's prefetcher follows. The same 1 M batch with every
+     per-product float64 field moved into one row-major matrix (the kernel unchanged, handed
+     strided column views: a product's fields share a few adjacent lines), checked to give
+     the same bits. Stream-bound: the row layout scales above the column one (apart);
    * *false sharing*: outputs are written by contiguous blocks of products (``(n, 3)``
      rows, 24 bytes), so neighbouring threads share at most one cache line per block; the
      per-product output bytes are printed for the record, not varied.
@@ -386,6 +391,27 @@ def _slices(batch: tuple[Any, ...], a: int, b: int) -> tuple[Any, ...]:
     return has[a:b], inc_s, cst_s, mkt_s
 
 
+def _rows(batch: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The batch with every per-product float64 field in one row-major ``(n, fields)`` matrix.
+
+    The kernel gets strided column views of it (the same values, so the same bits): a
+    product's fields lie in a few adjacent cache lines instead of one line in each of some 40
+    arrays. The CSR items (cost items, comparables) and ``has`` stay as they are.
+    """
+    import numpy as np
+
+    has, *tuples = batch
+    n = has.shape[0]
+    fields = [(k, f) for k, t in enumerate(tuples) for f in t._fields
+              if getattr(t, f).shape == (n,) and getattr(t, f).dtype == np.float64]  # fmt: skip
+    matrix = np.empty((n, len(fields)))
+    views: list[dict[str, Any]] = [{} for _ in tuples]
+    for j, (k, f) in enumerate(fields):
+        matrix[:, j] = getattr(tuples[k], f)
+        views[k][f] = matrix[:, j]
+    return (has, *(t._replace(**v) for t, v in zip(tuples, views)))
+
+
 def _probe_kernels() -> tuple[Any, Any, Any]:
     """The frequency probes: a scalar dependent chain and an L1-resident vector loop.
 
@@ -563,6 +589,14 @@ def _kernel_figures(n: int, quick: bool, subset: bool) -> tuple[Any, dict[str, A
     if not np.array_equal(reference, out.concluded):
         say("pool_mismatch", "ERROR: the pooled serial loop differs from value_batch", True)
 
+    rows = _rows(batch)
+    value_batch(*rows, out)
+    if not np.array_equal(reference, out.concluded):
+        say("rows_mismatch", "ERROR: value_batch on the row layout differs", True)
+    moved = sum(a.strides[0] > 8 for t in rows[1:] for a in t)
+    say("value_batch_rows_fields",
+        f"value_batch_rows: {moved} per-product fields in one row-major matrix", moved)
+
     triad, alloc_each, alloc_block = _micro_kernels()
     m = 8_000_000 if not quick else 400_000
     a, b, c = np.zeros(m), np.ones(m), np.full(m, 2.0)
@@ -575,6 +609,7 @@ def _kernel_figures(n: int, quick: bool, subset: bool) -> tuple[Any, dict[str, A
     n_alloc = 2_000 if not quick else 500
     alloc_out = np.zeros(n_alloc)
     figures.update({
+        "value_batch_rows": lambda t: value_batch(*rows, out),
         "pool_grain_4k": lambda t: pooled(4096, t),
         "pool_grain_64k": lambda t: pooled(65536, t),
         "triad": lambda t: triad(a, b, c, 3.0),
@@ -905,6 +940,13 @@ def summarise_kernels(top: int) -> None:
          f"slices of 4k {_ratio(p4)} (vs prange: {_versus(vb, p4)}), of 64k {_ratio(p64)} "
          f"(vs prange: {_versus(vb, p64)}). Rule: prange's static split or its launch costs "
          f"if a pool is above prange (apart)")  # fmt: skip
+    vr = k("value_batch_rows")
+    emit("summary.layout",
+         f"layout      : value_batch_1M (a column per field) {_ratio(vb)}; the same batch with "
+         f"its per-product fields in one row-major matrix {_ratio(vr)} (vs columns: "
+         f"{_versus(vb, vr)}); {top}-thread medians {_number(vb, 'seconds', 1e3)} vs "
+         f"{_number(vr, 'seconds', 1e3)} ms. Rule: too many streams for the prefetchers if "
+         f"the rows scale above the columns (apart)")  # fmt: skip
     ae, ao = k("alloc_each_product"), k("alloc_once_per_block")
     r200, r2000 = k("range_200_samples"), k("range_2000_samples")
     emit("summary.allocation",
