@@ -409,7 +409,7 @@ def _rows(batch: tuple[Any, ...]) -> tuple[Any, ...]:
     for j, (k, f) in enumerate(fields):
         matrix[:, j] = getattr(tuples[k], f)
         views[k][f] = matrix[:, j]
-    return (has, *(t._replace(**v) for t, v in zip(tuples, views)))
+    return (has, *(t._replace(**v) for t, v in zip(tuples, views, strict=True)))
 
 
 def _probe_kernels() -> tuple[Any, Any, Any]:
@@ -594,8 +594,11 @@ def _kernel_figures(n: int, quick: bool, subset: bool) -> tuple[Any, dict[str, A
     if not np.array_equal(reference, out.concluded):
         say("rows_mismatch", "ERROR: value_batch on the row layout differs", True)
     moved = sum(a.strides[0] > 8 for t in rows[1:] for a in t)
-    say("value_batch_rows_fields",
-        f"value_batch_rows: {moved} per-product fields in one row-major matrix", moved)
+    say(
+        "value_batch_rows_fields",
+        f"value_batch_rows: {moved} per-product fields in one row-major matrix",
+        moved,
+    )
 
     triad, alloc_each, alloc_block = _micro_kernels()
     m = 8_000_000 if not quick else 400_000
