@@ -59,6 +59,14 @@ budget is spent):
      per-product float64 field moved into one row-major matrix (the kernel unchanged, handed
      strided column views: a product's fields share a few adjacent lines), checked to give
      the same bits. Stream-bound: the row layout scales above the column one (apart);
+   * *shared cores*: the machine reports one thread per core, but a virtual machine's CPUs
+     may be hyperthreads of fewer physical cores, which share their execution units. With
+     two Python threads pinned (``os.sched_setaffinity``) to CPU 0 and CPU ``j``, each of
+     three bodies runs on CPU 0 while CPU ``j`` runs the same: the vector loop (multiply and
+     add units), a vectorised division loop (the divider) and the serial ``value_batch`` on
+     16 k products. CPU 0's time over its time alone, per ``j`` (median of three each, after
+     the rounds). A ratio near 2 for the vector loop: CPU ``j`` is CPU 0's sibling, and a
+     speed-up near the count of physical cores is all a compute-bound kernel can reach;
    * *false sharing*: outputs are written by contiguous blocks of products (``(n, 3)``
      rows, 24 bytes), so neighbouring threads share at most one cache line per block; the
      per-product output bytes are printed for the record, not varied.
@@ -109,6 +117,7 @@ ROUNDS = 5  # interleaved rounds of the kernel figures (full run)
 ROUNDS_QUICK = 2
 KERNELS_S = 80.0  # the most the kernels child may take
 WIDTH_S = 30.0  # the most the 256-bit child may take
+SHARED_S = 10.0  # kept of the kernels' budget for the shared-core probe after the rounds
 PROBE_S = 0.06  # seconds of one probe measurement (full run)
 VECTOR_PROBE_ELEMENTS = 256  # float64 per thread in the vector probe: 2 KiB, in L1
 START = time.perf_counter()
@@ -258,7 +267,7 @@ def part_kernels(threads: tuple[int, ...], cache: str, quick: bool) -> None:
     extra = ["--quick"] if quick else []
     with_256 = left() > KERNELS_S + WIDTH_S + 45
     limit = min(KERNELS_S + (WIDTH_S if with_256 else 0.0), left() - 40)
-    end = time.perf_counter() + limit
+    end = time.perf_counter() + limit - SHARED_S  # the rounds' end: the shared cores' probe follows
     children: list[GatedChild] = []
     killed = threading.Event()
 
@@ -449,6 +458,81 @@ def _probe_kernels() -> tuple[Any, Any, Any]:
     return chain_probe, vector_body, vector_probe
 
 
+def _pinned(body: Any, cpu: int, partner_cpu: int | None) -> float:
+    """Seconds ``body(0)`` takes pinned to ``cpu`` while ``body(1)`` runs on ``partner_cpu``.
+
+    Both start together at a barrier; ``partner_cpu`` None runs ``body(0)`` alone. ``body(1)``
+    should take longer, so that ``body(0)`` has company from start to end.
+    """
+    import threading
+
+    jobs = [(0, cpu)] + ([] if partner_cpu is None else [(1, partner_cpu)])
+    barrier = threading.Barrier(len(jobs))
+    took: list[float] = [math.nan] * len(jobs)
+
+    def run(k: int) -> None:
+        which, where = jobs[k]
+        os.sched_setaffinity(0, {where})  # 0: the calling thread (Linux)
+        barrier.wait()
+        start = time.perf_counter()
+        body(which)
+        took[k] = time.perf_counter() - start
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(len(jobs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return took[0]
+
+
+def shared_cores(vector_body: Any, serial: Any, small: tuple[Any, ...], quick: bool) -> None:
+    """CPU 0's slow-down with each other CPU busy, for three bodies (see the module docstring)."""
+    import numba
+    import numpy as np
+
+    from valuation.kernels.valuation import allocate_outputs
+
+    if not hasattr(os, "sched_setaffinity"):
+        say("shared.skipped", "shared cores: skipped (no sched_setaffinity)", None)
+        return
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        say("shared.skipped", "shared cores: skipped (one CPU)", None)
+        return
+
+    @numba.njit(nogil=True, cache=True)
+    def divide_body(row: Any, reps: int, width: int) -> None:
+        for _ in range(reps):
+            for k in range(width):
+                row[k] = 1.0 / (row[k] + 1.0)
+
+    rows = np.ones((2, VECTOR_PROBE_ELEMENTS + 8))
+    outs = [allocate_outputs(small[0].shape[0]) for _ in range(2)]
+    target = 0.02 if not quick else 0.005
+    reps_v = _calibrate(lambda k: vector_body(rows[0], k, VECTOR_PROBE_ELEMENTS), 256, target)
+    reps_d = _calibrate(lambda k: divide_body(rows[0], k, VECTOR_PROBE_ELEMENTS), 64, target)
+    bodies = {
+        "vector_loop": lambda r: vector_body(rows[r], reps_v * (1 + r), VECTOR_PROBE_ELEMENTS),
+        "divide_loop": lambda r: divide_body(rows[r], reps_d * (1 + r), VECTOR_PROBE_ELEMENTS),
+        "value_batch_16k": lambda r: [serial(*small, outs[r]) for _ in range(1 + r)],
+    }
+    start = time.perf_counter()
+    home = cpus[0]
+    for name, body in bodies.items():
+        alone = float(np.median([_pinned(body, home, None) for _ in range(3)]))
+        ratios: dict[int, float] = {}
+        for j in cpus[1:]:
+            pair = [_pinned(body, home, j) for _ in range(3)]
+            ratios[j] = float(np.median(pair)) / alone
+        shown = ", ".join(f"{j}: {r:.2f}" for j, r in ratios.items())
+        say(f"shared.{name}",
+            f"shared cores, {name:<15}: CPU {home} alone {alone * 1e3:.2f} ms; with CPU j "
+            f"busy, x alone: {shown}", {"alone_s": alone, "ratio": ratios})  # fmt: skip
+    say("shared.seconds", f"shared cores: {time.perf_counter() - start:.1f} s",
+        time.perf_counter() - start)  # fmt: skip
+
+
 def _register_lines(dispatcher: Any) -> dict[str, int]:
     """Lines of a compiled function's assembly naming 512-, 256- and 128-bit registers."""
     try:
@@ -490,8 +574,8 @@ def _calibrate(run: Any, units: int, target: float) -> int:
     return units
 
 
-def _probe_figures(top: int, quick: bool) -> tuple[Any, dict[str, int], dict[str, int]]:
-    """The probe figures (name -> run on t threads), their steps per thread, vector_body's code."""
+def _probe_figures(top: int, quick: bool) -> tuple[Any, dict[str, int], Any]:
+    """The probe figures (name -> run on t threads), their steps per thread, ``vector_body``."""
     import numba
     import numpy as np
 
@@ -508,7 +592,7 @@ def _probe_figures(top: int, quick: bool) -> tuple[Any, dict[str, int], dict[str
         "vector_loop": lambda t: vector_probe(t, reps, work),
     }
     steps = {"scalar_chain": n_chain, "vector_loop": reps * VECTOR_PROBE_ELEMENTS}
-    return figures, steps, _register_lines(vector_body)
+    return figures, steps, vector_body
 
 
 def _kernel_figures(n: int, quick: bool, subset: bool) -> tuple[Any, dict[str, Any]]:
@@ -558,6 +642,7 @@ def _kernel_figures(n: int, quick: bool, subset: bool) -> tuple[Any, dict[str, A
     }
     serial(*small_batch, small_out)
     info["serial"] = serial
+    info["small"] = small_batch
     if subset:
         return figures, info
 
@@ -677,7 +762,8 @@ def child_kernels(
         say("numba", f"numba {numba.__version__}", numba.__version__)
     top = max(threads)
     figures, info = _kernel_figures(n, quick, subset=not wide)
-    probes, steps, vector_regs = _probe_figures(top, quick)
+    probes, steps, vector_body = _probe_figures(top, quick)
+    vector_regs = _register_lines(vector_body)
     kernel_regs = _register_lines(info["serial"])
     say(f"asm{tag}",
         f"{bits} run, assembly lines naming zmm/ymm/xmm registers: value_batch (serial twin) "
@@ -727,6 +813,8 @@ def child_kernels(
                 f"util {s.utilisation:4.2f}",
                 {**s.record(), "ns_per_step": ns, "slowdown": slow[0],
                  "slowdown_range": list(slow[1:])})  # fmt: skip
+    if wide:
+        shared_cores(vector_body, info["serial"], info["small"], quick)
 
 
 def child_stress(paths: int, quick: bool) -> None:
@@ -950,6 +1038,27 @@ def summarise_kernels(top: int) -> None:
          f"{_versus(vb, vr)}); {top}-thread medians {_number(vb, 'seconds', 1e3)} vs "
          f"{_number(vr, 'seconds', 1e3)} ms. Rule: too many streams for the prefetchers if "
          f"the rows scale above the columns (apart)")  # fmt: skip
+    shared = {name: RESULTS.get(f"shared.{name}") for name in
+              ("vector_loop", "divide_loop", "value_batch_16k")}  # fmt: skip
+    if all(isinstance(x, dict) for x in shared.values()):
+        vec = shared["vector_loop"]["ratio"]
+        siblings = [j for j, r in vec.items() if r > 1.4]
+        others = [j for j in vec if j not in siblings]
+
+        def mean_at(name: str, cpus: list[Any]) -> str:
+            ratios = [shared[name]["ratio"][j] for j in cpus]
+            return f"{sum(ratios) / len(ratios):.2f}" if ratios else "n/a"
+
+        emit("summary.shared_cores",
+             f"shared cores: CPUs whose load slows CPU 0's vector loop over 1.4x: "
+             f"{siblings or 'none'}; CPU 0's time x alone, with one of them busy / with another "
+             f"CPU busy: vector loop {mean_at('vector_loop', siblings)} / "
+             f"{mean_at('vector_loop', others)}, division {mean_at('divide_loop', siblings)} / "
+             f"{mean_at('divide_loop', others)}, value_batch {mean_at('value_batch_16k', siblings)}"
+             f" / {mean_at('value_batch_16k', others)}. Rule: CPUs near 2x on the vector loop "
+             f"are hyperthreads of CPU 0's core; if each CPU has one, {top} CPUs are {top // 2} "
+             f"cores, and value_batch near 2x beside a sibling cannot scale past about "
+             f"{top // 2}x")  # fmt: skip
     ae, ao = k("alloc_each_product"), k("alloc_once_per_block")
     r200, r2000 = k("range_200_samples"), k("range_2000_samples")
     emit("summary.allocation",
