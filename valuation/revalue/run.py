@@ -195,11 +195,6 @@ def _check_previous(previous: str | Path | None) -> Path | None:
     return path
 
 
-def _check_paths(paths: int) -> None:
-    if isinstance(paths, bool) or not isinstance(paths, int) or not 100 <= paths <= MAX_PATHS:
-        raise DpvInputError(MSG_PATHS.format(top=MAX_PATHS, value=paths), field="--paths")
-
-
 def _read_inputs(
     portfolio: str | Path, loans: str | Path | None
 ) -> tuple[Portfolio, LoanBook | None]:
@@ -218,6 +213,190 @@ def _read_inputs(
             reading.cancel()
             raise
         return source, reading.result()
+
+
+def _check_options(chunk_size: int, profile: str, paths: int) -> None:
+    """Refuse a chunk size, profile or number of paths out of range, naming the option."""
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise DpvInputError(MSG_CHUNK_SIZE.format(value=chunk_size), field="--chunk-size")
+    if profile not in PROFILES:
+        raise DpvInputError(
+            MSG_PROFILE.format(value=profile, choices=", ".join(PROFILES)), field="--profile"
+        )
+    if isinstance(paths, bool) or not isinstance(paths, int) or not 100 <= paths <= MAX_PATHS:
+        raise DpvInputError(MSG_PATHS.format(top=MAX_PATHS, value=paths), field="--paths")
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A run checked in full before anything is written: its inputs, ledger and context."""
+
+    source: Portfolio
+    book: LoanBook | None
+    out_dir: Path
+    mode: str  # "fresh", "resume" or "replace" (:func:`_check_out`)
+    ledger: Ledger  # chunks already done (resume) included
+    context: ChunkContext
+    device: str  # the stress engine's device, resolved
+
+    @property
+    def staging(self) -> Path:
+        return self.out_dir / STAGING
+
+
+def _plan(
+    portfolio: str | Path,
+    out: str | Path,
+    *,
+    loans: str | Path | None,
+    calibration: str | Path | None,
+    policy: Any | None,
+    simulate_options: Mapping[str, Any] | None,
+    valuation_date: dt.date,
+    seed: int | None,
+    profile: str,
+    chunk_size: int,
+    paths: int,
+    resume: bool,
+    force: bool,
+) -> _Plan:
+    """Read and check the inputs, the calibration and the output folder; write nothing.
+
+    A resumed run's ledger must match the new run's arguments and inputs; its chunks whose
+    staged files are intact count as done.
+    """
+    source, book = _read_inputs(portfolio, loans)
+    from valuation.calibration_set import load_calibration
+    from valuation.schema._base import parse_model
+    from valuation.schema.pledge import Policy
+
+    try:
+        lending = parse_model(Policy, policy) if policy is not None else Policy()
+    except DpvInputError as exc:
+        field = "--policy" + (f": {exc.field}" if exc.field else "")
+        raise DpvInputError(exc.problem, source=exc.source, field=field) from None
+    options = _stress_options(simulate_options)
+    cal = load_calibration(calibration)
+    overrides = cal.valuation_overrides
+    run_seed = _resolve_seed(seed, overrides)
+    out_dir = Path(out)
+    mode = _check_out(out_dir, resume=resume, force=force)
+    arguments = {
+        "as_of": valuation_date.isoformat(),
+        "seed": run_seed,
+        "calibration_id": cal.id,
+        "profile": profile,
+        "engine_version": __version__,
+        "chunk_size": chunk_size,
+        "loans_sha256": book.sha256 if book is not None else None,
+        "paths": paths,
+        "policy": lending.model_dump(mode="json"),
+    }
+    ledger = _new_ledger(source, arguments)
+    if mode == "resume":
+        staging = out_dir / STAGING
+        recorded = Ledger.read(staging / LEDGER)
+        recorded.check_matches(ledger, source=str(source.path))
+        ledger.chunks = {i: c for i, c in recorded.chunks.items() if c.intact(staging)}
+    context = ChunkContext(
+        as_of=valuation_date,
+        seed=run_seed,
+        calibration_id=cal.id,
+        parameters_override=overrides,
+        market_model=cal.market_model(),
+        profile=profile,
+        loans=book.loans if book is not None else {},
+        policy=lending,
+        paths=paths,
+        simulate_options=options,
+    )
+    return _Plan(source, book, out_dir, mode, ledger, context, options["device"])
+
+
+def _stage(plan: _Plan) -> None:
+    """Empty a replaced output folder, make the staging folder and write the ledger."""
+    if plan.mode == "replace":
+        _clear(plan.out_dir)
+    plan.staging.mkdir(parents=True, exist_ok=True)
+    for stale in plan.staging.glob(".*.tmp-*"):  # temporary files of a run that was killed
+        stale.unlink()
+    plan.ledger.write(plan.staging / LEDGER)
+
+
+def _run_chunks(
+    plan: _Plan,
+    chunk_size: int,
+    client: Any | None,
+    on_chunk: Callable[[ChunkDone], None] | None,
+) -> None:
+    """Value every chunk the ledger lacks on the engine (Dask with a ``client``), staging each.
+
+    A chunk is recorded in the ledger once its files are staged; ``on_chunk`` hears of every
+    chunk, those an earlier run finished included.
+    """
+    ledger, staging = plan.ledger, plan.staging
+    total = chunk_count(plan.source, chunk_size)
+    finished = 0
+
+    def report(index: int, resumed: bool) -> None:
+        nonlocal finished
+        finished += 1
+        if on_chunk is not None:
+            record = ledger.chunks[index]
+            on_chunk(
+                ChunkDone(
+                    index=index,
+                    chunks=total,
+                    finished=finished,
+                    first_line=record.first_line,
+                    last_line=record.last_line,
+                    rows=record.rows,
+                    quarantined=record.quarantined,
+                    resumed=resumed,
+                )
+            )
+
+    def pending() -> Any:
+        for index, batch in enumerate(iter_batches(plan.source, chunk_size)):
+            if index in ledger.chunks:
+                report(index, resumed=True)
+            else:
+                yield index, batch
+
+    def done(index: int, batch: Any, output: ChunkOutput) -> None:
+        first_line = int(batch.column(LINE_COLUMN)[0].as_py())
+        ledger.chunks[index] = stage_chunk(output, index, first_line, batch.num_rows, staging)
+        ledger.write(staging / LEDGER)
+        report(index, resumed=False)
+
+    if client is not None:
+        run_dask(pending(), plan.context, done, client)
+    else:
+        run_local(pending(), plan.context, done)
+
+
+def _header(plan: _Plan) -> dict[str, Any]:
+    """Return the summary's description of the run: date, calibration, seed, inputs, stress."""
+    arguments = plan.ledger.arguments
+    book = plan.book
+    return {
+        "valuation_date": arguments["as_of"],
+        "calibration_id": arguments["calibration_id"],
+        "engine_version": __version__,
+        "seed": arguments["seed"],
+        "profile": arguments["profile"],
+        "input": dict(plan.ledger.input),
+        "loans": None
+        if book is None
+        else {"file": book.path.name, "sha256": book.sha256, "loans": len(book.loans)},
+        "stress": {
+            "paths": arguments["paths"],
+            "steps_per_year": 12,
+            "policy": arguments["policy"],
+            # every device gives the same bits: the device is recorded, not in the ledger
+            "device": plan.device,
+        },
+    }
 
 
 def revalue(
@@ -295,13 +474,7 @@ def revalue(
         Before anything is written: the message names the file or option at fault.
     """
     start = time.perf_counter()
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise DpvInputError(MSG_CHUNK_SIZE.format(value=chunk_size), field="--chunk-size")
-    if profile not in PROFILES:
-        raise DpvInputError(
-            MSG_PROFILE.format(value=profile, choices=", ".join(PROFILES)), field="--profile"
-        )
-    _check_paths(paths)
+    _check_options(chunk_size, profile, paths)
     check_engine(engine, scheduler, workers)
     valuation_date = _parse_date(as_of)
     revaluation_policy = load_due_policy(due_policy)
@@ -311,125 +484,35 @@ def revalue(
         starting = (
             stack.enter_context(ClusterStart(scheduler, workers)) if engine == "dask" else None
         )
-        source, book = _read_inputs(portfolio, loans)
-        from valuation.calibration_set import load_calibration
-        from valuation.schema._base import parse_model
-        from valuation.schema.pledge import Policy
-
-        try:
-            lending = parse_model(Policy, policy) if policy is not None else Policy()
-        except DpvInputError as exc:
-            field = "--policy" + (f": {exc.field}" if exc.field else "")
-            raise DpvInputError(exc.problem, source=exc.source, field=field) from None
-        options = _stress_options(simulate_options)
-        cal = load_calibration(calibration)
-        overrides = cal.valuation_overrides
-        run_seed = _resolve_seed(seed, overrides)
-        out_dir = Path(out)
-        mode = _check_out(out_dir, resume=resume, force=force)
-        arguments = {
-            "as_of": valuation_date.isoformat(),
-            "seed": run_seed,
-            "calibration_id": cal.id,
-            "profile": profile,
-            "engine_version": __version__,
-            "chunk_size": chunk_size,
-            "loans_sha256": book.sha256 if book is not None else None,
-            "paths": paths,
-            "policy": lending.model_dump(mode="json"),
-        }
-        ledger = _new_ledger(source, arguments)
-        staging = out_dir / STAGING
-        if mode == "resume":
-            recorded = Ledger.read(staging / LEDGER)
-            recorded.check_matches(ledger, source=str(source.path))
-            ledger.chunks = {i: c for i, c in recorded.chunks.items() if c.intact(staging)}
-        context = ChunkContext(
-            as_of=valuation_date,
-            seed=run_seed,
-            calibration_id=cal.id,
-            parameters_override=overrides,
-            market_model=cal.market_model(),
+        plan = _plan(
+            portfolio,
+            out,
+            loans=loans,
+            calibration=calibration,
+            policy=policy,
+            simulate_options=simulate_options,
+            valuation_date=valuation_date,
+            seed=seed,
             profile=profile,
-            loans=book.loans if book is not None else {},
-            policy=lending,
+            chunk_size=chunk_size,
             paths=paths,
-            simulate_options=options,
+            resume=resume,
+            force=force,
         )
-        if starting is not None:
-            starting.client()  # the cluster is up (or its error is raised) before any write
-
+        # the cluster is up (or its error is raised) before any write
+        client = starting.client() if starting is not None else None
         # Every check has passed: from here on files are written.
-        if mode == "replace":
-            _clear(out_dir)
-        staging.mkdir(parents=True, exist_ok=True)
-        for stale in staging.glob(".*.tmp-*"):  # temporary files of a run that was killed
-            stale.unlink()
-        ledger.write(staging / LEDGER)
-        total = chunk_count(source, chunk_size)
-        finished = 0
-
-        def report(index: int, resumed: bool) -> None:
-            nonlocal finished
-            finished += 1
-            if on_chunk is not None:
-                record = ledger.chunks[index]
-                on_chunk(
-                    ChunkDone(
-                        index=index,
-                        chunks=total,
-                        finished=finished,
-                        first_line=record.first_line,
-                        last_line=record.last_line,
-                        rows=record.rows,
-                        quarantined=record.quarantined,
-                        resumed=resumed,
-                    )
-                )
-
-        def pending() -> Any:
-            for index, batch in enumerate(iter_batches(source, chunk_size)):
-                if index in ledger.chunks:
-                    report(index, resumed=True)
-                else:
-                    yield index, batch
-
-        def done(index: int, batch: Any, output: ChunkOutput) -> None:
-            first_line = int(batch.column(LINE_COLUMN)[0].as_py())
-            ledger.chunks[index] = stage_chunk(output, index, first_line, batch.num_rows, staging)
-            ledger.write(staging / LEDGER)
-            report(index, resumed=False)
-
-        if starting is not None:
-            run_dask(pending(), context, done, starting.client())
-        else:
-            run_local(pending(), context, done)
-    header = {
-        "valuation_date": valuation_date.isoformat(),
-        "calibration_id": cal.id,
-        "engine_version": __version__,
-        "seed": run_seed,
-        "profile": profile,
-        "input": dict(ledger.input),
-        "loans": None
-        if book is None
-        else {"file": book.path.name, "sha256": book.sha256, "loans": len(book.loans)},
-        "stress": {
-            "paths": paths,
-            "steps_per_year": 12,
-            "policy": arguments["policy"],
-            # every device gives the same bits: the device is recorded, not in the ledger
-            "device": options["device"],
-        },
-    }
-    summary = publish(ledger, staging, header)
+        _stage(plan)
+        _run_chunks(plan, chunk_size, client, on_chunk)
+    summary = publish(plan.ledger, plan.staging, _header(plan))
+    book = plan.book
     if book is not None:  # loans whose product is not in the book (or was quarantined)
         summary["loans"]["not_in_book"] = len(book.loans) - sum(summary["loan_status"].values())
     summary["seconds"] = round(time.perf_counter() - start, 3)
-    commit(summary, staging, out_dir)
-    write_report(out_dir, previous=previous_run, due_policy=revaluation_policy)
+    commit(summary, plan.staging, plan.out_dir)
+    write_report(plan.out_dir, previous=previous_run, due_policy=revaluation_policy)
     code = EXIT_QUARANTINED if summary["rows"]["quarantined"] else EXIT_OK
-    return RevalueSummary(out=out_dir, summary=summary, exit_code=code)
+    return RevalueSummary(out=plan.out_dir, summary=summary, exit_code=code)
 
 
 __all__ = ["DEFAULT_CHUNK_SIZE", "DEFAULT_PATHS", "ChunkDone", "RevalueSummary", "revalue"]
