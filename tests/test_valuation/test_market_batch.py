@@ -19,6 +19,7 @@ from valuation.defaults import parameters
 from valuation.methods.market_model import (
     MarketModel,
     feature_row,
+    history_factors,
     market_estimates,
     model_feature_names,
     select_comparables,
@@ -87,3 +88,24 @@ def test_batched_estimates_are_each_products_own(
         (alone,) = market_estimates(market, [product], AS_OF, weights, life)
         # repr writes every float exactly (and NaN equal to itself)
         assert repr(got) == repr(alone), product.product_id
+
+
+def test_history_factors_are_the_hedonic_models_own(
+    market: MarketModel, params: dict, book: list[Product]
+) -> None:
+    """The batch's factors (deal paths computed once, only the moved trees walked) equal the
+    hedonic model's ``adjustment_factors``, which predicts every moved row with LightGBM."""
+    names = model_feature_names(market.hedonic)
+    weights, life = params["quality_weights"], params["economic_life_years"]
+    subjects = np.array([feature_row(p, AS_OF, names, weights, life) for p in book])
+    selections = select_many(market, book, subjects, AS_OF, names)
+    chosen = [j for j, s in enumerate(selections) if s[3] is None]
+    assert len(chosen) > 20
+    rows = [selections[j][0] for j in chosen]
+    got = history_factors(market, subjects[chosen], rows, names)
+    assert market.deals is not None
+    order = [market.deals.feature_names.index(n) for n in names]
+    for j, r, factors in zip(chosen, rows, got, strict=True):
+        comparables = market.deals.features[np.ix_(r, order)]
+        expected = market.hedonic.adjustment_factors(subjects[j], comparables)
+        assert factors.tobytes() == np.asarray(expected).tobytes(), book[j].product_id

@@ -128,3 +128,27 @@ def test_moved_rows_match_lightgbm_on_the_moved_rows() -> None:
     # the shortcut was taken: some moves leave some trees' paths alone
     bits = (paths.features[:, row] >> column) & 1
     assert 0 < bits.mean() < 1
+
+
+def test_moved_rows_read_a_table_of_paths_through_path_of() -> None:
+    """Rows that repeat rows of a table read their paths from the table's columns: the same
+    scores as LightGBM's of the moved rows, without copying the paths."""
+    market = load_calibration().market_model()
+    assert isinstance(market, MarketModel) and market.deals is not None
+    booster = market.hedonic.point_booster_
+    ensemble = compile_ensemble(booster.model_to_string())
+    assert ensemble is not None
+    table = _awkward_rows(market.deals.features, 4)[:200]
+    paths = ensemble_paths(ensemble, table)
+    rng = np.random.default_rng(11)
+    path_of = rng.integers(0, table.shape[0], 700)  # rows of the table, with repeats
+    X = table[path_of]
+    row = rng.integers(0, X.shape[0], 3000)
+    column = rng.integers(0, X.shape[1], 3000)
+    value = table[rng.integers(0, table.shape[0], 3000), column]
+    moved = X[row].copy()
+    moved[np.arange(row.size), column] = value
+    got = predict_moved(ensemble, X, paths, row, column, value, path_of=path_of)
+    assert got.tobytes() == booster.predict(moved).tobytes()
+    with pytest.raises(ValueError, match="path_of has 699 entries for 700 rows"):
+        predict_moved(ensemble, X, paths, row, column, value, path_of=path_of[:-1])

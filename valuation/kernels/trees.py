@@ -235,6 +235,7 @@ def _moved(
     X: NDArray[np.float64],
     leaves: NDArray[np.int64],
     features: NDArray[np.int64],
+    path_of: NDArray[np.int64],
     row: NDArray[np.int64],
     column: NDArray[np.int64],
     value: NDArray[np.float64],
@@ -246,6 +247,7 @@ def _moved(
     leaf: NDArray[np.float64],
     out: NDArray[np.float64],
 ) -> None:
+    # row r of X has its paths in column path_of[r] of leaves and features
     n = row.shape[0]
     moved = np.empty(n)
     for m in range(n):
@@ -257,13 +259,14 @@ def _moved(
         for m in range(n):
             r = row[m]
             c = column[m]
-            if (features[t, r] >> c) & 1:
+            p = path_of[r]
+            if (features[t, p] >> c) & 1:
                 # the path reads the moved feature: walk the tree with the moved value
                 reached, _ = _leaf(X, r, t, c, moved[m], feature, threshold, decision, left, right)
                 out[m] += leaf[t, reached]
             else:
                 # every split on the path reads another feature: the same leaf
-                out[m] += leaf[t, leaves[t, r]]
+                out[m] += leaf[t, leaves[t, p]]
 
 
 def ensemble_paths(ensemble: TreeEnsemble, X: NDArray[np.float64]) -> Paths:
@@ -284,23 +287,31 @@ def predict_moved(
     row: NDArray[np.intp],
     column: NDArray[np.intp],
     value: NDArray[np.float64],
+    path_of: NDArray[np.intp] | None = None,
 ) -> NDArray[np.float64]:
     """Return the score of rows of ``X`` with one feature moved, bit for bit.
 
     Row ``m`` is ``X[row[m]]`` with feature ``column[m]`` set to ``value[m]``; the scores are
     :func:`predict_ensemble`'s of those rows. ``paths`` are the :func:`ensemble_paths` of
-    ``X``. A tree whose path for the unmoved row splits on other features only ends in the
-    same leaf; only the others are walked. The sum still runs over every tree in order, so
-    the score is the one a full walk gives.
+    ``X``'s rows: row ``r``'s in column ``path_of[r]`` of ``paths.leaves`` and
+    ``paths.features`` (by default column ``r``), so that a table of paths computed once can
+    serve rows that repeat its rows, without copying it. A tree whose path for the unmoved
+    row splits on other features only ends in the same leaf; only the others are walked. The
+    sum still runs over every tree in order, so the score is the one a full walk gives.
     """
     if ensemble.n_features > MAX_PATH_FEATURES:
         raise ValueError(f"more than {MAX_PATH_FEATURES} features: predict the rows instead")
     rows = _zeroed(ensemble, X)
     out = np.empty(len(row), dtype=np.float64)
+    if path_of is None:
+        path_of = np.arange(rows.shape[0])
+    elif len(path_of) != rows.shape[0]:
+        raise ValueError(f"path_of has {len(path_of)} entries for {rows.shape[0]} rows")
     _moved(
         rows,
         paths.leaves,
         paths.features,
+        np.asarray(path_of, dtype=np.int64),
         np.asarray(row, dtype=np.int64),
         np.asarray(column, dtype=np.int64),
         np.asarray(value, dtype=np.float64),

@@ -374,15 +374,16 @@ class MarketModel:
     def deal_paths(self, rows: NDArray[np.intp], names: Sequence[str]) -> Paths | None:
         """Return the deals' paths through the point prediction's trees, None without them.
 
-        :class:`valuation.kernels.trees.Paths` of the deals ``rows``, kept as their log prices
-        are.
+        :class:`valuation.kernels.trees.Paths` of the whole deal table, deal ``d`` in column
+        ``d``, with those of the deals ``rows`` computed (each deal's once, kept as its log
+        price is); the other columns are not meaningful. Not a copy: read, never write.
         """
         cache = self._deal_cache(rows, names)
         if cache.ensemble is None:
             return None
         from valuation.kernels.trees import Paths
 
-        return Paths(cache.leaves[:, rows], cache.features[:, rows], cache.logs[rows])
+        return Paths(cache.leaves, cache.features, cache.logs)
 
     def selection_scale(self) -> NDArray[np.float64]:
         """Return each selection feature's standard deviation over the whole table (1 if none)."""
@@ -771,7 +772,7 @@ def history_factors(
         sizes = counts[start:stop]
         flat = np.array([r for chosen in group for r in chosen], dtype=np.intp)
         paths = model.deal_paths(flat, names) if ensemble is not None else None
-        own = model.deal_log_prices(flat, names) if paths is None else paths.score
+        own = model.deal_log_prices(flat, names) if paths is None else paths.score[flat]
         comps = _comparable_rows(model, flat, names)
         subj = np.repeat(subjects[start:stop], sizes, axis=0)
         moved = (comps != subj) & ~(np.isnan(comps) & np.isnan(subj))
@@ -780,7 +781,9 @@ def history_factors(
         if at.size and paths is not None and ensemble is not None:
             from valuation.kernels.trees import predict_moved
 
-            logs[at, column] = predict_moved(ensemble, comps, paths, at, column, subj[at, column])
+            logs[at, column] = predict_moved(
+                ensemble, comps, paths, at, column, subj[at, column], path_of=flat
+            )
         elif at.size:
             design = comps[at]
             design[np.arange(at.size), column] = subj[at, column]
