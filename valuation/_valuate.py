@@ -52,8 +52,9 @@ class ValuedBatch:
     outputs : BatchOutputs
         The valuation kernel's values, log sds, weights and concluded values.
     quantiles : ndarray or None
-        P10/P50/P90 of each method and of the concluded value (products × 4 × 3); None when
-        no range was computed.
+        P10/P50/P90 of each method and of the concluded value (products × 4 × 3), or of the
+        concluded value alone (products × 1 × 3, ``method_ranges=False``); None when no range
+        was computed.
     valuation_date, params, profile, seed, samples, calibration_id
         What the batch was valued with.
     """
@@ -98,7 +99,14 @@ class ValuedBatch:
 
         Once per product: building it takes the deal history's comparables out of the
         product's context.
+
+        Raises
+        ------
+        ValueError
+            The batch was valued without the methods' ranges (``method_ranges=False``).
         """
+        if self.quantiles is not None and self.quantiles.shape[1] != 4:
+            raise ValueError("valued without the methods' ranges (method_ranges=False)")
         out = self.outputs
         return build_result(
             self.products[i],
@@ -127,11 +135,15 @@ def run_kernels(
     parameters_override: Mapping[str, Any] | None = None,
     calibration_id: str | None = None,
     market_model: Any | None = None,
+    method_ranges: bool = True,
 ) -> ValuedBatch:
     """Check the arguments of :func:`value_many` and put its products through the kernels.
 
     The parameters and their defaults are :func:`value_many`'s. Each product's result, or its
     conclusion alone (a row of ``dpv revalue``), is then built from what this returns.
+    ``method_ranges`` False leaves out each method's P10/P50/P90 (the conclusion's range is the
+    same, bit for bit): enough for :meth:`ValuedBatch.conclusion`, not for
+    :meth:`ValuedBatch.result`.
     """
     parsed = [_as_product(p) for p in products]
     parameters_override, calibration_id, market_model = calibration_or_bundled(
@@ -176,7 +188,7 @@ def run_kernels(
     value_batch(batch.has, batch.income, batch.cost, batch.market, out)
     quantiles = None
     if n_samples:
-        quantiles = np.zeros((len(parsed), 4, 3))
+        quantiles = np.zeros((len(parsed), 4 if method_ranges else 1, 3))
         range_batch(
             batch.has,
             batch.income,

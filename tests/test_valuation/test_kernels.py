@@ -127,6 +127,10 @@ def test_range_is_reproducible_and_independent_of_batch_position() -> None:
     q3 = np.zeros((50, 4, 3))
     range_batch(has, inc, cst, mkt, out, entity, np.uint64(43), 300, q3)
     assert not np.array_equal(q1, q3)
+    # the conclusion's row alone: the same bits as its row among the methods'
+    q_conclusion = np.full((50, 1, 3), np.nan)
+    range_batch(has, inc, cst, mkt, out, entity, np.uint64(42), 300, q_conclusion)
+    assert q_conclusion[:, 0].tobytes() == q1[:, 3].tobytes()
 
 
 @pytest.mark.parametrize("n", [2, 3, 10, 11, 1999, 2000])

@@ -39,6 +39,20 @@ def test_conclusion_is_the_results(as_of: str, samples: int | None) -> None:
     assert {"methods_disagree", "certificate_expired"} & codes
 
 
+def test_without_the_methods_ranges_the_conclusion_is_the_same() -> None:
+    """``method_ranges=False`` (a revalue row) keeps the conclusion's range, bit for bit, and
+    every conclusion; a result document, which shows the methods' ranges, is refused."""
+    full = run_kernels(DOCS, as_of="2026-06-30")
+    lean = run_kernels(DOCS, as_of="2026-06-30", method_ranges=False)
+    assert full.quantiles is not None and lean.quantiles is not None
+    assert lean.quantiles.shape == (len(DOCS), 1, 3)
+    assert lean.quantiles[:, 0].tobytes() == full.quantiles[:, 3].tobytes()
+    for i in range(len(DOCS)):
+        assert repr(lean.conclusion(i)) == repr(full.conclusion(i))
+    with pytest.raises(ValueError, match="without the methods' ranges"):
+        lean.result(0)
+
+
 def test_a_figure_not_finite_is_refused() -> None:
     valued = run_kernels(DOCS[:1], as_of="2026-06-30")
     out = valued.outputs

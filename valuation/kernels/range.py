@@ -440,8 +440,11 @@ def range_batch(
     """Sample the uncertain inputs and the models' errors; write P10/P50/P90 of each method.
 
     ``quantiles_out`` has shape ``(n, 4, 3)``: rows income, cost, market, concluded; columns
-    P10, P50, P90. Sample ``s`` of product ``i`` draws from the Philox stream keyed by
-    ``(seed, entity[i], s)``, so results do not depend on threads or on the batch.
+    P10, P50, P90. With shape ``(n, 1, 3)`` only the conclusion's row is written (the same
+    bits): the samples are the same, but three selections of their order statistics a product
+    are saved where the methods' ranges are not reported (``dpv revalue``'s rows). Sample
+    ``s`` of product ``i`` draws from the Philox stream keyed by ``(seed, entity[i], s)``, so
+    results do not depend on threads or on the batch.
 
     Each uncertain input is perturbed around its point value so that the point is the median:
     the royalty/attributable rate (``z0``), the economic life (``z8``) and the market level
@@ -535,6 +538,9 @@ def range_batch(
                 v_market[:] = 0.0
             for s in range(n):
                 samples[3, s0 + s] = w0 * v_inc[s] + w1 * v_cost[s] + w2 * v_market[s]
+        if quantiles_out.shape[1] == 1:
+            _quantiles_into(samples[3], quantiles_out[i, 0])  # the conclusion's alone
+            continue
         for r in range(4):
             if r == 3 or has[i, r]:
                 _quantiles_into(samples[r], quantiles_out[i, r])

@@ -189,6 +189,9 @@ def conclude(
 ) -> Conclusion:
     """Return the concluded figures and the warnings of one product from the kernels' outputs.
 
+    ``quantiles``: the product's rows of :func:`~valuation.kernels.range.range_batch`, the
+    conclusion's last (the methods' rows before it, if any, are not read here).
+
     Raises
     ------
     ValueError
@@ -223,7 +226,7 @@ def conclude(
                 )
             )
         if quantiles is not None:
-            p10, p50, p90 = (float(quantiles[3, k]) for k in range(3))
+            p10, p50, p90 = (float(quantiles[-1, k]) for k in range(3))  # the conclusion's
             value_range = (p10, p50, p90)
             if p10 > 0 and p90 / p10 > rec["wide_range_ratio"]:
                 notes.append(

@@ -246,6 +246,7 @@ def _value(products: list[Any], context: ChunkContext) -> ValuedBatch:
         parameters_override=context.parameters_override,
         calibration_id=context.calibration_id,
         market_model=context.market_model,
+        method_ranges=False,  # a row holds the conclusion's range only
     )
 
 
