@@ -1,24 +1,26 @@
 #!/usr/bin/env bash
-# Every device check of the project in one command, for a lent GPU machine's single run.
+# Every device check of the project, for a lent GPU machine's short session.
 #
-#   bash benchmarks/device_session.sh gpu        # on the device machine: parts 1-3 (< 7 min)
-#   bash benchmarks/device_session.sh scaling    # then part 4 (< 4 min), a second command
-#   SMOKE=1 bash benchmarks/device_session.sh    # here, without a GPU: a few parts, tiny sizes,
-#                                                # CUDA simulator, no A/B
+#   bash benchmarks/device_session.sh gpu scaling   # on the device machine: parts 1, 2 and 4
+#                                                   # (< 9.5 min), the first command
+#   bash benchmarks/device_session.sh ab            # then part 3 (< 4 min), if time is left
+#   SMOKE=1 bash benchmarks/device_session.sh       # here, without a GPU: a few parts, tiny
+#                                                   # sizes, CUDA simulator, no A/B
 #
-# A device command may run ten minutes, so the two halves are two commands on the same warm
-# machine (both in one command, the default, only with a longer limit). Each run below has its
-# own time limit:
+# A device command may run ten minutes and a session has fifteen, its start included, so the
+# checks that decide the open questions come first, in one command, and the A/B of kernel
+# versions after, in a second one when the session has the time. Each run below has its own
+# time limit:
 #
 # 1. the GPU's clocks and name (nvidia-smi), to read the timings against;
 # 2. benchmarks/device_stress_cuda.py, every part (bit identity, diagnostics, speed and the
 #    model's parts, a book, the code, the Nsight Compute profile): $OUT/cuda.log, cuda.json;
-# 3. for each .ab/NAME holding another version's valuation/ and benchmarks/ (an A/B of kernel
-#    versions: `git archive COMMIT valuation benchmarks | tar -x -C .ab/NAME`, the folder
-#    ignored and carried; two at most, for the time), that copy's script, which imports the
-#    package beside it: $OUT/NAME/cuda.log, cuda.json;
-# 4. benchmarks/device_scaling.py (threads 1-16, Dask workers 1-8): $OUT/scaling.log,
-#    scaling.json.
+# 3. (section ab) for each .ab/NAME holding another version's valuation/ and benchmarks/ (an
+#    A/B of kernel versions: `git archive COMMIT valuation benchmarks | tar -x -C .ab/NAME`,
+#    the folder ignored and carried; two at most, for the time), that copy's script, which
+#    imports the package beside it: $OUT/NAME/cuda.log, cuda.json;
+# 4. (section scaling) benchmarks/device_scaling.py (threads 1-16, Dask workers 1-8):
+#    $OUT/scaling.log, scaling.json.
 #
 # Wheels in .whl (numba-cuda needs NumPy <= 2.4 there; see the device tool's README) are
 # installed into /tmp/site first when the folder exists. Every log is written as it goes, so a
@@ -47,7 +49,7 @@ fi
 started=$(date +%s)
 step() { echo "[$(($(date +%s) - started)) s] $*"; }
 
-sections=${*:-gpu scaling}
+sections=${*:-gpu scaling ab}
 if [[ " $sections " == *" gpu "* ]]; then
     step "gpu"
     nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,power.draw,temperature.gpu \
@@ -57,7 +59,9 @@ if [[ " $sections " == *" gpu "* ]]; then
     OUT="$OUT" timeout 300 "$PY" benchmarks/device_stress_cuda.py "${stress_args[@]}" \
         > "$OUT/cuda.log" 2>&1
     echo "exit $?" >> "$OUT/cuda.log"
+fi
 
+if [[ " $sections " == *" ab "* ]]; then
     # Other versions staged in .ab/NAME: each copy's script imports the package beside it.
     # A copy that takes --parts runs the identity and speed parts; an older one runs whole.
     for copy in .ab/*/; do
