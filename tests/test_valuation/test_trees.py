@@ -9,6 +9,7 @@ import pytest
 from valuation.calibration_set import load_calibration
 from valuation.kernels.trees import (
     ZERO_THRESHOLD,
+    TreeEnsemble,
     compile_ensemble,
     ensemble_paths,
     predict_ensemble,
@@ -100,15 +101,21 @@ def test_models_the_kernel_does_not_follow_keep_lightgbm() -> None:
         predict_ensemble(ensemble, X)
 
 
-def test_moved_rows_match_lightgbm_on_the_moved_rows() -> None:
-    """A row with one feature moved scores as LightGBM scores that row, whether or not its
-    paths read the moved feature; the paths' leaves and features are those of a full walk."""
+def _point_model() -> tuple[np.ndarray, lgb.Booster, TreeEnsemble]:
+    """The bundled market model's deal features, its point booster and that compiled."""
     market = load_calibration().market_model()
     assert isinstance(market, MarketModel) and market.deals is not None
     booster = market.hedonic.point_booster_
     ensemble = compile_ensemble(booster.model_to_string())
     assert ensemble is not None
-    base = _awkward_rows(market.deals.features, 4)[:300]
+    return market.deals.features, booster, ensemble
+
+
+def test_moved_rows_match_lightgbm_on_the_moved_rows() -> None:
+    """A row with one feature moved scores as LightGBM scores that row, whether or not its
+    paths read the moved feature; the paths' leaves and features are those of a full walk."""
+    features, booster, ensemble = _point_model()
+    base = _awkward_rows(features, 4)[:300]
     paths = ensemble_paths(ensemble, base)
     assert paths.score.tobytes() == booster.predict(base).tobytes()
     leaves = booster.predict(base, pred_leaf=True)
@@ -133,12 +140,8 @@ def test_moved_rows_match_lightgbm_on_the_moved_rows() -> None:
 def test_moved_rows_read_a_table_of_paths_through_path_of() -> None:
     """Rows that repeat rows of a table read their paths from the table's columns: the same
     scores as LightGBM's of the moved rows, without copying the paths."""
-    market = load_calibration().market_model()
-    assert isinstance(market, MarketModel) and market.deals is not None
-    booster = market.hedonic.point_booster_
-    ensemble = compile_ensemble(booster.model_to_string())
-    assert ensemble is not None
-    table = _awkward_rows(market.deals.features, 4)[:200]
+    features, booster, ensemble = _point_model()
+    table = _awkward_rows(features, 4)[:200]
     paths = ensemble_paths(ensemble, table)
     rng = np.random.default_rng(11)
     path_of = rng.integers(0, table.shape[0], 700)  # rows of the table, with repeats
