@@ -131,6 +131,8 @@ def test_range_is_reproducible_and_independent_of_batch_position() -> None:
     q_conclusion = np.full((50, 1, 3), np.nan)
     range_batch(has, inc, cst, mkt, out, entity, np.uint64(42), 300, q_conclusion)
     assert q_conclusion[:, 0].tobytes() == q1[:, 3].tobytes()
+    with pytest.raises(ValueError, match="4 rows"):
+        range_batch(has, inc, cst, mkt, out, entity, np.uint64(42), 300, np.zeros((50, 2, 3)))
 
 
 @pytest.mark.parametrize("n", [2, 3, 10, 11, 1999, 2000])

@@ -455,6 +455,8 @@ def range_batch(
     the income method this carries the revenue's own innovation between the base period and
     today, and the mode). Weights stay those of the point valuation.
     """
+    if quantiles_out.shape[1] != 4 and quantiles_out.shape[1] != 1:
+        raise ValueError("quantiles_out must have 4 rows (the methods', the conclusion's) or 1")
     point_values = point.values
     point_sigmas = point.sigmas
     point_weights = point.weights
