@@ -67,6 +67,12 @@ budget is spent):
      16 k products. CPU 0's time over its time alone, per ``j`` (median of three each, after
      the rounds). A ratio near 2 for the vector loop: CPU ``j`` is CPU 0's sibling, and a
      speed-up near the count of physical cores is all a compute-bound kernel can reach;
+   * *per-thread time*: after the rounds, three calls each of ``value_batch_1M``,
+     ``value_batch_cached`` and ``range_2000_samples`` at the top thread count, with every
+     thread's time on a CPU and time runnable but waiting for one, from
+     ``/proc/self/task/*/schedstat`` (nanoseconds). A thread that ran much less than the call's
+     wall time waited at its end for the others (imbalance, or a straggler slowed by the host);
+     time waiting to run means the threads outnumbered the CPUs they got;
    * *false sharing*: outputs are written by contiguous blocks of products (``(n, 3)``
      rows, 24 bytes), so neighbouring threads share at most one cache line per block; the
      per-product output bytes are printed for the record, not varied.
@@ -533,6 +539,62 @@ def shared_cores(vector_body: Any, serial: Any, small: tuple[Any, ...], quick: b
         time.perf_counter() - start)  # fmt: skip
 
 
+def _task_times() -> dict[str, tuple[int, int]]:
+    """Each thread's nanoseconds on a CPU and runnable but waiting (``schedstat``), by id."""
+    times: dict[str, tuple[int, int]] = {}
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return times
+    for tid in tasks:
+        try:
+            with open(f"/proc/self/task/{tid}/schedstat") as f:
+                run, wait = (int(x) for x in f.read().split()[:2])
+        except (OSError, ValueError):
+            continue
+        times[tid] = (run, wait)
+    return times
+
+
+def thread_times(figures: dict[str, Any], top: int) -> None:
+    """Per-thread CPU and run-queue time of three calls of a few figures at ``top`` threads."""
+    import numba
+    import numpy as np
+
+    sys.path.insert(0, str(HERE))
+    from scaling_rounds import settle
+
+    if not _task_times():
+        say("threads.skipped", "per-thread time: skipped (no /proc/self/task/*/schedstat)", None)
+        return
+    numba.set_num_threads(top)
+    for name in ("value_batch_1M", "value_batch_cached", "range_2000_samples"):
+        if name not in figures:
+            continue
+        calls = []
+        for _ in range(3):
+            settle()
+            before = _task_times()
+            start = time.perf_counter()
+            figures[name](top)
+            wall = time.perf_counter() - start
+            after = _task_times()
+            deltas = [(after[k][0] - before[k][0], after[k][1] - before[k][1])
+                      for k in after if k in before]  # fmt: skip
+            busy = sorted((d for d in deltas if d[0] > 0), reverse=True)[:top]
+            run = np.array([d[0] for d in busy]) / 1e9
+            wait = np.array([d[1] for d in busy]) / 1e9
+            calls.append({"wall_s": wall, "run_s": run.tolist(), "wait_s": wait.tolist()})
+        mid = sorted(calls, key=lambda c: c["wall_s"])[1]
+        run, wait = np.array(mid["run_s"]), np.array(mid["wait_s"])
+        say(f"threads.{name}",
+            f"per-thread time, {name:<18} {top} threads (the median call of 3): wall "
+            f"{mid['wall_s'] * 1e3:.1f} ms; {run.size} threads ran max {run.max() * 1e3:.1f} / "
+            f"median {np.median(run) * 1e3:.1f} / min {run.min() * 1e3:.1f} ms; waited to run "
+            f"max {wait.max() * 1e3:.1f} / median {np.median(wait) * 1e3:.1f} ms",
+            calls)  # fmt: skip
+
+
 def _register_lines(dispatcher: Any) -> dict[str, int]:
     """Lines of a compiled function's assembly naming 512-, 256- and 128-bit registers."""
     try:
@@ -814,6 +876,7 @@ def child_kernels(
                 {**s.record(), "ns_per_step": ns, "slowdown": slow[0],
                  "slowdown_range": list(slow[1:])})  # fmt: skip
     if wide:
+        thread_times(figures, top)
         shared_cores(vector_body, info["serial"], info["small"], quick)
 
 
