@@ -116,6 +116,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+if str(HERE) not in sys.path:  # the sibling modules (scaling_rounds, bench_*) when imported
+    sys.path.insert(0, str(HERE))
 BUDGET_S = 225.0  # leave a margin under the four minutes
 THREADS = (1, 2, 4, 8, 16)
 WORKERS = (1, 2, 4, 8)
@@ -338,8 +340,8 @@ def child_warm() -> None:
     )
 
 
-def _best(fn: Any, reps: int) -> float:
-    fn()
+def _fastest(fn: Any, reps: int) -> float:
+    """Return the shortest wall time of ``reps`` calls of ``fn``."""
     best = float("inf")
     for _ in range(reps):
         start = time.perf_counter()
@@ -560,8 +562,6 @@ def thread_times(figures: dict[str, Any], top: int) -> None:
     """Per-thread CPU and run-queue time of three calls of a few figures at ``top`` threads."""
     import numba
     import numpy as np
-
-    sys.path.insert(0, str(HERE))
     from scaling_rounds import settle
 
     if not _task_times():
@@ -614,12 +614,7 @@ def _calibrate(run: Any, units: int, target: float) -> int:
     """
 
     def fastest(k: int) -> float:
-        times = []
-        for _ in range(3):
-            start = time.perf_counter()
-            run(k)
-            times.append(time.perf_counter() - start)
-        return max(min(times), 1e-9)
+        return max(_fastest(lambda: run(k), 3), 1e-9)
 
     run(1)  # compiled before it is timed
     seconds = fastest(units)
@@ -667,8 +662,6 @@ def _kernel_figures(n: int, quick: bool, subset: bool) -> tuple[Any, dict[str, A
 
     import numba
     import numpy as np
-
-    sys.path.insert(0, str(HERE))
     from bench_valuation import make_inputs
 
     from valuation.kernels import _jit
@@ -809,8 +802,6 @@ def child_kernels(
     run while the next one fits in ``budget`` seconds from the start of the process.
     """
     import numba
-
-    sys.path.insert(0, str(HERE))
     from scaling_rounds import deadline_gate, paired, run_rounds, summarise
 
     tag = "" if wide else "256"
@@ -882,36 +873,41 @@ def child_kernels(
 
 def child_stress(paths: int, quick: bool) -> None:
     import numpy as np
+    from bench_stress import FULL
 
     from valuation.kernels._jit import pool_threads, run_parallel
-    from valuation.kernels.layout import CHUNK, PathOutputs
+    from valuation.kernels.layout import CHUNK, PathOutputs, path_output_shapes
     from valuation.kernels.stress import stress_paths
     from valuation.risk.api import simulate
     from valuation.risk.model import build_model
     from valuation.schema._base import parse_model
     from valuation.schema.stress import StressRequest
 
-    sys.path.insert(0, str(HERE))
-    from bench_stress import FULL
-
     model = build_model(parse_model(StressRequest, FULL))
     t = pool_threads()
     n_items = model.items.shape[0]
     arrays = model.arrays
 
+    shapes = path_output_shapes(
+        paths, n_items, model.n_steps, store_terminal=False, store_pool=False
+    )
+
     def with_grain(grain: int) -> None:
-        out = PathOutputs(np.empty(paths), np.empty(paths, dtype=np.int64), np.empty(paths),
-                          np.empty(paths), np.empty((paths, n_items), dtype=np.uint8),
-                          np.empty((paths, 0)), np.empty((0, paths), dtype=np.float32))  # fmt: skip
+        out = PathOutputs(**{name: np.empty(shape, dt) for name, (shape, dt) in shapes.items()})
 
         def run(begin: int, end: int) -> None:
             stress_paths(arrays, 0, begin, end, out)
 
         run_parallel(run, paths, grain)
 
+    def default() -> None:
+        simulate(model, paths, store_pool=False, store_terminal=False)
+
     reps = 3 if not quick else 1
-    seconds = _best(lambda: simulate(model, paths, store_pool=False, store_terminal=False), reps)
-    big = _best(lambda: with_grain(16 * CHUNK), reps)
+    default()  # compiled and warm before it is timed
+    seconds = _fastest(default, reps)
+    with_grain(16 * CHUNK)
+    big = _fastest(lambda: with_grain(16 * CHUNK), reps)
     steps = paths * model.n_steps * n_items
     rate = steps / seconds / 1e6
     say(f"stress.{t}",
@@ -929,14 +925,6 @@ def _digest(out: Path) -> str:
     for p in sorted(out.glob("part-*.parquet")):
         h.update(p.read_bytes())
     return h.hexdigest()
-
-
-def make_book(folder: Path, products: int) -> tuple[Path, Path]:
-    """The book of ``bench_revalue.py``: the sample tiled, loans on every fifth product."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_revalue import make_book as tiled_book
-
-    return tiled_book(folder, products)
 
 
 def run_revalue(cmd: list[str], env: dict[str, str], timeout: float) -> dict[str, Any]:
@@ -977,6 +965,8 @@ def part_revalue(products: int, chunk_size: int, workers: tuple[int, ...], cache
     if lacking:
         emit("revalue.skipped", f"revalue: skipped, missing packages {lacking}", lacking)
         return
+    from bench_revalue import make_book
+
     lacking_dask = missing("dask", "distributed")
     if lacking_dask:
         emit("revalue.dask_skipped", f"revalue on Dask: skipped, missing {lacking_dask}")
@@ -1061,7 +1051,6 @@ def summarise_kernels(top: int) -> None:
 
     Prints no verdict: which ranges are apart is a fact of the run, what it means is the rule.
     """
-    sys.path.insert(0, str(HERE))
 
     def k(name: str, t: int = top, prefix: str = "kernel") -> Any:
         return RESULTS.get(f"{prefix}.{name}.{t}")

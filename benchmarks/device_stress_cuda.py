@@ -365,32 +365,25 @@ def model_parts(m: dict[str, Any]) -> dict[str, dict[str, Any]]:
     ``no_sector`` (the sector factor off: one normal a step instead of two).
     """
 
-    def with_items(**columns: float) -> dict[str, Any]:
-        variant = dict(m)
-        variant["items"] = m["items"].copy()
-        for column, value in columns.items():
-            variant["items"][:, getattr(L, column)] = value
+    def changed(base: dict[str, Any], array: str, **values: float) -> dict[str, Any]:
+        """``base`` with entries of its ``items`` columns or ``scalars`` set (named in ``L``)."""
+        variant = dict(base)
+        variant[array] = base[array].copy()
+        for name, value in values.items():
+            variant[array][..., getattr(L, name)] = value
         return variant
 
     no_jumps = {"JUMP_LAMBDA_DT": 0.0, "JUMP_P0": 1.0}
     no_certificate = {"REVOKE_P": 0.0, "EXPIRY_STEP": 0.0}
-    quiet = with_items(**no_jumps, **no_certificate)
-    solvent = dict(m)
-    solvent["scalars"] = m["scalars"].copy()
-    solvent["scalars"][L.DEFAULT_THRESHOLD] = -math.inf
-    diffusion = dict(quiet)
-    diffusion["scalars"] = solvent["scalars"]
-    independent = dict(m)
-    independent["scalars"] = m["scalars"].copy()
-    independent["scalars"][L.SQRT_RHO] = 0.0
-    independent["scalars"][L.SQRT_ONE_MINUS_RHO] = 1.0
+    no_default = {"DEFAULT_THRESHOLD": -math.inf}
+    quiet = changed(m, "items", **no_jumps, **no_certificate)
     return {
         "no_events": quiet,
-        "no_default": solvent,
-        "diffusion_only": diffusion,
-        "no_jumps": with_items(**no_jumps),
-        "jumps_only": with_items(**no_certificate),
-        "no_sector": independent,
+        "no_default": changed(m, "scalars", **no_default),
+        "diffusion_only": changed(quiet, "scalars", **no_default),
+        "no_jumps": changed(m, "items", **no_jumps),
+        "jumps_only": changed(m, "items", **no_certificate),
+        "no_sector": changed(m, "scalars", SQRT_RHO=0.0, SQRT_ONE_MINUS_RHO=1.0),
     }
 
 

@@ -266,6 +266,11 @@ class DueDates:
         return np.isin(months, due)
 
 
+def urgency(months: int, ltv: float | None, product_id: str) -> tuple[int, float, str]:
+    """Return the sort key of a product due: the shortest interval, then the highest LTV."""
+    return (months, -(ltv or 0.0), product_id)
+
+
 def due_rows(
     rows: Iterable[Mapping[str, Any]],
     valued_on: dt.date,
@@ -295,7 +300,7 @@ def due_rows(
                     "reasons": reasons,
                 }
             )
-    out.sort(key=lambda r: (r["interval_months"], -(r["ltv"] or 0.0), r["product_id"]))
+    out.sort(key=lambda r: urgency(r["interval_months"], r["ltv"], r["product_id"]))
     return out
 
 
@@ -328,4 +333,5 @@ __all__ = [
     "iter_parts",
     "iter_rows",
     "load_due_policy",
+    "urgency",
 ]

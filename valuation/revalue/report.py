@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from valuation.revalue.due import DueDates, interval, interval_months, iter_parts
+from valuation.revalue.due import DueDates, interval, interval_months, iter_parts, urgency
 from valuation.revalue.publish import value_counts
 
 REPORT = "report.html"
@@ -200,7 +200,7 @@ class _BookFigures:
             months_of_row, reasons = interval(row, self.policy)
             del row["urgency"]
             self.due.append({**row, "due_on": self.dates(months_of_row), "reasons": reasons})
-        self.due.sort(key=_urgency)
+        self.due.sort(key=lambda r: urgency(r["interval"], r["ltv"], r["product_id"]))
         del self.due[DUE_SHOWN:]
         if self.previous is not None:
             self._add_changes(table)
@@ -301,10 +301,6 @@ def _known(column: Any) -> NDArray[np.float64]:
 def _total(parts: list[NDArray[np.float64]]) -> float:
     """Return the correctly rounded sum of the parts' values (``math.fsum``)."""
     return math.fsum(np.concatenate(parts).tolist()) if parts else 0.0
-
-
-def _urgency(row: Mapping[str, Any]) -> tuple[int, float, str]:
-    return (row["interval"], -(row["ltv"] or 0.0), row["product_id"])
 
 
 def build_report(

@@ -237,11 +237,15 @@ class _Plan:
     mode: str  # "fresh", "resume" or "replace" (:func:`_check_out`)
     ledger: Ledger  # chunks already done (resume) included
     context: ChunkContext
-    device: str  # the stress engine's device, resolved
 
     @property
     def staging(self) -> Path:
         return self.out_dir / STAGING
+
+    @property
+    def device(self) -> str:
+        """The stress engine's device, resolved (``cpu`` or ``cuda``)."""
+        return str(self.context.simulate_options["device"])
 
 
 def _plan(
@@ -310,7 +314,7 @@ def _plan(
         paths=paths,
         simulate_options=options,
     )
-    return _Plan(source, book, out_dir, mode, ledger, context, options["device"])
+    return _Plan(source, book, out_dir, mode, ledger, context)
 
 
 def _stage(plan: _Plan) -> None:

@@ -229,8 +229,9 @@ def simulate_path(model, constants, path, t, scratch, p, out):
             jump = 0.0
             row = np.uint64(k)
             if with_events:
-                jump = events[row - np.uint64(1), col]
-                events[row - np.uint64(1), col] = 0.0
+                cell = row - np.uint64(1)
+                jump = events[cell, col]
+                events[cell, col] = 0.0
             level = level + (drift + sigma * shock + jump)
             v = exp_scalar(level)
             pool[row, col] += v
@@ -240,14 +241,16 @@ def simulate_path(model, constants, path, t, scratch, p, out):
             out_terminal[p, i] = v
         final_log_v[np.uint64(i), col] = level
 
-    min_ratio = pool[np.uint64(0), col] * inv_profile[0]
+    total = pool[np.uint64(0), col]
+    min_ratio = total * inv_profile[0]
     if store_pool:
-        out_pool[0, p] = np.float32(pool[np.uint64(0), col])
+        out_pool[0, p] = np.float32(total)
     for k in range(1, n_steps + 1):
-        ratio = pool[np.uint64(k), col] * inv_profile[k]
+        total = pool[np.uint64(k), col]
+        ratio = total * inv_profile[k]
         min_ratio = ratio if ratio < min_ratio else min_ratio
         if store_pool:
-            out_pool[k, p] = np.float32(pool[np.uint64(k), col])
+            out_pool[k, p] = np.float32(total)
     out_min_ratio[p] = min_ratio
 
     d = -1
