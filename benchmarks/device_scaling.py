@@ -103,6 +103,7 @@ A part whose packages are missing is skipped and says which.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import math
@@ -110,7 +111,9 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -188,27 +191,40 @@ def relay(line: str) -> None:
         print("        " + line.rstrip(), flush=True)
 
 
-def run_child(args: list[str], env: dict[str, str], timeout: float) -> None:
-    """Run this script as a child and relay its lines; kill it after ``timeout`` seconds."""
-    import threading
+@contextlib.contextmanager
+def watchdog(timeout: float, procs: Callable[[], Iterable[Any]]) -> Iterator[threading.Event]:
+    """Kill the processes ``procs()`` returns if the block lasts over ``timeout`` seconds.
 
-    cmd = [sys.executable, str(Path(__file__).resolve()), *args]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
+    Yields the event that says whether it did.
+    """
     killed = threading.Event()
 
     def kill() -> None:
         killed.set()
-        proc.kill()
+        for proc in procs():
+            proc.kill()
 
-    watchdog = threading.Timer(timeout, kill)
-    watchdog.start()
-    assert proc.stdout is not None
+    timer = threading.Timer(timeout, kill)
+    timer.start()
     try:
+        yield killed
+    finally:
+        timer.cancel()
+
+
+def child_command(args: list[str]) -> list[str]:
+    """The command that runs this script as a child with ``args``."""
+    return [sys.executable, str(Path(__file__).resolve()), *args]
+
+
+def run_child(args: list[str], env: dict[str, str], timeout: float) -> None:
+    """Run this script as a child and relay its lines; kill it after ``timeout`` seconds."""
+    proc = subprocess.Popen(child_command(args), env=env, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    with watchdog(timeout, lambda: [proc]) as killed:
         for line in proc.stdout:
             relay(line)
         proc.wait()
-    finally:
-        watchdog.cancel()
     if killed.is_set():
         emit("timeout", f"child {args[:2]} killed after {timeout:.0f} s")
 
@@ -222,9 +238,12 @@ class GatedChild:
     """
 
     def __init__(self, args: list[str], env: dict[str, str]) -> None:
-        cmd = [sys.executable, str(Path(__file__).resolve()), *args, "--gated"]
         self.proc = subprocess.Popen(
-            cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            child_command([*args, "--gated"]),
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         self.alive = True
         self.last = 0.0
@@ -270,23 +289,12 @@ def part_kernels(threads: tuple[int, ...], cache: str, quick: bool) -> None:
     run, so that the two see the machine in the same minutes. Rounds stop when the next pair
     would pass the budget: :data:`KERNELS_S`, plus :data:`WIDTH_S` with the 256-bit run.
     """
-    import threading
-
     extra = ["--quick"] if quick else []
     with_256 = left() > KERNELS_S + WIDTH_S + 45
     limit = min(KERNELS_S + (WIDTH_S if with_256 else 0.0), left() - 40)
     end = time.perf_counter() + limit - SHARED_S  # the rounds' end: the shared cores' probe follows
     children: list[GatedChild] = []
-    killed = threading.Event()
-
-    def kill() -> None:
-        killed.set()
-        for child in children:
-            child.proc.kill()
-
-    watchdog = threading.Timer(limit + 5, kill)
-    watchdog.start()
-    try:
+    with watchdog(limit + 5, lambda: [child.proc for child in children]) as killed:
         # one process sets up at a time: the 256-bit one, then the default one
         if with_256:
             env = child_env(max(threads), tempfile.mkdtemp(prefix="dpv-cache256-"))
@@ -315,8 +323,6 @@ def part_kernels(threads: tuple[int, ...], cache: str, quick: bool) -> None:
                 child.round()
         for child in children:
             child.finish()
-    finally:
-        watchdog.cancel()
     if killed.is_set():
         emit("timeout", f"kernels: killed after {limit + 5:.0f} s")
 
@@ -472,7 +478,6 @@ def _pinned(body: Any, cpu: int, partner_cpu: int | None) -> float:
     Both start together at a barrier; ``partner_cpu`` None runs ``body(0)`` alone. ``body(1)``
     should take longer, so that ``body(0)`` has company from start to end.
     """
-    import threading
 
     jobs = [(0, cpu)] + ([] if partner_cpu is None else [(1, partner_cpu)])
     barrier = threading.Barrier(len(jobs))
@@ -657,7 +662,6 @@ def _kernel_figures(n: int, quick: bool, subset: bool) -> tuple[Any, dict[str, A
 
     ``subset``: only ``value_batch_1M`` and ``value_batch_cached`` (the vector-width run).
     """
-    import threading
     from concurrent.futures import ThreadPoolExecutor
 
     import numba
@@ -933,23 +937,19 @@ def run_revalue(cmd: list[str], env: dict[str, str], timeout: float) -> dict[str
     Returns the exit code, the wall seconds, the times of the chunk lines and the last line of
     stderr. The process is killed at ``timeout``.
     """
-    import threading
-
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)  # fmt: skip
-    watchdog = threading.Timer(timeout, proc.kill)
-    watchdog.start()
     chunks: list[float] = []
     last = ""
     assert proc.stderr is not None
-    for line in proc.stderr:
-        if line.startswith("dpv revalue: chunk ") and " done" in line:
-            chunks.append(time.perf_counter() - start)
-        if line.strip():
-            last = line.strip()
-    code = proc.wait()
-    watchdog.cancel()
+    with watchdog(timeout, lambda: [proc]):
+        for line in proc.stderr:
+            if line.startswith("dpv revalue: chunk ") and " done" in line:
+                chunks.append(time.perf_counter() - start)
+            if line.strip():
+                last = line.strip()
+        code = proc.wait()
     return {"code": code, "wall": time.perf_counter() - start, "chunks": chunks, "last": last}
 
 
