@@ -289,6 +289,8 @@ def part_kernels(threads: tuple[int, ...], cache: str, quick: bool) -> None:
     run, so that the two see the machine in the same minutes. Rounds stop when the next pair
     would pass the budget: :data:`KERNELS_S`, plus :data:`WIDTH_S` with the 256-bit run.
     """
+    from scaling_rounds import deadline_gate
+
     extra = ["--quick"] if quick else []
     with_256 = left() > KERNELS_S + WIDTH_S + 45
     limit = min(KERNELS_S + (WIDTH_S if with_256 else 0.0), left() - 40)
@@ -309,15 +311,15 @@ def part_kernels(threads: tuple[int, ...], cache: str, quick: bool) -> None:
         children.insert(0, GatedChild(["--child", "kernels", *extra], env))
         children[0].ready()
         rounds = ROUNDS if not quick else ROUNDS_QUICK
+        gate = deadline_gate(
+            end - 2, lambda text: emit("kernel.stopped", f"kernels: {text} of {limit:.0f} s")
+        )
         for r in range(rounds):
             alive = [child for child in children if child.alive]
-            pair = sum(child.last for child in alive)
             if not alive:
                 emit("kernel.stopped", f"kernels: no child left after {r} rounds")
                 break
-            if r > 0 and time.perf_counter() + 1.15 * pair > end - 2:
-                emit("kernel.stopped", f"kernels: rounds stopped after {r} of {rounds}, the "
-                     f"next would pass the budget of {limit:.0f} s")  # fmt: skip
+            if not gate(r, sum(child.last for child in alive)):
                 break
             for child in alive:
                 child.round()
