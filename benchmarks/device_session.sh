@@ -48,6 +48,14 @@ fi
 
 started=$(date +%s)
 step() { echo "[$(($(date +%s) - started)) s] $*"; }
+# logged DIR SECONDS LOG SCRIPT [ARGS...]: run a script with OUT=DIR under a time limit, its
+# output and exit status in LOG
+logged() {
+    local out=$1 limit=$2 log=$3
+    shift 3
+    OUT="$out" timeout "$limit" "$PY" "$@" > "$log" 2>&1
+    echo "exit $?" >> "$log"
+}
 
 sections=${*:-gpu scaling ab}
 if [[ " $sections " == *" gpu "* ]]; then
@@ -56,9 +64,7 @@ if [[ " $sections " == *" gpu "* ]]; then
         --format=csv > "$OUT/gpu.txt" 2>&1 || echo "no nvidia-smi" > "$OUT/gpu.txt"
 
     step "device_stress_cuda.py"
-    OUT="$OUT" timeout 300 "$PY" benchmarks/device_stress_cuda.py "${stress_args[@]}" \
-        > "$OUT/cuda.log" 2>&1
-    echo "exit $?" >> "$OUT/cuda.log"
+    logged "$OUT" 300 "$OUT/cuda.log" benchmarks/device_stress_cuda.py "${stress_args[@]}"
 fi
 
 if [[ " $sections " == *" ab "* ]]; then
@@ -72,15 +78,12 @@ if [[ " $sections " == *" ab "* ]]; then
         mkdir -p "$OUT/$name"
         parts=()
         if grep -q -- '"--parts"' "$script"; then parts=(--parts identity,speed); fi
-        OUT="$OUT/$name" timeout 110 "$PY" "$script" "${parts[@]}" > "$OUT/$name/cuda.log" 2>&1
-        echo "exit $?" >> "$OUT/$name/cuda.log"
+        logged "$OUT/$name" 110 "$OUT/$name/cuda.log" "$script" "${parts[@]}"
     done
 fi
 
 if [[ " $sections " == *" scaling "* ]]; then
     step "device_scaling.py"
-    OUT="$OUT" timeout 235 "$PY" benchmarks/device_scaling.py "${scaling_args[@]}" \
-        > "$OUT/scaling.log" 2>&1
-    echo "exit $?" >> "$OUT/scaling.log"
+    logged "$OUT" 235 "$OUT/scaling.log" benchmarks/device_scaling.py "${scaling_args[@]}"
 fi
 step "done"
